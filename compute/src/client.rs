@@ -1,0 +1,162 @@
+//! The leader's handle on one compute node. Every call names the node in its errors, and a
+//! node that dies or stops answering is detected by HTTP/2 keep-alive pings within the
+//! configured timeout rather than hanging the query.
+
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{Action, FlightDescriptor, Ticket};
+use blueshift_storage::DeleteVectorMeta;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{Error, Result};
+use crate::protocol::{
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, DeleteRowsRequest, GcRequest, GcResponse,
+    HealthResponse, IngestRequest, IngestResponse, StageTicket,
+};
+use crate::service::MAX_MESSAGE_BYTES;
+
+#[derive(Debug, Clone)]
+pub struct ComputeClient {
+    node: u32,
+    addr: String,
+    timeout: Duration,
+    client: FlightServiceClient<Channel>,
+}
+
+impl ComputeClient {
+    /// Creates a client; the connection is made on first use.
+    pub fn new(node: u32, addr: &str, timeout: Duration) -> Result<Self> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Error::BadRequest(format!("bad compute address {addr}: {e}")))?
+            .connect_timeout(timeout)
+            .http2_keep_alive_interval(timeout / 3)
+            .keep_alive_timeout(timeout / 3)
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true);
+        let client = FlightServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(ComputeClient {
+            node,
+            addr: addr.to_string(),
+            timeout,
+            client,
+        })
+    }
+
+    pub fn node(&self) -> u32 {
+        self.node
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn status_error(&self, status: tonic::Status) -> Error {
+        remote_error(self.node, &self.addr, status)
+    }
+
+    async fn action<T: serde::de::DeserializeOwned>(&self, kind: &str, body: Vec<u8>) -> Result<T> {
+        let mut client = self.client.clone();
+        let call = client.do_action(Action {
+            r#type: kind.into(),
+            body: body.into(),
+        });
+        let resp = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| Error::NodeTimeout {
+                node: self.node,
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(|s| self.status_error(s))?;
+        let first = resp
+            .into_inner()
+            .message()
+            .await
+            .map_err(|s| self.status_error(s))?
+            .ok_or_else(|| Error::Remote(format!("compute node {} sent an empty answer", self.node)))?;
+        serde_json::from_slice(&first.body).map_err(|e| Error::Remote(e.to_string()))
+    }
+
+    pub async fn health(&self) -> Result<HealthResponse> {
+        self.action(ACTION_HEALTH, vec![]).await
+    }
+
+    pub async fn gc(&self, req: &GcRequest) -> Result<GcResponse> {
+        self.action(ACTION_GC, serde_json::to_vec(req).expect("serializable")).await
+    }
+
+    pub async fn delete_rows(&self, req: &DeleteRowsRequest) -> Result<DeleteVectorMeta> {
+        self.action(ACTION_DELETE_ROWS, serde_json::to_vec(req).expect("serializable")).await
+    }
+
+    /// Runs one partition of a stage on the node and streams its batches.
+    pub async fn run_stage(&self, ticket: StageTicket) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+        let mut client = self.client.clone();
+        let req = Ticket {
+            ticket: ticket.encode_to_vec().into(),
+        };
+        let resp = tokio::time::timeout(self.timeout, client.do_get(req))
+            .await
+            .map_err(|_| Error::NodeTimeout {
+                node: self.node,
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(|s| self.status_error(s))?;
+        let (node, addr) = (self.node, self.addr.clone());
+        let flight = resp.into_inner().map_err(|s| FlightError::Tonic(Box::new(s)));
+        let batches = FlightRecordBatchStream::new_from_flight_data(flight).map_err(move |e| match e {
+            FlightError::Tonic(status) => remote_error(node, &addr, *status),
+            other => Error::Flight(other),
+        });
+        Ok(batches.boxed())
+    }
+
+    /// Streams rows for one slice to the node, which writes them as staged blocks.
+    pub async fn ingest(
+        &self,
+        req: &IngestRequest,
+        schema: arrow::datatypes::SchemaRef,
+        batches: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    ) -> Result<IngestResponse> {
+        let mut client = self.client.clone();
+        let descriptor = FlightDescriptor::new_cmd(serde_json::to_vec(req).expect("serializable"));
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_flight_descriptor(Some(descriptor))
+            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
+            .filter_map(|r| async move { r.ok() });
+        let resp = client.do_put(flight).await.map_err(|s| self.status_error(s))?;
+        let first = resp
+            .into_inner()
+            .message()
+            .await
+            .map_err(|s| self.status_error(s))?
+            .ok_or_else(|| Error::Remote(format!("compute node {} sent no ingest answer", self.node)))?;
+        serde_json::from_slice(&first.app_metadata).map_err(|e| Error::Remote(e.to_string()))
+    }
+}
+
+fn remote_error(node: u32, addr: &str, status: tonic::Status) -> Error {
+    use tonic::Code as C;
+    match status.code() {
+        C::Unavailable | C::Cancelled | C::DeadlineExceeded | C::Unknown
+            if blueshift_storage::Code::extract(status.message()).0.is_none() =>
+        {
+            Error::NodeUnavailable {
+                node,
+                addr: addr.to_string(),
+                reason: status.message().to_string(),
+            }
+        }
+        _ => Error::Remote(status.message().to_string()),
+    }
+}

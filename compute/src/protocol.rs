@@ -1,0 +1,63 @@
+//! Messages between the leader and compute nodes. Everything rides on Arrow Flight (gRPC
+//! over tonic): stages are `do_get` tickets, row ingest is `do_put`, control calls are
+//! `do_action`s with JSON bodies.
+
+use std::collections::BTreeMap;
+
+use blueshift_storage::table::TableDef;
+use blueshift_storage::BlockMeta;
+use serde::{Deserialize, Serialize};
+
+/// A `do_get` ticket: run `partition` of the serialized stage and stream its output.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StageTicket {
+    /// The stage plan, encoded by datafusion-proto with [`crate::BlueshiftCodec`].
+    #[prost(bytes = "vec", tag = "1")]
+    pub plan: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub partition: u32,
+    #[prost(string, tag = "3")]
+    pub query_id: String,
+}
+
+/// The `do_put` descriptor command: rows that follow belong to `table` on `slice`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestRequest {
+    pub table: TableDef,
+    pub slice: u32,
+}
+
+/// The `do_put` answer: the blocks written (staged, not yet committed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestResponse {
+    pub blocks: Vec<BlockMeta>,
+}
+
+pub const ACTION_HEALTH: &str = "health";
+pub const ACTION_GC: &str = "gc";
+pub const ACTION_DELETE_ROWS: &str = "delete_rows";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub node: u32,
+    pub slices: Vec<u32>,
+}
+
+/// Remove every file of these slices that the committed state does not name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcRequest {
+    pub live: BTreeMap<u32, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcResponse {
+    pub removed: usize,
+}
+
+/// Mark rows of one block deleted by writing a new delete vector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteRowsRequest {
+    pub slice: u32,
+    pub block: BlockMeta,
+    pub rows: Vec<u64>,
+}

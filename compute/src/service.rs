@@ -1,0 +1,252 @@
+//! The compute node's Arrow Flight service.
+//!
+//! ```text
+//!  leader ── do_get(StageTicket) ──► decode stage ─► execute(partition) ─► FlightData stream
+//!  leader ── do_put(IngestRequest + batches) ──► sort, encode, write blocks ─► IngestResponse
+//!  leader ── do_action(health | gc | delete_rows) ──► JSON answer
+//! ```
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use blueshift_storage::{BLOCK_ROWS, BlockMeta, SliceStore, encode_block};
+use datafusion::execution::TaskContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::codec::BlueshiftCodec;
+use crate::error::{Error, Result};
+use crate::protocol::{
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, DeleteRowsRequest, GcRequest, GcResponse,
+    HealthResponse, IngestRequest, IngestResponse, StageTicket,
+};
+
+/// Largest gRPC message either side accepts.
+pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+#[derive(Debug, Clone)]
+pub struct ComputeNodeOpts {
+    pub node: u32,
+    pub slices: Vec<u32>,
+    pub listen: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+}
+
+pub struct ComputeService {
+    opts: ComputeNodeOpts,
+    store: Arc<SliceStore>,
+    ctx: SessionContext,
+}
+
+impl ComputeService {
+    pub fn new(opts: ComputeNodeOpts) -> Result<Self> {
+        let store = Arc::new(SliceStore::open(&opts.data_dir)?);
+        let config = SessionConfig::new()
+            .with_extension(Arc::clone(&store))
+            .with_target_partitions(1);
+        Ok(ComputeService {
+            opts,
+            store,
+            ctx: SessionContext::new_with_config(config),
+        })
+    }
+
+    fn task_ctx(&self) -> Arc<TaskContext> {
+        self.ctx.task_ctx()
+    }
+
+    fn run_stage(&self, ticket: &StageTicket) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+        let ctx = self.task_ctx();
+        let plan = physical_plan_from_bytes_with_extension_codec(&ticket.plan, &ctx, &BlueshiftCodec)?;
+        Ok(plan.execute(ticket.partition as usize, ctx)?)
+    }
+
+    async fn ingest(&self, req: IngestRequest, mut batches: FlightRecordBatchStream) -> Result<IngestResponse> {
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut pending_rows = 0;
+        let mut blocks = Vec::new();
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            pending_rows += batch.num_rows();
+            pending.push(batch);
+            if pending_rows >= BLOCK_ROWS {
+                let full = std::mem::take(&mut pending);
+                pending_rows = 0;
+                blocks.push(self.write_block(&req, full).await?);
+            }
+        }
+        if pending_rows > 0 {
+            blocks.push(self.write_block(&req, pending).await?);
+        }
+        Ok(IngestResponse { blocks })
+    }
+
+    async fn write_block(&self, req: &IngestRequest, batches: Vec<RecordBatch>) -> Result<BlockMeta> {
+        let store = Arc::clone(&self.store);
+        let table = req.table.clone();
+        let slice = req.slice;
+        tokio::task::spawn_blocking(move || -> Result<BlockMeta> {
+            let (meta, bytes) = encode_block(&table, &batches)?;
+            store.put_block(slice, &meta, &bytes)?;
+            Ok(meta)
+        })
+        .await
+        .map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?
+    }
+
+    fn action(&self, action: &Action) -> Result<Vec<u8>> {
+        match action.r#type.as_str() {
+            ACTION_HEALTH => json(&HealthResponse {
+                node: self.opts.node,
+                slices: self.opts.slices.clone(),
+            }),
+            ACTION_GC => {
+                let req: GcRequest = parse(&action.body)?;
+                let mut removed = 0;
+                for slice in self.opts.slices.iter().copied().chain(self.store.slices_on_disk()) {
+                    let live: HashSet<String> = req.live.get(&slice).cloned().unwrap_or_default().into_iter().collect();
+                    removed += self.store.gc(slice, &live)?;
+                }
+                json(&GcResponse { removed })
+            }
+            ACTION_DELETE_ROWS => {
+                let req: DeleteRowsRequest = parse(&action.body)?;
+                let dv = self.store.put_delete_vector(req.slice, &req.block, &req.rows)?;
+                json(&dv)
+            }
+            other => Err(Error::BadRequest(format!("unknown action {other}"))),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send + 'static>>;
+
+fn unimplemented<T>(what: &str) -> std::result::Result<T, Status> {
+    Err(Status::unimplemented(format!("{what} is not offered by a compute node")))
+}
+
+#[tonic::async_trait]
+impl FlightService for ComputeService {
+    type HandshakeStream = BoxStream<HandshakeResponse>;
+    type ListFlightsStream = BoxStream<FlightInfo>;
+    type DoGetStream = BoxStream<FlightData>;
+    type DoPutStream = BoxStream<PutResult>;
+    type DoExchangeStream = BoxStream<FlightData>;
+    type DoActionStream = BoxStream<arrow_flight::Result>;
+    type ListActionsStream = BoxStream<ActionType>;
+
+    async fn handshake(&self, _r: Request<Streaming<HandshakeRequest>>) -> std::result::Result<Response<Self::HandshakeStream>, Status> {
+        unimplemented("handshake")
+    }
+
+    async fn list_flights(&self, _r: Request<Criteria>) -> std::result::Result<Response<Self::ListFlightsStream>, Status> {
+        unimplemented("list_flights")
+    }
+
+    async fn get_flight_info(&self, _r: Request<FlightDescriptor>) -> std::result::Result<Response<FlightInfo>, Status> {
+        unimplemented("get_flight_info")
+    }
+
+    async fn poll_flight_info(&self, _r: Request<FlightDescriptor>) -> std::result::Result<Response<PollInfo>, Status> {
+        unimplemented("poll_flight_info")
+    }
+
+    async fn get_schema(&self, _r: Request<FlightDescriptor>) -> std::result::Result<Response<SchemaResult>, Status> {
+        unimplemented("get_schema")
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> std::result::Result<Response<Self::DoGetStream>, Status> {
+        let ticket = StageTicket::decode(request.into_inner().ticket)
+            .map_err(|e| Status::invalid_argument(format!("bad stage ticket: {e}")))?;
+        tracing::debug!(query = %ticket.query_id, partition = ticket.partition, "run stage");
+        let stream = self.run_stage(&ticket).map_err(Status::from)?;
+        let schema = stream.schema();
+        let batches = stream.map_err(|e| FlightError::Tonic(Box::new(Status::internal(Error::from(e).tagged()))));
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(|e| match e {
+                FlightError::Tonic(status) => *status,
+                other => Status::internal(other.to_string()),
+            });
+        Ok(Response::new(Box::pin(flight)))
+    }
+
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> std::result::Result<Response<Self::DoPutStream>, Status> {
+        let mut input = request.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty ingest stream"))?;
+        let cmd = first
+            .flight_descriptor
+            .as_ref()
+            .map(|d| d.cmd.clone())
+            .ok_or_else(|| Status::invalid_argument("ingest stream without a descriptor"))?;
+        let req: IngestRequest = parse(&cmd).map_err(Status::from)?;
+        let rest = futures::stream::once(async move { Ok(first) })
+            .chain(input)
+            .map_err(|s: Status| FlightError::Tonic(Box::new(s)));
+        let batches = FlightRecordBatchStream::new_from_flight_data(rest);
+        let resp = self.ingest(req, batches).await.map_err(Status::from)?;
+        let body = serde_json::to_vec(&resp).map_err(|e| Status::internal(e.to_string()))?;
+        let out = PutResult { app_metadata: body.into() };
+        Ok(Response::new(Box::pin(futures::stream::once(async move { Ok(out) }))))
+    }
+
+    async fn do_exchange(&self, _r: Request<Streaming<FlightData>>) -> std::result::Result<Response<Self::DoExchangeStream>, Status> {
+        unimplemented("do_exchange")
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> std::result::Result<Response<Self::DoActionStream>, Status> {
+        let action = request.into_inner();
+        // Actions touch files: keep them off the async workers.
+        let body = tokio::task::block_in_place(|| self.action(&action)).map_err(Status::from)?;
+        let out = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(Box::pin(futures::stream::once(async move { Ok(out) }))))
+    }
+
+    async fn list_actions(&self, _r: Request<Empty>) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
+        let actions = [ACTION_HEALTH, ACTION_GC, ACTION_DELETE_ROWS]
+            .into_iter()
+            .map(|a| Ok(ActionType { r#type: a.into(), description: String::new() }))
+            .collect::<Vec<_>>();
+        Ok(Response::new(Box::pin(futures::stream::iter(actions))))
+    }
+}
+
+/// Runs a compute node until `shutdown` resolves.
+pub async fn serve(opts: ComputeNodeOpts, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<()> {
+    let listen = opts.listen;
+    let service = ComputeService::new(opts)?;
+    let server = FlightServiceServer::new(service)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(server)
+        .serve_with_shutdown(listen, shutdown)
+        .await
+        .map_err(|e| Error::BadRequest(format!("compute server on {listen}: {e}")))
+}

@@ -1,0 +1,113 @@
+//! The catalog: every table's definition and its committed data (slice manifests), as one
+//! immutable [`ClusterState`] value. A query pins the current `Arc<ClusterState>` and reads
+//! that version throughout (snapshot isolation); a write builds the next state, records it
+//! durably in the commit log, and only then publishes it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use blueshift_storage::placement::Topology;
+use blueshift_storage::table::TableDef;
+use blueshift_storage::{CommitLog, TableData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableState {
+    pub def: TableDef,
+    pub data: Arc<TableData>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub version: u64,
+    pub topology: Topology,
+    pub next_table_id: u64,
+    pub tables: BTreeMap<String, TableState>,
+}
+
+impl ClusterState {
+    pub fn table(&self, name: &str) -> Result<&TableState> {
+        self.tables
+            .get(name)
+            .ok_or_else(|| Error::UndefinedTable(name.to_string()))
+    }
+
+    /// Every block and delete vector id each slice's committed state names.
+    pub fn live_files(&self) -> BTreeMap<u32, Vec<String>> {
+        let mut live: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for t in self.tables.values() {
+            for (slice, m) in &t.data.slices {
+                let ids = live.entry(*slice).or_default();
+                for b in &m.blocks {
+                    ids.push(b.id.clone());
+                    if let Some(d) = &b.deletes {
+                        ids.push(d.id.clone());
+                    }
+                }
+            }
+        }
+        live
+    }
+}
+
+#[derive(Debug)]
+pub struct Catalog {
+    current: RwLock<Arc<ClusterState>>,
+    log: CommitLog,
+    /// Held for the whole of a write, so writers are serialized.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// Opens the commit log under `dir`, or starts an empty catalog for `topology`.
+    pub fn open(dir: &Path, topology: Topology) -> Result<Self> {
+        let (log, latest) = CommitLog::open::<ClusterState>(dir)?;
+        let state = match latest {
+            Some((_, state)) => {
+                if state.topology != topology {
+                    return Err(Error::InvalidInput(format!(
+                        "data folder holds a cluster of {} nodes x {} slices, not {} x {}",
+                        state.topology.nodes,
+                        state.topology.slices_per_node,
+                        topology.nodes,
+                        topology.slices_per_node
+                    )));
+                }
+                state
+            }
+            None => ClusterState {
+                version: 0,
+                topology,
+                next_table_id: 100_000,
+                tables: BTreeMap::new(),
+            },
+        };
+        Ok(Catalog {
+            current: RwLock::new(Arc::new(state)),
+            log,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The committed state a new statement reads.
+    pub fn pin(&self) -> Arc<ClusterState> {
+        Arc::clone(&self.current.read().expect("catalog lock"))
+    }
+
+    pub async fn begin_write(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
+    }
+
+    /// Durably commits `next` (built from the pinned current state while holding the write
+    /// lock) and publishes it.
+    pub fn commit(&self, _guard: &tokio::sync::MutexGuard<'_, ()>, mut next: ClusterState) -> Result<Arc<ClusterState>> {
+        next.version = self.pin().version + 1;
+        self.log.commit(next.version, &next)?;
+        let next = Arc::new(next);
+        *self.current.write().expect("catalog lock") = Arc::clone(&next);
+        Ok(next)
+    }
+}

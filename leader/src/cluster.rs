@@ -1,0 +1,80 @@
+//! The leader's view of its compute nodes: who owns which slice, and a client for each.
+
+use std::time::{Duration, Instant};
+
+use blueshift_compute::{ComputeClient, GcRequest};
+use blueshift_storage::placement::Topology;
+
+use crate::catalog::ClusterState;
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct Cluster {
+    pub topology: Topology,
+    clients: Vec<ComputeClient>,
+}
+
+impl Cluster {
+    pub fn new(addrs: &[String], slices_per_node: u32, timeout: Duration) -> Result<Self> {
+        if addrs.is_empty() {
+            return Err(Error::InvalidInput("the leader needs at least one compute node".into()));
+        }
+        let clients = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| ComputeClient::new(i as u32, a, timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Cluster {
+            topology: Topology {
+                nodes: addrs.len() as u32,
+                slices_per_node,
+            },
+            clients,
+        })
+    }
+
+    pub fn client_for_slice(&self, slice: u32) -> &ComputeClient {
+        &self.clients[self.topology.node_of(slice) as usize]
+    }
+
+    /// Waits until every node answers a health check, or `within` passes.
+    pub async fn wait_healthy(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        for client in &self.clients {
+            loop {
+                match client.health().await {
+                    Ok(h) if h.node == client.node() => break,
+                    Ok(h) => {
+                        return Err(Error::NotReady(format!(
+                            "{} answers as node {}, expected node {}",
+                            client.addr(),
+                            h.node,
+                            client.node()
+                        )));
+                    }
+                    Err(e) if Instant::now() >= deadline => return Err(Error::NotReady(e.to_string())),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes, on every node, block files that the committed state does not name: blocks
+    /// staged by writes that never committed (crash, error, kill -9) and blocks of dropped
+    /// tables. Must run while no write is in flight.
+    pub async fn gc(&self, state: &ClusterState) -> Result<usize> {
+        let live = state.live_files();
+        let mut removed = 0;
+        for client in &self.clients {
+            let node = client.node();
+            let mine = live
+                .iter()
+                .filter(|(s, _)| self.topology.node_of(**s) == node)
+                .map(|(s, ids)| (*s, ids.clone()))
+                .collect();
+            removed += client.gc(&GcRequest { live: mine }).await?.removed;
+        }
+        Ok(removed)
+    }
+}

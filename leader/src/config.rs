@@ -1,0 +1,151 @@
+//! Configuration: one TOML file (`blueshift.toml`) with a section per role; each key can be
+//! overridden by the environment variable `BLUESHIFT_<SECTION>_<KEY>`, and then by the
+//! subcommand's flags. Every key has a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub leader: LeaderConfig,
+    pub compute: ComputeConfig,
+    pub storage: StorageConfig,
+}
+
+/// The leader role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeaderConfig {
+    /// Address the PostgreSQL wire protocol listens on.
+    pub host: String,
+    /// PostgreSQL wire protocol port (Redshift's default is 5439).
+    pub port: u16,
+    /// Compute node addresses, node 0 first.
+    pub compute: Vec<String>,
+    /// Seconds before an unresponsive compute node fails a query.
+    pub node_timeout_secs: u64,
+    /// DISTSTYLE AUTO tables are stored like ALL until they hold more rows than this.
+    pub auto_all_max_rows: u64,
+    /// How many finished queries `stl_query` keeps.
+    pub query_log_size: usize,
+}
+
+/// The compute role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ComputeConfig {
+    pub listen: String,
+    pub node: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub slices_per_node: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            leader: LeaderConfig::default(),
+            compute: ComputeConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+impl Default for LeaderConfig {
+    fn default() -> Self {
+        LeaderConfig {
+            host: "127.0.0.1".into(),
+            port: 5439,
+            compute: vec![],
+            node_timeout_secs: 30,
+            auto_all_max_rows: 1_000_000,
+            query_log_size: 10_000,
+        }
+    }
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            listen: "127.0.0.1:7100".into(),
+            node: 0,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./blueshift-data"),
+            slices_per_node: 2,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if given), then `BLUESHIFT_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut value = toml::Value::try_from(Config::default())
+            .map_err(|e| Error::InvalidInput(format!("config: {e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::InvalidInput(format!("cannot read config {}: {e}", path.display())))?;
+            let file_value: toml::Value = toml::from_str(&text)
+                .map_err(|e| Error::InvalidInput(format!("config {}: {e}", path.display())))?;
+            merge(&mut value, file_value);
+        }
+        apply_env(&mut value)?;
+        value
+            .try_into()
+            .map_err(|e| Error::InvalidInput(format!("config: {e}")))
+    }
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+fn apply_env(value: &mut toml::Value) -> Result<()> {
+    let toml::Value::Table(sections) = value else { return Ok(()) };
+    for (section, keys) in sections.iter_mut() {
+        let toml::Value::Table(keys) = keys else { continue };
+        for (key, current) in keys.iter_mut() {
+            let var = format!("BLUESHIFT_{}_{}", section.to_uppercase(), key.to_uppercase());
+            let Ok(raw) = std::env::var(&var) else { continue };
+            *current = match current {
+                toml::Value::String(_) => toml::Value::String(raw),
+                toml::Value::Array(_) => toml::Value::Array(
+                    raw.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.trim().to_string()))
+                        .collect(),
+                ),
+                _ => toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .ok_or_else(|| Error::InvalidInput(format!("{var}: cannot read {raw:?}")))?,
+            };
+        }
+    }
+    Ok(())
+}

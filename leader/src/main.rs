@@ -1,0 +1,128 @@
+//! The `blueshift` binary: `leader`, `compute` and `dev`.
+
+use std::path::PathBuf;
+
+use blueshift_leader::config::Config;
+use blueshift_leader::run;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "blueshift", version, about = "Blueshift: a columnar MPP data warehouse")]
+struct Cli {
+    /// TOML configuration file (values there are overridden by BLUESHIFT_* variables, then flags).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the leader: PostgreSQL wire protocol, catalog, planner.
+    Leader(LeaderArgs),
+    /// Run a compute node.
+    Compute(ComputeArgs),
+    /// Run a leader and N compute nodes on loopback with a local data folder.
+    Dev(DevArgs),
+}
+
+#[derive(Args)]
+struct LeaderArgs {
+    #[arg(long)]
+    host: Option<String>,
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Compute node addresses, comma-separated, node 0 first.
+    #[arg(long, value_delimiter = ',')]
+    compute: Option<Vec<String>>,
+    #[arg(long)]
+    slices_per_node: Option<u32>,
+    #[arg(long)]
+    node_timeout_secs: Option<u64>,
+    #[arg(long)]
+    auto_all_max_rows: Option<u64>,
+}
+
+#[derive(Args)]
+struct ComputeArgs {
+    #[arg(long)]
+    node: Option<u32>,
+    #[arg(long)]
+    listen: Option<String>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    slices_per_node: Option<u32>,
+}
+
+#[derive(Args)]
+struct DevArgs {
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 2)]
+    nodes: u32,
+    #[arg(long)]
+    slices_per_node: Option<u32>,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BLUESHIFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = Config::load(cli.config.as_deref()).and_then(|mut config| {
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| blueshift_leader::Error::Io(e.to_string()))?;
+        runtime.block_on(async move {
+            match cli.command {
+                Command::Leader(a) => {
+                    set(&mut config.leader.host, a.host);
+                    set(&mut config.leader.port, a.port);
+                    set(&mut config.storage.data_dir, a.data_dir);
+                    set(&mut config.leader.compute, a.compute);
+                    set(&mut config.storage.slices_per_node, a.slices_per_node);
+                    set(&mut config.leader.node_timeout_secs, a.node_timeout_secs);
+                    set(&mut config.leader.auto_all_max_rows, a.auto_all_max_rows);
+                    run::run_leader(config).await
+                }
+                Command::Compute(a) => {
+                    set(&mut config.compute.node, a.node);
+                    set(&mut config.compute.listen, a.listen);
+                    set(&mut config.storage.data_dir, a.data_dir);
+                    set(&mut config.storage.slices_per_node, a.slices_per_node);
+                    run::run_compute(config).await
+                }
+                Command::Dev(a) => {
+                    set(&mut config.leader.port, a.port);
+                    set(&mut config.storage.data_dir, a.data_dir);
+                    set(&mut config.storage.slices_per_node, a.slices_per_node);
+                    run::run_dev(run::DevOpts {
+                        port: config.leader.port,
+                        data_dir: config.storage.data_dir.clone(),
+                        nodes: a.nodes,
+                        slices_per_node: config.storage.slices_per_node,
+                        config_file: cli.config.clone(),
+                    })
+                    .await
+                }
+            }
+        })
+    });
+    if let Err(e) = result {
+        eprintln!("blueshift: {}", e.user_message());
+        std::process::exit(1);
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}

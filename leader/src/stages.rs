@@ -1,0 +1,314 @@
+//! Distribution as plan nodes. DataFusion plans a query as if on one machine, with
+//! [`SliceScanExec`] leaves that have one partition per slice. [`distribute`] then finds
+//! every maximal subtree that can run slice-locally (scans, filters, projections, partial
+//! aggregates, per-partition sorts and limits) and puts a [`GatherExec`] network boundary
+//! on top of it. Each such subtree is a *stage*: serialized with datafusion-proto, sent to
+//! the node owning each slice, run there, and streamed back over Arrow Flight. What is
+//! left above the boundaries runs on the leader.
+//!
+//! Later boundary kinds (redistribute by key, broadcast) are further `ExecutionPlan` nodes
+//! of the same shape; the cutting rule and the stage shipping do not change.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use blueshift_compute::{BlueshiftCodec, StageTicket};
+use blueshift_storage::SliceScanExec;
+use bytes::Bytes;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::limit::LocalLimitExec;
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
+    SendableRecordBatchStream,
+};
+use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::cluster::Cluster;
+
+/// Gathers a stage's output from the slices to the leader, one partition per slice.
+///
+/// ```text
+///                 GatherExec (leader)     partition i ◄── slice i's stream
+///        ┌──────────────┼──────────────┐
+///   node 0: slice 0,1   node 1: slice 2,3   ...   (Arrow Flight do_get per slice)
+/// ```
+pub struct GatherExec {
+    stage: Arc<dyn ExecutionPlan>,
+    stage_id: usize,
+    slices: Vec<u32>,
+    cluster: Arc<Cluster>,
+    query_id: String,
+    encoded: OnceLock<std::result::Result<Bytes, String>>,
+    metrics: ExecutionPlanMetricsSet,
+    cache: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for GatherExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherExec")
+            .field("stage_id", &self.stage_id)
+            .field("slices", &self.slices)
+            .finish()
+    }
+}
+
+impl GatherExec {
+    fn new(stage: Arc<dyn ExecutionPlan>, stage_id: usize, slices: Vec<u32>, cluster: Arc<Cluster>, query_id: String) -> Self {
+        let cache = Arc::clone(stage.properties());
+        GatherExec {
+            stage,
+            stage_id,
+            slices,
+            cluster,
+            query_id,
+            encoded: OnceLock::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
+            cache,
+        }
+    }
+
+    pub fn stage(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.stage
+    }
+
+    pub fn stage_id(&self) -> usize {
+        self.stage_id
+    }
+
+    pub fn slices(&self) -> &[u32] {
+        &self.slices
+    }
+
+    /// Rows received from each slice (after execution).
+    pub fn rows_per_slice(&self) -> Vec<(u32, usize)> {
+        let metrics = self.metrics.clone_inner();
+        self.slices
+            .iter()
+            .enumerate()
+            .map(|(p, s)| {
+                let rows = metrics
+                    .iter()
+                    .filter(|m| m.partition() == Some(p) && m.value().name() == "output_rows")
+                    .map(|m| m.value().as_usize())
+                    .sum();
+                (*s, rows)
+            })
+            .collect()
+    }
+
+    fn encoded(&self) -> Result<Bytes> {
+        self.encoded
+            .get_or_init(|| {
+                physical_plan_to_bytes_with_extension_codec(Arc::clone(&self.stage), &BlueshiftCodec)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| DataFusionError::Internal(format!("cannot serialize stage {}: {e}", self.stage_id)))
+    }
+}
+
+impl DisplayAs for GatherExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "GatherExec: stage={}, slices={:?}", self.stage_id, self.slices)
+    }
+}
+
+impl ExecutionPlan for GatherExec {
+    fn name(&self) -> &'static str {
+        "GatherExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.stage]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let stage = children.pop().ok_or_else(|| DataFusionError::Internal("GatherExec needs its stage".into()))?;
+        Ok(Arc::new(GatherExec::new(
+            stage,
+            self.stage_id,
+            self.slices.clone(),
+            Arc::clone(&self.cluster),
+            self.query_id.clone(),
+        )))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        ExecutionPlan::replace_children(
+            self,
+            children,
+            ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let slice = *self
+            .slices
+            .get(partition)
+            .ok_or_else(|| DataFusionError::Internal(format!("GatherExec has no partition {partition}")))?;
+        let client = self.cluster.client_for_slice(slice).clone();
+        let ticket = StageTicket {
+            plan: self.encoded()?.to_vec(),
+            partition: partition as u32,
+            query_id: self.query_id.clone(),
+        };
+        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        let batches = futures::stream::once(async move { client.run_stage(ticket).await })
+            .try_flatten()
+            .map_err(DataFusionError::from)
+            .inspect_ok(move |b| rows.add(b.num_rows()));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches.boxed())))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// Whether a plan node runs slice-locally: partition i of its output depends only on
+/// partition i of its input.
+fn slice_local(plan: &dyn ExecutionPlan) -> bool {
+    if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
+        return matches!(agg.mode(), AggregateMode::Partial);
+    }
+    if let Some(sort) = plan.downcast_ref::<SortExec>() {
+        return sort.preserve_partitioning();
+    }
+    plan.is::<FilterExec>()
+        || plan.is::<ProjectionExec>()
+        || plan.is::<CooperativeExec>()
+        || plan.is::<LocalLimitExec>()
+}
+
+/// Whether a whole subtree can run as one stage on the slices.
+fn is_stage(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    if plan.is::<SliceScanExec>() {
+        return true;
+    }
+    let children = plan.children();
+    !children.is_empty() && slice_local(plan.as_ref()) && children.into_iter().all(is_stage)
+}
+
+fn scan_slices(plan: &Arc<dyn ExecutionPlan>) -> Vec<u32> {
+    if let Some(scan) = plan.downcast_ref::<SliceScanExec>() {
+        return scan.slices();
+    }
+    plan.children().into_iter().flat_map(scan_slices).collect()
+}
+
+/// Cuts a single-node physical plan into stages by inserting [`GatherExec`] boundaries.
+pub fn distribute(plan: Arc<dyn ExecutionPlan>, cluster: &Arc<Cluster>, query_id: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    let next_id = Mutex::new(1usize);
+    cut(plan, cluster, query_id, &next_id)
+}
+
+fn cut(
+    plan: Arc<dyn ExecutionPlan>,
+    cluster: &Arc<Cluster>,
+    query_id: &str,
+    next_id: &Mutex<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if is_stage(&plan) {
+        let slices = scan_slices(&plan);
+        let id = {
+            let mut n = next_id.lock().expect("stage counter");
+            let id = *n;
+            *n += 1;
+            id
+        };
+        return Ok(Arc::new(GatherExec::new(plan, id, slices, Arc::clone(cluster), query_id.to_string())));
+    }
+    let children = plan.children();
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    let new_children = children
+        .into_iter()
+        .map(|c| cut(Arc::clone(c), cluster, query_id, next_id))
+        .collect::<Result<Vec<_>>>()?;
+    plan.replace_children(
+        new_children,
+        ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Recompute),
+    )
+}
+
+/// Renders a distributed plan as its stages, leader first, for EXPLAIN.
+/// With `analyze`, each node shows its metrics and each boundary its rows per slice.
+pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Cluster, analyze: bool) -> Vec<String> {
+    let mut out = vec!["Stage 0 (leader)".to_string()];
+    let mut stages: Vec<&GatherExec> = Vec::new();
+    render(plan.as_ref(), 1, analyze, &mut out, &mut stages);
+    let mut i = 0;
+    while i < stages.len() {
+        let g = stages[i];
+        let mut by_node: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        for s in g.slices() {
+            by_node.entry(cluster.topology.node_of(*s)).or_default().push(*s);
+        }
+        let placement = by_node
+            .iter()
+            .map(|(n, s)| format!("node {n}: slices {s:?}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.push(String::new());
+        out.push(format!("Stage {} (compute; {placement}) -> GatherExec to stage 0", g.stage_id()));
+        if analyze {
+            let rows = g
+                .rows_per_slice()
+                .iter()
+                .map(|(s, r)| format!("slice {s}={r}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(format!("  rows per slice: {rows}"));
+        }
+        render(g.stage().as_ref(), 1, analyze, &mut out, &mut stages);
+        i += 1;
+    }
+    out
+}
+
+fn render<'a>(plan: &'a dyn ExecutionPlan, depth: usize, analyze: bool, out: &mut Vec<String>, stages: &mut Vec<&'a GatherExec>) {
+    let line = if analyze {
+        datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan)
+            .one_line()
+            .to_string()
+    } else {
+        datafusion::physical_plan::display::DisplayableExecutionPlan::new(plan)
+            .one_line()
+            .to_string()
+    };
+    out.push(format!("{}{}", "  ".repeat(depth), line.trim_end()));
+    if let Some(g) = plan.downcast_ref::<GatherExec>() {
+        stages.push(g);
+        return;
+    }
+    for child in plan.children() {
+        render(child.as_ref(), depth + 1, analyze, out, stages);
+    }
+}

@@ -1,0 +1,100 @@
+//! The leader's commit log: each commit writes the whole catalog state as
+//! `commit-<version>.json` (temp file, fsync, rename, fsync of the folder). The newest
+//! complete file is the committed state; a crash at any point leaves the previous one.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::slice_store::sync_dir;
+
+/// How many older versions stay on disk beside the newest.
+const KEEP_OLD: usize = 2;
+
+#[derive(Debug)]
+pub struct CommitLog {
+    dir: PathBuf,
+}
+
+impl CommitLog {
+    /// Opens the log and returns the newest committed state, if any.
+    pub fn open<T: DeserializeOwned>(dir: impl Into<PathBuf>) -> Result<(Self, Option<(u64, T)>)> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        let log = CommitLog { dir };
+        let mut versions = log.versions()?;
+        versions.sort_unstable();
+        for entry in fs::read_dir(&log.dir).map_err(|e| Error::io(log.dir.display(), e))?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        let latest = match versions.last() {
+            None => None,
+            Some(&v) => {
+                let path = log.path(v);
+                let bytes = fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+                let state = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptLog {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Some((v, state))
+            }
+        };
+        Ok((log, latest))
+    }
+
+    fn path(&self, version: u64) -> PathBuf {
+        self.dir.join(format!("commit-{version:020}.json"))
+    }
+
+    fn versions(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io(self.dir.display(), e))?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(v) = name
+                .strip_prefix("commit-")
+                .and_then(|s| s.strip_suffix(".json"))
+                .and_then(|s| s.parse().ok())
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Durably records `state` as `version`. When this returns, the commit survives a crash.
+    pub fn commit<T: Serialize>(&self, version: u64, state: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(state)?;
+        let tmp = self.dir.join(format!("commit-{version:020}.json.tmp"));
+        let mut f = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+        f.write_all(&bytes).map_err(|e| Error::io(tmp.display(), e))?;
+        f.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
+        drop(f);
+        let path = self.path(version);
+        fs::rename(&tmp, &path).map_err(|e| Error::io(path.display(), e))?;
+        sync_dir(&self.dir)?;
+        self.prune(version);
+        Ok(())
+    }
+
+    fn prune(&self, newest: u64) {
+        if let Ok(mut versions) = self.versions() {
+            versions.retain(|v| *v < newest);
+            versions.sort_unstable();
+            let drop_n = versions.len().saturating_sub(KEEP_OLD);
+            for v in &versions[..drop_n] {
+                let _ = fs::remove_file(self.path(*v));
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

@@ -1,0 +1,44 @@
+//! Blueshift storage: how a compute node keeps its slices of every table, and how the
+//! leader records which of those files are committed.
+//!
+//! ```text
+//!  rows for slice s ──► encode_block (sort by SORTKEY, Parquet+zstd, zone maps, BLAKE3 id)
+//!                          │
+//!                          ▼
+//!                SliceStore::put_block   (tmp → fsync → rename: whole files only)
+//!                          │  BlockMeta {id, rows, zone maps}
+//!                          ▼
+//!   leader: TableData { slice → SliceManifest } ──► CommitLog::commit (atomic, fsync'd)
+//!                          │
+//!                          ▼
+//!   BlockTable::scan ── prune by zone maps ──► SliceScanExec (one partition per slice)
+//! ```
+//!
+//! Modules: [`table`] (definitions), [`placement`] (topology and the distribution hash),
+//! `block` and `zone_map` (block files and their statistics), `delete_vector`,
+//! `manifest`, `slice_store` (files on a node), `commit_log` (the leader's durable state),
+//! `scan` and `provider` (DataFusion integration).
+
+mod block;
+mod code;
+mod commit_log;
+mod delete_vector;
+mod error;
+mod manifest;
+pub mod placement;
+mod provider;
+mod scan;
+mod slice_store;
+pub mod table;
+mod zone_map;
+
+pub use block::{BLOCK_ROWS, BlockMeta, DeleteVectorMeta, encode_block, sort_rows};
+pub use code::Code;
+pub use commit_log::CommitLog;
+pub use delete_vector::DeleteVector;
+pub use error::{Error, Result};
+pub use manifest::{SliceManifest, TableData};
+pub use provider::BlockTable;
+pub use scan::{ROW_BLOCK, ROW_POS, ROW_SLICE, ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
+pub use slice_store::{SliceStore, sync_dir};
+pub use zone_map::{BlockStatistics, ZoneMap};

@@ -1,0 +1,144 @@
+//! `BlockTable`: a table at one committed version as a DataFusion `TableProvider`. Its scan
+//! prunes blocks with the zone maps (DataFusion's `PruningPredicate` over
+//! [`BlockStatistics`]) and returns a [`SliceScanExec`] with one partition per slice.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::block::BlockMeta;
+use crate::manifest::TableData;
+use crate::placement::Topology;
+use crate::scan::{ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
+use crate::table::TableDef;
+use crate::zone_map::BlockStatistics;
+
+#[derive(Debug)]
+pub struct BlockTable {
+    def: TableDef,
+    data: Arc<TableData>,
+    topology: Topology,
+    row_ids: bool,
+    schema: SchemaRef,
+}
+
+impl BlockTable {
+    pub fn new(def: TableDef, data: Arc<TableData>, topology: Topology) -> Self {
+        let schema = def.schema();
+        BlockTable {
+            def,
+            data,
+            topology,
+            row_ids: false,
+            schema,
+        }
+    }
+
+    /// A variant whose scans also return each row's slice, block and position; DELETE and
+    /// UPDATE plan against it.
+    pub fn with_row_ids(mut self) -> Self {
+        self.row_ids = true;
+        self.schema = ScanSpec {
+            table: self.def.clone(),
+            projection: None,
+            row_ids: true,
+            partitions: vec![],
+            blocks_total: 0,
+            blocks_skipped: 0,
+        }
+        .output_schema();
+        self
+    }
+
+    /// Slices a scan reads: every slice, or one copy per table for DISTSTYLE ALL.
+    fn scan_slices(&self) -> Vec<u32> {
+        if self.def.dist_style.is_all() {
+            vec![self.topology.all_copy_slice(0)]
+        } else {
+            (0..self.topology.total_slices()).collect()
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for BlockTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let table_schema = self.def.schema();
+        let predicate = match conjunction(filters.iter().cloned()) {
+            Some(expr) => {
+                let df_schema = DFSchema::try_from(Arc::clone(&table_schema))?;
+                // A filter the zone maps cannot judge (e.g. on a row-id column) prunes nothing.
+                state
+                    .create_physical_expr(expr, &df_schema)
+                    .ok()
+                    .and_then(|e| PruningPredicateBuilder::new().with_file_schema(Arc::clone(&table_schema)).build(e))
+            }
+            None => None,
+        };
+        let mut partitions = Vec::new();
+        let (mut total, mut skipped) = (0, 0);
+        for slice in self.scan_slices() {
+            let blocks: Vec<&BlockMeta> = self
+                .data
+                .slices
+                .get(&slice)
+                .map(|s| s.blocks.iter().filter(|b| b.live_rows() > 0).collect())
+                .unwrap_or_default();
+            total += blocks.len();
+            let keep = match &predicate {
+                Some(p) => p.prune(&BlockStatistics {
+                    schema: Arc::clone(&table_schema),
+                    blocks: &blocks,
+                })?,
+                None => vec![true; blocks.len()],
+            };
+            let chosen: Vec<ScanBlock> = blocks
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|(b, _)| ScanBlock {
+                    id: b.id.clone(),
+                    rows: b.rows,
+                    delete_vector: b.deletes.as_ref().map(|d| d.id.clone()),
+                })
+                .collect();
+            skipped += blocks.len() - chosen.len();
+            partitions.push(ScanPartition { slice, blocks: chosen });
+        }
+        Ok(Arc::new(SliceScanExec::new(ScanSpec {
+            table: self.def.clone(),
+            projection: projection.cloned(),
+            row_ids: self.row_ids,
+            partitions,
+            blocks_total: total,
+            blocks_skipped: skipped,
+        })))
+    }
+}

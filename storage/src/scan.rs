@@ -1,0 +1,253 @@
+//! `SliceScanExec`: the leaf of every distributed plan. Partition `i` reads the blocks of
+//! one slice from the compute node's local [`SliceStore`], applies delete vectors, and
+//! emits the projected columns.
+//!
+//! ```text
+//!   partition 0        partition 1   ...  partition N·S-1
+//!   slice 0 blocks     slice 1 blocks     slice N·S-1 blocks
+//!        │                  │                    │
+//!   (runs on the node that owns the slice; the leader never executes it)
+//! ```
+//!
+//! The blocks to read are chosen on the leader at planning time (zone-map pruning), so the
+//! node is told exactly which files to open. The whole node is plain data ([`ScanSpec`]) so
+//! it travels inside a serialized stage.
+
+use std::fmt;
+use std::fs::File;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions,
+    SendableRecordBatchStream,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::slice_store::SliceStore;
+use crate::table::TableDef;
+
+/// Names of the row-id columns a DML scan appends.
+pub const ROW_SLICE: &str = "__bs_slice";
+pub const ROW_BLOCK: &str = "__bs_block";
+pub const ROW_POS: &str = "__bs_row";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanBlock {
+    pub id: String,
+    pub rows: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_vector: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanPartition {
+    pub slice: u32,
+    pub blocks: Vec<ScanBlock>,
+}
+
+/// Everything a compute node needs to run the scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanSpec {
+    pub table: TableDef,
+    pub projection: Option<Vec<usize>>,
+    /// Append `__bs_slice`, `__bs_block`, `__bs_row` (for DELETE and UPDATE).
+    pub row_ids: bool,
+    pub partitions: Vec<ScanPartition>,
+    pub blocks_total: usize,
+    pub blocks_skipped: usize,
+}
+
+impl ScanSpec {
+    pub fn output_schema(&self) -> SchemaRef {
+        let full = self.table.schema();
+        let mut fields: Vec<Field> = match &self.projection {
+            Some(p) => p.iter().map(|&i| full.field(i).clone()).collect(),
+            None => full.fields().iter().map(|f| f.as_ref().clone()).collect(),
+        };
+        if self.row_ids {
+            fields.push(Field::new(ROW_SLICE, DataType::Int32, false));
+            fields.push(Field::new(ROW_BLOCK, DataType::Utf8, false));
+            fields.push(Field::new(ROW_POS, DataType::Int64, false));
+        }
+        Arc::new(Schema::new(fields))
+    }
+
+    pub fn blocks_scanned(&self) -> usize {
+        self.partitions.iter().map(|p| p.blocks.len()).sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct SliceScanExec {
+    spec: Arc<ScanSpec>,
+    schema: SchemaRef,
+    cache: Arc<PlanProperties>,
+}
+
+impl SliceScanExec {
+    pub fn new(spec: ScanSpec) -> Self {
+        let schema = spec.output_schema();
+        let partitions = spec.partitions.len().max(1);
+        let cache = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        SliceScanExec {
+            spec: Arc::new(spec),
+            schema,
+            cache: Arc::new(cache),
+        }
+    }
+
+    pub fn spec(&self) -> &ScanSpec {
+        &self.spec
+    }
+
+    /// The slice each output partition reads.
+    pub fn slices(&self) -> Vec<u32> {
+        self.spec.partitions.iter().map(|p| p.slice).collect()
+    }
+}
+
+impl DisplayAs for SliceScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "SliceScanExec: table={}, slices={:?}, blocks_scanned={}, blocks_skipped={}",
+            self.spec.table.name,
+            self.slices(),
+            self.spec.blocks_scanned(),
+            self.spec.blocks_skipped
+        )?;
+        if self.spec.row_ids {
+            write!(f, ", row_ids")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for SliceScanExec {
+    fn name(&self) -> &'static str {
+        "SliceScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let store = context
+            .session_config()
+            .get_extension::<SliceStore>()
+            .ok_or_else(|| {
+                DataFusionError::Internal("SliceScanExec runs only on a compute node".into())
+            })?;
+        let schema = Arc::clone(&self.schema);
+        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
+        let Some(part) = self.spec.partitions.get(partition).cloned() else {
+            return Ok(builder.build());
+        };
+        let spec = Arc::clone(&self.spec);
+        let batch_size = context.session_config().batch_size();
+        let tx = builder.tx();
+        builder.spawn_blocking(move || {
+            for block in &part.blocks {
+                read_block(&store, &spec, &schema, part.slice, block, batch_size, &mut |b| {
+                    tx.blocking_send(Ok(b)).is_ok()
+                })?;
+            }
+            Ok(())
+        });
+        Ok(builder.build())
+    }
+}
+
+/// Reads one block, calling `emit` per batch until it returns false (consumer gone).
+fn read_block(
+    store: &SliceStore,
+    spec: &ScanSpec,
+    schema: &SchemaRef,
+    slice: u32,
+    block: &ScanBlock,
+    batch_size: usize,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<()> {
+    let path = store.block_path(slice, &block.id);
+    let bad = |reason: String| crate::error::Error::BadBlock {
+        slice,
+        block: block.id.clone(),
+        reason,
+    };
+    let file = File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+    let mask = match &spec.projection {
+        Some(p) => ProjectionMask::roots(builder.parquet_schema(), p.iter().copied()),
+        None => ProjectionMask::all(),
+    };
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(batch_size)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let deletes = match &block.delete_vector {
+        Some(id) => Some(store.read_delete_vector(slice, id)?),
+        None => None,
+    };
+    let mut pos: u64 = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let n = batch.num_rows() as u64;
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        if spec.row_ids {
+            columns.push(Arc::new(Int32Array::from(vec![slice as i32; n as usize])));
+            columns.push(Arc::new(StringArray::from(vec![block.id.as_str(); n as usize])));
+            columns.push(Arc::new(Int64Array::from_iter_values((pos..pos + n).map(|p| p as i64))));
+        }
+        let mut out = RecordBatch::try_new(Arc::clone(schema), columns)?;
+        if let Some(dv) = &deletes {
+            let keep = BooleanArray::from_iter((pos..pos + n).map(|p| Some(!dv.contains(p))));
+            out = filter_record_batch(&out, &keep)?;
+        }
+        pos += n;
+        if out.num_rows() > 0 && !emit(out) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

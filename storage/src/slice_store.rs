@@ -1,0 +1,149 @@
+//! The files of a compute node's slices:
+//!
+//! ```text
+//! <root>/slices/<slice>/blocks/<id>.parquet   immutable blocks
+//! <root>/slices/<slice>/dv/<id>.dv            delete vectors
+//! <root>/tmp/                                 partially written files (removed at start-up)
+//! ```
+//!
+//! Every file is written to `tmp/`, fsync'd, renamed into place and its folder fsync'd, so a
+//! file under `blocks/` or `dv/` is always whole. Whether it is *visible* is decided only by
+//! the leader's commit log; files no commit names are garbage and [`SliceStore::gc`] removes
+//! them.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::block::{BlockMeta, DeleteVectorMeta};
+use crate::delete_vector::DeleteVector;
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct SliceStore {
+    root: PathBuf,
+    tmp_seq: AtomicU64,
+}
+
+impl SliceStore {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+        }
+        fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+        Ok(SliceStore {
+            root,
+            tmp_seq: AtomicU64::new(0),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn block_path(&self, slice: u32, id: &str) -> PathBuf {
+        self.root.join(format!("slices/{slice}/blocks/{id}.parquet"))
+    }
+
+    pub fn dv_path(&self, slice: u32, id: &str) -> PathBuf {
+        self.root.join(format!("slices/{slice}/dv/{id}.dv"))
+    }
+
+    /// Writes a block file (if not already present: blocks are content-addressed).
+    pub fn put_block(&self, slice: u32, meta: &BlockMeta, bytes: &[u8]) -> Result<()> {
+        let path = self.block_path(slice, &meta.id);
+        self.put_file(&path, bytes)
+    }
+
+    /// Writes the union of `base` (if any) and `rows` as a new delete vector file.
+    pub fn put_delete_vector(
+        &self,
+        slice: u32,
+        block: &BlockMeta,
+        rows: &[u64],
+    ) -> Result<DeleteVectorMeta> {
+        let mut dv = match &block.deletes {
+            Some(d) => self.read_delete_vector(slice, &d.id)?,
+            None => DeleteVector::new(block.rows),
+        };
+        for &r in rows {
+            dv.insert(r)?;
+        }
+        let bytes = dv.encode()?;
+        let id = blake3::hash(&bytes).to_hex().to_string();
+        self.put_file(&self.dv_path(slice, &id), &bytes)?;
+        Ok(DeleteVectorMeta {
+            id,
+            deleted: dv.count(),
+        })
+    }
+
+    pub fn read_delete_vector(&self, slice: u32, id: &str) -> Result<DeleteVector> {
+        let path = self.dv_path(slice, id);
+        let bytes = fs::read(&path).map_err(|e| Error::BadBlock {
+            slice,
+            block: id.to_string(),
+            reason: format!("delete vector {}: {e}", path.display()),
+        })?;
+        DeleteVector::decode(&bytes)
+    }
+
+    fn put_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if path.exists() {
+            return Ok(());
+        }
+        let dir = path.parent().expect("file has a folder");
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        let tmp = self.root.join(format!(
+            "tmp/{}-{}",
+            std::process::id(),
+            self.tmp_seq.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut f = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+        f.write_all(bytes).map_err(|e| Error::io(tmp.display(), e))?;
+        f.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))?;
+        sync_dir(dir)
+    }
+
+    /// Removes every block and delete vector of `slice` that is not in `live`.
+    /// Returns how many files were removed.
+    pub fn gc(&self, slice: u32, live: &HashSet<String>) -> Result<usize> {
+        let mut removed = 0;
+        for (sub, ext) in [("blocks", "parquet"), ("dv", "dv")] {
+            let dir = self.root.join(format!("slices/{slice}/{sub}"));
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+                if path.extension().and_then(|e| e.to_str()) == Some(ext) && live.contains(stem) {
+                    continue;
+                }
+                fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Slice folders present on disk.
+    pub fn slices_on_disk(&self) -> Vec<u32> {
+        let Ok(entries) = fs::read_dir(self.root.join("slices")) else { return vec![] };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+            .collect()
+    }
+}
+
+/// fsyncs a folder so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir.display(), e))
+}

@@ -1,0 +1,114 @@
+//! Zone maps: per-block, per-column min, max and null count, kept in the slice manifest so
+//! a scan can skip a block without opening it. Pruning itself is DataFusion's
+//! `PruningPredicate`; this module only answers its statistics questions.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
+use datafusion::logical_expr::Accumulator;
+use serde::{Deserialize, Serialize};
+
+use crate::block::BlockMeta;
+use crate::error::Result;
+
+/// Min and max are kept as text (the value's canonical display form) so the manifest stays
+/// readable JSON; they are parsed back with the column's type when pruning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneMap {
+    pub min: Option<String>,
+    pub max: Option<String>,
+    pub null_count: u64,
+}
+
+impl ZoneMap {
+    pub fn compute(batch: &RecordBatch) -> Result<Vec<ZoneMap>> {
+        batch
+            .columns()
+            .iter()
+            .map(|col| {
+                let mut min = MinAccumulator::try_new(col.data_type())?;
+                let mut max = MaxAccumulator::try_new(col.data_type())?;
+                min.update_batch(std::slice::from_ref(col))?;
+                max.update_batch(std::slice::from_ref(col))?;
+                Ok(ZoneMap {
+                    min: scalar_text(min.evaluate()?),
+                    max: scalar_text(max.evaluate()?),
+                    null_count: col.null_count() as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+fn scalar_text(v: ScalarValue) -> Option<String> {
+    if v.is_null() {
+        return None;
+    }
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s),
+        // Timestamps display with a 'T'; keep a form the string cast reads back exactly.
+        other => Some(other.to_string()),
+    }
+}
+
+fn parse_scalar(text: &Option<String>, dt: &DataType) -> ScalarValue {
+    match text {
+        None => ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null),
+        Some(t) => ScalarValue::try_from_string(t.clone(), dt)
+            .unwrap_or_else(|_| ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null)),
+    }
+}
+
+/// The blocks of one scan as DataFusion pruning containers: container `i` is `blocks[i]`.
+pub struct BlockStatistics<'a> {
+    pub schema: SchemaRef,
+    pub blocks: &'a [&'a BlockMeta],
+}
+
+impl BlockStatistics<'_> {
+    fn column_values(&self, column: &Column, pick: impl Fn(&crate::zone_map::ZoneMap) -> &Option<String>) -> Option<ArrayRef> {
+        let idx = self.schema.index_of(&column.name).ok()?;
+        let dt = self.schema.field(idx).data_type();
+        let values = self
+            .blocks
+            .iter()
+            .map(|b| parse_scalar(pick(&b.zone_maps[idx]), dt));
+        ScalarValue::iter_to_array(values).ok()
+    }
+}
+
+impl PruningStatistics for BlockStatistics<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.column_values(column, |z| &z.min)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.column_values(column, |z| &z.max)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        let idx = self.schema.index_of(&column.name).ok()?;
+        Some(Arc::new(UInt64Array::from_iter_values(
+            self.blocks.iter().map(|b| b.zone_maps[idx].null_count),
+        )))
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from_iter_values(
+            self.blocks.iter().map(|b| b.rows),
+        )))
+    }
+
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
+}

@@ -1,0 +1,190 @@
+//! Test support: start real Blueshift clusters (a leader and compute processes on loopback
+//! ports, data in a temporary folder) and talk to them with real clients.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `blueshift` binary built beside this test binary.
+pub fn blueshift_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target folder");
+    let bin = dir.join("blueshift");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct TestCluster {
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub port: u16,
+    pub nodes: u32,
+    pub slices_per_node: u32,
+    pub leader: Option<Child>,
+    pub computes: Vec<Option<Child>>,
+    pub compute_addrs: Vec<String>,
+    pub leader_args: Vec<String>,
+}
+
+impl TestCluster {
+    pub async fn start(nodes: u32, slices_per_node: u32) -> TestCluster {
+        Self::start_with(nodes, slices_per_node, &[]).await
+    }
+
+    pub async fn start_with(nodes: u32, slices_per_node: u32, leader_args: &[&str]) -> TestCluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = TestCluster {
+            dir: tmp.path().to_path_buf(),
+            _tmp: Some(tmp),
+            port: free_port(),
+            nodes,
+            slices_per_node,
+            leader: None,
+            computes: Vec::new(),
+            compute_addrs: Vec::new(),
+            leader_args: leader_args.iter().map(|s| s.to_string()).collect(),
+        };
+        for node in 0..nodes {
+            c.compute_addrs.push(format!("127.0.0.1:{}", free_port()));
+            c.computes.push(None);
+            c.spawn_compute(node);
+        }
+        c.spawn_leader();
+        c.wait_ready().await;
+        c
+    }
+
+    pub fn spawn_compute(&mut self, node: u32) {
+        let child = Command::new(blueshift_bin())
+            .args(["compute", "--node", &node.to_string(), "--listen", &self.compute_addrs[node as usize]])
+            .arg("--data-dir")
+            .arg(self.dir.join(format!("compute-{node}")))
+            .args(["--slices-per-node", &self.slices_per_node.to_string()])
+            .env("BLUESHIFT_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start compute");
+        self.computes[node as usize] = Some(child);
+    }
+
+    pub fn spawn_leader(&mut self) {
+        let child = Command::new(blueshift_bin())
+            .args(["leader", "--port", &self.port.to_string()])
+            .arg("--data-dir")
+            .arg(self.dir.join("leader"))
+            .args(["--compute", &self.compute_addrs.join(",")])
+            .args(["--slices-per-node", &self.slices_per_node.to_string()])
+            .args(&self.leader_args)
+            .env("BLUESHIFT_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start leader");
+        self.leader = Some(child);
+    }
+
+    /// Waits until the leader accepts a SQL connection.
+    pub async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(l) = self.leader.as_mut() {
+                if let Ok(Some(status)) = l.try_wait() {
+                    panic!("leader exited during start-up: {status}");
+                }
+            }
+            if let Ok((client, conn)) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await {
+                tokio::spawn(conn);
+                if client.simple_query("SELECT 1").await.is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "cluster did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn conn_str(&self) -> String {
+        format!("host=127.0.0.1 port={} user=admin dbname=dev", self.port)
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+    }
+
+    pub fn kill9_compute(&mut self, node: u32) {
+        if let Some(mut c) = self.computes[node as usize].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn kill9_leader(&mut self) {
+        if let Some(mut c) = self.leader.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Kills every process with SIGKILL and starts them again on the same data.
+    pub async fn restart_hard(&mut self) {
+        self.kill9_leader();
+        for n in 0..self.nodes {
+            self.kill9_compute(n);
+        }
+        for n in 0..self.nodes {
+            self.spawn_compute(n);
+        }
+        self.spawn_leader();
+        self.wait_ready().await;
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        self.kill9_leader();
+        for n in 0..self.nodes {
+            self.kill9_compute(n);
+        }
+    }
+}
+
+/// Runs a query through the simple protocol and returns every row as text cells.
+pub async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    try_rows(client, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+pub async fn try_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+    let msgs = client.simple_query(sql).await?;
+    Ok(msgs
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// The SQLSTATE of a failed statement.
+pub async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
+    match client.simple_query(sql).await {
+        Ok(_) => panic!("expected an error from: {sql}"),
+        Err(e) => e
+            .as_db_error()
+            .map(|d| d.code().code().to_string())
+            .unwrap_or_else(|| panic!("not a database error from {sql}: {e}")),
+    }
+}

@@ -1,0 +1,45 @@
+use std::process::Command;
+
+use blueshift_tests::TestCluster;
+
+fn psql(cluster: &TestCluster, command: &str) -> (bool, String, String) {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string(), "-U", "admin", "-X", "-v", "ON_ERROR_STOP=1", "dev", "-c", command])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql is installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn psql_runs_statements_and_describes_tables() {
+    let cluster = TestCluster::start(2, 2).await;
+    let (ok, out, err) = psql(
+        &cluster,
+        "CREATE TABLE sales (id BIGINT, region VARCHAR(16), day DATE, amount DECIMAL(12,2)) DISTSTYLE KEY DISTKEY(id) COMPOUND SORTKEY(day)",
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("CREATE TABLE"), "{out}");
+    let (ok, out, err) = psql(&cluster, "INSERT INTO sales VALUES (1,'eu','2026-01-02',10.50), (2,'us','2026-01-03',7.25)");
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("INSERT 0 2"), "{out}");
+    let (ok, out, err) = psql(&cluster, "SELECT region, count(*), sum(amount) FROM sales GROUP BY region ORDER BY region");
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("eu") && out.contains("10.50") && out.contains("(2 rows)"), "{out}");
+
+    let (ok, out, err) = psql(&cluster, "\\dt");
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("sales"), "{out}");
+    let (ok, out, err) = psql(&cluster, "\\d sales");
+    assert!(ok, "{out}{err}");
+    for col in ["id", "region", "day", "amount"] {
+        assert!(out.contains(col), "{col} missing from:\n{out}");
+    }
+    let (ok, _, err) = psql(&cluster, "SELECT * FROM nope");
+    assert!(!ok);
+    assert!(err.contains("relation \"nope\" does not exist"), "{err}");
+}
