@@ -28,6 +28,8 @@ impl Error {
             Error::NodeUnavailable { .. } | Error::NodeTimeout { .. } => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),
             Error::Remote(m) => Code::extract(m).0.unwrap_or(Code::Internal),
+            Error::DataFusion(e) => Code::of_datafusion(e),
+            Error::Arrow(e) => Code::of_message(&e.to_string()),
             _ => Code::Internal,
         }
     }

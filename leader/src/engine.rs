@@ -508,7 +508,7 @@ impl Engine {
     /// DISTSTYLE AUTO starts as ALL; once the table outgrows `auto_all_max_rows` its rows are
     /// redistributed EVEN (in the same commit as the write that made it grow).
     async fn maybe_leave_auto_all(&self, state: &ClusterState, table: TableState, qid: &str) -> Result<TableState> {
-        if table.def.dist_style != DistStyle::AutoAll || table.data.live_rows() <= self.config.auto_all_max_rows {
+        if table.def.dist_style != DistStyle::AutoAll || table.data.logical_rows(true) <= self.config.auto_all_max_rows {
             return Ok(table);
         }
         let source = BlockTable::new(table.def.clone(), Arc::clone(&table.data), state.topology);
@@ -618,7 +618,9 @@ fn syntax_error(text: &StatementText, message: &str) -> Error {
             column: col.parse().ok()?,
         };
         Some(crate::sql_split::char_position(&text.sql, loc) + text.offset)
-    });
+    })
+    // "found: EOF" has no location: point just past the statement, as PostgreSQL does.
+    .or_else(|| message.contains("EOF").then(|| text.offset + text.original.chars().count() + 1));
     let message = message
         .trim_start_matches("sql parser error: ")
         .split(" at Line: ")

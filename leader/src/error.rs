@@ -33,6 +33,8 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("{0}")]
     Io(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -56,9 +58,10 @@ impl Error {
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),
             Error::Compute(e) => e.code(),
-            Error::DataFusion(e) => classify_datafusion(e),
-            Error::Arrow(e) => classify_message(&e.to_string()),
+            Error::DataFusion(e) => Code::of_datafusion(e),
+            Error::Arrow(e) => Code::of_message(&e.to_string()),
             Error::Io(_) => Code::Storage,
+            Error::Internal(_) => Code::Internal,
         }
     }
 
@@ -68,8 +71,30 @@ impl Error {
             Error::DataFusion(e) => strip_datafusion(e),
             other => other.to_string(),
         };
-        Code::extract(&raw).1
+        let message = Code::extract(&raw).1;
+        match self.code() {
+            Code::UndefinedTable => postgres_wording(&message, "table '", "' not found", |t| {
+                let name = t.rsplit('.').next().unwrap_or(t);
+                format!("relation \"{name}\" does not exist")
+            }),
+            Code::UndefinedColumn => postgres_wording(&message, "No field named ", ".", |c| {
+                let name = c.rsplit('.').next().unwrap_or(c).trim_matches('"');
+                format!("column \"{name}\" does not exist")
+            }),
+            _ => message,
+        }
     }
+}
+
+/// Rewrites DataFusion's wording of an error into PostgreSQL's, when it matches.
+fn postgres_wording(message: &str, before: &str, after: &str, make: impl Fn(&str) -> String) -> String {
+    message
+        .find(before)
+        .and_then(|i| {
+            let rest = &message[i + before.len()..];
+            rest.find(after).map(|j| make(&rest[..j]))
+        })
+        .unwrap_or_else(|| message.to_string())
 }
 
 fn strip_datafusion(e: &datafusion::error::DataFusionError) -> String {
@@ -85,40 +110,6 @@ fn strip_datafusion(e: &datafusion::error::DataFusionError) -> String {
             let s = other.to_string();
             s.strip_prefix("Error during planning: ").map(str::to_string).unwrap_or(s)
         }
-    }
-}
-
-fn classify_datafusion(e: &datafusion::error::DataFusionError) -> Code {
-    use datafusion::error::DataFusionError as D;
-    let text = e.to_string();
-    if let (Some(code), _) = Code::extract(&text) {
-        return code;
-    }
-    match e.find_root() {
-        D::SQL(_, _) => Code::Syntax,
-        D::SchemaError(s, _) => match s.as_ref() {
-            datafusion::common::SchemaError::FieldNotFound { .. } => Code::UndefinedColumn,
-            _ => Code::InvalidInput,
-        },
-        D::NotImplemented(_) => Code::FeatureNotSupported,
-        _ => classify_message(&text),
-    }
-}
-
-fn classify_message(text: &str) -> Code {
-    let t = text.to_ascii_lowercase();
-    if t.contains("divide by zero") || t.contains("division by zero") {
-        Code::DivisionByZero
-    } else if t.contains("table '") && t.contains("not found") {
-        Code::UndefinedTable
-    } else if t.contains("no field named") {
-        Code::UndefinedColumn
-    } else if t.contains("overflow") || t.contains("out of range") {
-        Code::NumericOutOfRange
-    } else if t.contains("cast") || t.contains("parse") || t.contains("invalid") {
-        Code::InvalidInput
-    } else {
-        Code::Internal
     }
 }
 

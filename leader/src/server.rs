@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use async_trait::async_trait;
 use blueshift_storage::Code;
-use futures::Sink;
+use futures::{FutureExt, Sink};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -42,6 +42,28 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::Cancelled => "57014",
         Code::Internal => "XX000",
     }
+}
+
+/// Runs a statement; a panic anywhere in it becomes an internal error for this statement
+/// instead of taking the connection down.
+async fn execute_guarded(
+    engine: &Engine,
+    session: &Session,
+    text: &StatementText,
+    params: Option<&datafusion::common::ParamValues>,
+) -> Result<Output, Error> {
+    std::panic::AssertUnwindSafe(engine.execute(session, text, params))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            tracing::error!("statement panicked: {what}");
+            Err(Error::Internal(format!("internal error: {what}")))
+        })
 }
 
 fn to_pg_error(e: &Error) -> PgWireError {
@@ -136,7 +158,7 @@ impl SimpleQueryHandler for Handlers {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for text in &statements {
-            match self.engine.execute(&session, text, None).await {
+            match execute_guarded(&self.engine, &session, text, None).await {
                 Ok(out) => responses.push(output_response(out, &Format::UnifiedText)?),
                 Err(e) => {
                     // Like PostgreSQL, the rest of a multi-statement query is skipped.
@@ -232,7 +254,7 @@ impl ExtendedQueryHandler for Handlers {
             let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
             Some(arrow_pg::datatypes::df::deserialize_parameters_with_server_types(portal, &inferred, &wire_refs)?)
         };
-        match self.engine.execute(&session, text, params.as_ref()).await {
+        match execute_guarded(&self.engine, &session, text, params.as_ref()).await {
             Ok(out) => output_response(out, &portal.result_column_format),
             Err(e) => Err(to_pg_error(&e)),
         }

@@ -346,3 +346,23 @@ mod tests {
         assert!(s[0].sql.contains("AS SELECT a FROM t"));
     }
 }
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn diststyle_all_in_a_batch() {
+        let s = split(
+            "CREATE TABLE k (id BIGINT, v INT) DISTSTYLE KEY DISTKEY(id);
+             CREATE TABLE one_key (id BIGINT, v INT) DISTKEY(id);
+             CREATE TABLE e (id BIGINT, v INT) DISTSTYLE EVEN;
+             CREATE TABLE a (id BIGINT, v INT) DISTSTYLE ALL;
+             CREATE TABLE auto_t (id BIGINT, v INT);
+             INSERT INTO k SELECT value, 1 FROM generate_series(1, 1000);",
+        )
+        .unwrap();
+        let styles: Vec<Option<String>> = s.iter().map(|t| t.attributes.clone().and_then(|a| a.diststyle)).collect();
+        assert_eq!(styles, vec![Some("KEY".into()), None, Some("EVEN".into()), Some("ALL".into()), None, None]);
+    }
+}

@@ -191,9 +191,30 @@ impl ExecutionPlan for GatherExec {
     }
 }
 
+/// Whether a node's expressions read a scalar subquery, whose value lives in a
+/// `ScalarSubqueryExec` on the leader and so cannot travel with a stage.
+fn reads_subquery(plan: &dyn ExecutionPlan) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::physical_expr::scalar_subquery::ScalarSubqueryExpr;
+    let mut found = false;
+    let _ = plan.apply_expressions(&mut |e| {
+        e.apply(|sub| {
+            if sub.is::<ScalarSubqueryExpr>() {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+    });
+    found
+}
+
 /// Whether a plan node runs slice-locally: partition i of its output depends only on
 /// partition i of its input.
 fn slice_local(plan: &dyn ExecutionPlan) -> bool {
+    if reads_subquery(plan) {
+        return false;
+    }
     if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
         return matches!(agg.mode(), AggregateMode::Partial);
     }

@@ -82,7 +82,7 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
                     Arc::new(StringArray::from_iter(tables.iter().map(|t| {
                         t.def.sort_key.first().map(|&i| t.def.columns[i].name.clone())
                     }))),
-                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.data.live_rows() as i64))),
+                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.data.logical_rows(t.def.dist_style.is_all()) as i64))),
                     // Size in MB, as Redshift reports it.
                     Arc::new(Float64Array::from_iter_values(
                         tables.iter().map(|t| t.data.bytes() as f64 / (1024.0 * 1024.0)),

@@ -84,3 +84,41 @@ impl Code {
         (found, text)
     }
 }
+
+impl Code {
+    /// The code of a DataFusion error: a tag inside it wins; otherwise its kind and text.
+    pub fn of_datafusion(e: &datafusion::error::DataFusionError) -> Code {
+        use datafusion::error::DataFusionError as D;
+        let text = e.to_string();
+        if let (Some(code), _) = Code::extract(&text) {
+            return code;
+        }
+        match e.find_root() {
+            D::SQL(_, _) => Code::Syntax,
+            D::SchemaError(s, _) => match s.as_ref() {
+                datafusion::common::SchemaError::FieldNotFound { .. } => Code::UndefinedColumn,
+                _ => Code::InvalidInput,
+            },
+            D::NotImplemented(_) => Code::FeatureNotSupported,
+            _ => Code::of_message(&text),
+        }
+    }
+
+    /// The code of an error known only by its text (Arrow kernels and the like).
+    pub fn of_message(text: &str) -> Code {
+        let t = text.to_ascii_lowercase();
+        if t.contains("divide by zero") || t.contains("division by zero") {
+            Code::DivisionByZero
+        } else if t.contains("table '") && t.contains("not found") {
+            Code::UndefinedTable
+        } else if t.contains("no field named") {
+            Code::UndefinedColumn
+        } else if t.contains("overflow") || t.contains("out of range") {
+            Code::NumericOutOfRange
+        } else if t.contains("cast") || t.contains("parse") || t.contains("invalid") {
+            Code::InvalidInput
+        } else {
+            Code::Internal
+        }
+    }
+}

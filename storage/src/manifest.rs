@@ -25,6 +25,15 @@ impl TableData {
         self.slices.values().flat_map(|s| &s.blocks).map(BlockMeta::live_rows).sum()
     }
 
+    /// Rows a query sees: for a table with a full copy per node, one copy's rows.
+    pub fn logical_rows(&self, full_copies: bool) -> u64 {
+        if full_copies {
+            self.slices.keys().map(|s| self.slice_rows(*s)).max().unwrap_or(0)
+        } else {
+            self.live_rows()
+        }
+    }
+
     pub fn bytes(&self) -> u64 {
         self.slices.values().flat_map(|s| &s.blocks).map(|b| b.bytes).sum()
     }

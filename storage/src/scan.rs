@@ -17,7 +17,7 @@ use std::fmt;
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -69,18 +69,32 @@ pub struct ScanSpec {
 }
 
 impl ScanSpec {
-    pub fn output_schema(&self) -> SchemaRef {
-        let full = self.table.schema();
-        let mut fields: Vec<Field> = match &self.projection {
-            Some(p) => p.iter().map(|&i| full.field(i).clone()).collect(),
-            None => full.fields().iter().map(|f| f.as_ref().clone()).collect(),
-        };
+    /// The table's columns, then (with `row_ids`) the row-id columns; projections index this.
+    fn full_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self.table.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
         if self.row_ids {
             fields.push(Field::new(ROW_SLICE, DataType::Int32, false));
             fields.push(Field::new(ROW_BLOCK, DataType::Utf8, false));
             fields.push(Field::new(ROW_POS, DataType::Int64, false));
         }
         Arc::new(Schema::new(fields))
+    }
+
+    fn projected_indices(&self) -> Vec<usize> {
+        match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..self.full_schema().fields().len()).collect(),
+        }
+    }
+
+    pub fn output_schema(&self) -> SchemaRef {
+        let full = self.full_schema();
+        Arc::new(Schema::new(
+            self.projected_indices()
+                .iter()
+                .map(|&i| full.field(i).clone())
+                .collect::<Vec<_>>(),
+        ))
     }
 
     pub fn blocks_scanned(&self) -> usize {
@@ -216,10 +230,13 @@ fn read_block(
     };
     let file = File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
-    let mask = match &spec.projection {
-        Some(p) => ProjectionMask::roots(builder.parquet_schema(), p.iter().copied()),
-        None => ProjectionMask::all(),
-    };
+    let ncols = spec.table.columns.len();
+    let wanted = spec.projected_indices();
+    // The Parquet reader returns the stored columns we ask for in file order.
+    let mut stored: Vec<usize> = wanted.iter().copied().filter(|&i| i < ncols).collect();
+    stored.sort_unstable();
+    stored.dedup();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), stored.iter().copied());
     let reader = builder
         .with_projection(mask)
         .with_batch_size(batch_size)
@@ -233,13 +250,23 @@ fn read_block(
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
         let n = batch.num_rows() as u64;
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        if spec.row_ids {
-            columns.push(Arc::new(Int32Array::from(vec![slice as i32; n as usize])));
-            columns.push(Arc::new(StringArray::from(vec![block.id.as_str(); n as usize])));
-            columns.push(Arc::new(Int64Array::from_iter_values((pos..pos + n).map(|p| p as i64))));
-        }
-        let mut out = RecordBatch::try_new(Arc::clone(schema), columns)?;
+        let columns: Vec<ArrayRef> = wanted
+            .iter()
+            .map(|&i| -> ArrayRef {
+                match i.checked_sub(ncols) {
+                    None => {
+                        let at = stored.binary_search(&i).expect("stored column was read");
+                        Arc::clone(batch.column(at))
+                    }
+                    Some(0) => Arc::new(Int32Array::from(vec![slice as i32; n as usize])),
+                    Some(1) => Arc::new(StringArray::from(vec![block.id.as_str(); n as usize])),
+                    Some(_) => Arc::new(Int64Array::from_iter_values((pos..pos + n).map(|p| p as i64))),
+                }
+            })
+            .collect();
+        // A projection can be empty (count(*)): the row count still has to travel.
+        let options = RecordBatchOptions::new().with_row_count(Some(n as usize));
+        let mut out = RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?;
         if let Some(dv) = &deletes {
             let keep = BooleanArray::from_iter((pos..pos + n).map(|p| Some(!dv.contains(p))));
             out = filter_record_batch(&out, &keep)?;

@@ -47,8 +47,8 @@ async fn writes_update_delete_truncate_drop_and_ctas() {
 
     let updated = c.execute("UPDATE t SET name = 'big', score = score * 2 WHERE id > 990", &[]).await.unwrap();
     assert_eq!(updated, 9);
-    let r = rows(&c, "SELECT count(*), min(score) FROM t WHERE name = 'big'").await;
-    assert_eq!((cell(&r, 0, 0), cell(&r, 0, 1)), ("9".into(), "2973".into()));
+    let r = rows(&c, "SELECT count(*), min(score) = 2973 FROM t WHERE name = 'big'").await;
+    assert_eq!((cell(&r, 0, 0), cell(&r, 0, 1)), ("9".into(), "t".into()));
     assert_eq!(cell(&rows(&c, "SELECT count(*) FROM t").await, 0, 0), "900");
 
     // Deleting again from blocks that already have delete vectors.
@@ -56,8 +56,8 @@ async fn writes_update_delete_truncate_drop_and_ctas() {
     assert_eq!(cell(&rows(&c, "SELECT count(*) FROM t").await, 0, 0), "895");
 
     let copied = c.execute("CREATE TABLE t2 DISTSTYLE EVEN AS SELECT id, name FROM t WHERE id < 100", &[]).await.unwrap();
-    assert_eq!(copied, 86);
-    assert_eq!(cell(&rows(&c, "SELECT count(*) FROM t2").await, 0, 0), "86");
+    assert_eq!(copied, 85);
+    assert_eq!(cell(&rows(&c, "SELECT count(*) FROM t2").await, 0, 0), "85");
     let info = rows(&c, "SELECT diststyle FROM svv_table_info WHERE \"table\" = 't2'").await;
     assert_eq!(cell(&info, 0, 0), "EVEN");
 
