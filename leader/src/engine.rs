@@ -155,6 +155,11 @@ impl Engine {
             Statement::Query(_) => {
                 let plan = self.plan(session, stmt, params).await?;
                 let (schema, batches) = self.run_query(session, &plan, &qid).await?;
+                let schema = postgres_column_names(&plan, &schema);
+                let batches = batches
+                    .into_iter()
+                    .map(|b| RecordBatch::try_new_with_options(Arc::clone(&schema), b.columns().to_vec(), &arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()))))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(Output::Rows { schema, batches })
             }
             other => Err(Error::NotSupported(format!(
@@ -590,6 +595,54 @@ impl Engine {
             .expect("one column");
         Output::Rows { schema, batches: vec![batch] }
     }
+}
+
+/// Names result columns the way PostgreSQL does: an unaliased function call is named after
+/// the function (`count`, `sum`), any other unaliased expression `?column?`.
+pub fn postgres_column_names(plan: &LogicalPlan, schema: &SchemaRef) -> SchemaRef {
+    let mut node = plan;
+    let exprs = loop {
+        match node {
+            LogicalPlan::Projection(p) => break Some(&p.expr),
+            LogicalPlan::Sort(s) => node = &s.input,
+            LogicalPlan::Limit(l) => node = &l.input,
+            LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => node = input,
+            _ => break None,
+        }
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let aliased = exprs
+                .and_then(|e| e.get(i))
+                .is_some_and(|e| matches!(e, datafusion::logical_expr::Expr::Alias(_) | datafusion::logical_expr::Expr::Column(_)));
+            if aliased || exprs.is_none() {
+                return f.as_ref().clone();
+            }
+            f.as_ref().clone().with_name(postgres_name(f.name()))
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn postgres_name(name: &str) -> String {
+    let is_ident = |s: &str| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit())
+    };
+    if is_ident(name) {
+        return name.to_string();
+    }
+    if let Some((func, _)) = name.split_once('(') {
+        if is_ident(func) && !func.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+            return func.to_lowercase();
+        }
+    }
+    if name.starts_with("CASE ") {
+        return "case".into();
+    }
+    "?column?".into()
 }
 
 #[derive(Default)]

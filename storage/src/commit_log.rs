@@ -98,3 +98,27 @@ impl CommitLog {
         &self.dir
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_complete_commit_wins_and_torn_temp_files_are_ignored() {
+        let dir = std::env::temp_dir().join(format!("bs-commit-log-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (log, none) = CommitLog::open::<Vec<u32>>(&dir).unwrap();
+        assert!(none.is_none());
+        for v in 1..=5u64 {
+            log.commit(v, &vec![v as u32; v as usize]).unwrap();
+        }
+        // A crash in the middle of writing version 6 leaves only a temp file.
+        fs::write(dir.join("commit-00000000000000000006.json.tmp"), b"{\"trunc").unwrap();
+        let (_, latest) = CommitLog::open::<Vec<u32>>(&dir).unwrap();
+        assert_eq!(latest, Some((5, vec![5; 5])));
+        // Old versions are pruned, the last few kept.
+        let files = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(files, 1 + KEEP_OLD);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -62,3 +62,21 @@ impl DeleteVector {
         Ok(DeleteVector { bits, rows })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_counts() {
+        let mut dv = DeleteVector::new(130);
+        for r in [0, 63, 64, 129] {
+            dv.insert(r).unwrap();
+        }
+        assert!(dv.insert(130).is_err());
+        let back = DeleteVector::decode(&dv.encode().unwrap()).unwrap();
+        assert_eq!(back, dv);
+        assert_eq!(back.count(), 4);
+        assert!(back.contains(64) && !back.contains(65));
+    }
+}

@@ -93,7 +93,8 @@ impl TestCluster {
 
     /// Waits until the leader accepts a SQL connection.
     pub async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // A guard against a cluster that never starts, not a performance limit.
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if let Some(l) = self.leader.as_mut() {
                 if let Ok(Some(status)) = l.try_wait() {

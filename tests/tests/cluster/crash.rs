@@ -57,10 +57,13 @@ async fn kill9_of_a_compute_node_during_a_large_insert_leaves_the_previous_versi
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(n, Some(("1000".to_string(), "500500".to_string())));
-    // After a restart, the staged blocks of the failed insert are removed.
+    // After a restart, the staged blocks of the failed insert are removed: the block files
+    // on disk are exactly the committed ones.
     cluster.restart_hard().await;
     let c = cluster.client().await;
     assert_eq!(count(&c, "big").await, 1000);
+    let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0].as_ref().unwrap().parse().unwrap();
+    assert_eq!(block_files(&cluster.dir), committed as usize);
 }
 
 #[tokio::test]
@@ -81,4 +84,16 @@ async fn kill9_of_the_leader_during_an_insert_exposes_old_or_new_never_a_mix() {
     let c = cluster.client().await;
     let n = count(&c, "lk").await;
     assert!(n == 100 || n == 5_000_100, "partial write visible: {n} rows");
+}
+
+fn block_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for node in std::fs::read_dir(dir).unwrap().flatten() {
+        let slices = node.path().join("slices");
+        let Ok(slices) = std::fs::read_dir(slices) else { continue };
+        for slice in slices.flatten() {
+            n += std::fs::read_dir(slice.path().join("blocks")).map(|d| d.count()).unwrap_or(0);
+        }
+    }
+    n
 }

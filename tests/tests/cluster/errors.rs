@@ -89,3 +89,20 @@ async fn a_malformed_message_closes_only_its_connection() {
     let c2 = cluster.client().await;
     assert_eq!(rows(&c2, "SELECT 1").await[0][0].as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn a_hung_compute_node_fails_the_query_within_the_timeout() {
+    let cluster = TestCluster::start_with(2, 2, &["--node-timeout-secs", "3"]).await;
+    let c = cluster.client().await;
+    c.batch_execute("CREATE TABLE h (id BIGINT) DISTSTYLE EVEN; INSERT INTO h SELECT value FROM generate_series(1, 100)")
+        .await
+        .unwrap();
+    let pid = cluster.computes[1].as_ref().unwrap().id().to_string();
+    // SIGSTOP: the node's sockets stay open but it never answers.
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let err = c.simple_query("SELECT count(*) FROM h").await.unwrap_err();
+    std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let db = err.as_db_error().expect("db error");
+    assert_eq!(db.code().code(), "58030", "{db:?}");
+    assert!(db.message().contains("compute node 1"), "{}", db.message());
+}

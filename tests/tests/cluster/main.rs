@@ -4,6 +4,7 @@
 
 mod basic;
 mod crash;
+mod dev;
 mod distribution;
 mod errors;
 mod psql;

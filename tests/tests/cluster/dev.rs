@@ -1,0 +1,67 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use blueshift_tests::{blueshift_bin, free_port};
+
+async fn connect(port: u16) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=admin dbname=dev"), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// `blueshift dev` starts a leader and compute processes, prints how to connect, stops its
+/// children on SIGTERM, and brings every committed row back when started again.
+#[tokio::test]
+async fn dev_starts_stops_and_restarts_with_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let start = || {
+        let mut child = Command::new(blueshift_bin())
+            .args(["dev", "--port", &port.to_string(), "--nodes", "2", "--slices-per-node", "2"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("BLUESHIFT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut printed = String::new();
+        while !printed.contains("psql") {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).unwrap() > 0, "dev exited early: {printed}");
+            printed.push_str(&line);
+        }
+        assert!(printed.contains(&format!("psql -h 127.0.0.1 -p {port} -U admin dev")), "{printed}");
+        (child, out)
+    };
+    let stop = |mut child: std::process::Child| {
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "dev exited with {status}");
+    };
+
+    let (child, _out) = start();
+    let c = connect(port).await;
+    c.batch_execute("CREATE TABLE d (id BIGINT, s VARCHAR(4)) DISTKEY(id); INSERT INTO d SELECT value, 'x' FROM generate_series(1, 2500)")
+        .await
+        .unwrap();
+    drop(c);
+    stop(child);
+    // Every child is gone: the port is free again.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+
+    let (child, _out) = start();
+    let c = connect(port).await;
+    let r = c.simple_query("SELECT count(*) FROM d").await.unwrap();
+    let n = match &r[1] {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(n, "2500");
+    drop(c);
+    stop(child);
+}
