@@ -2,6 +2,8 @@
 //! node that dies or stops answering is detected by HTTP/2 keep-alive pings within the
 //! configured timeout rather than hanging the query.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -9,7 +11,7 @@ use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::{Action, FlightDescriptor, Ticket};
+use arrow_flight::{Action, FlightData, FlightDescriptor, Ticket};
 use blueshift_storage::DeleteVectorMeta;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -19,7 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{Error, Result};
 use crate::protocol::{
     ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, DeleteRowsRequest, GcRequest, GcResponse,
-    HealthResponse, IngestRequest, IngestResponse, StageTicket,
+    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, StageTicket,
 };
 use crate::service::MAX_MESSAGE_BYTES;
 
@@ -40,6 +42,11 @@ impl ComputeClient {
             .http2_keep_alive_interval(timeout / 3)
             .keep_alive_timeout(timeout / 3)
             .keep_alive_while_idle(true)
+            // Many stage streams share one connection and the leader may read them unevenly
+            // (a merge waits on one slice): windows large enough that unread streams cannot
+            // starve the one being read.
+            .initial_stream_window_size(Some(4 << 20))
+            .initial_connection_window_size(Some(256 << 20))
             .tcp_nodelay(true);
         let client = FlightServiceClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -64,6 +71,15 @@ impl ComputeClient {
         remote_error(self.node, &self.addr, status)
     }
 
+    /// The one message a unary-style answer stream carries.
+    async fn first_message<T>(&self, mut answer: tonic::Streaming<T>) -> Result<T> {
+        answer
+            .message()
+            .await
+            .map_err(|s| self.status_error(s))?
+            .ok_or_else(|| Error::Remote(format!("compute node {} sent an empty answer", self.node)))
+    }
+
     async fn action<T: serde::de::DeserializeOwned>(&self, kind: &str, body: Vec<u8>) -> Result<T> {
         let mut client = self.client.clone();
         let call = client.do_action(Action {
@@ -77,17 +93,16 @@ impl ComputeClient {
                 secs: self.timeout.as_secs(),
             })?
             .map_err(|s| self.status_error(s))?;
-        let first = resp
-            .into_inner()
-            .message()
-            .await
-            .map_err(|s| self.status_error(s))?
-            .ok_or_else(|| Error::Remote(format!("compute node {} sent an empty answer", self.node)))?;
+        let first = self.first_message(resp.into_inner()).await?;
         serde_json::from_slice(&first.body).map_err(|e| Error::Remote(e.to_string()))
     }
 
-    pub async fn health(&self) -> Result<HealthResponse> {
-        self.action(ACTION_HEALTH, vec![]).await
+    pub async fn health(&self, cluster_id: &str) -> Result<HealthResponse> {
+        let req = HealthRequest {
+            cluster_id: cluster_id.to_string(),
+            node: self.node,
+        };
+        self.action(ACTION_HEALTH, serde_json::to_vec(&req).expect("serializable")).await
     }
 
     pub async fn gc(&self, req: &GcRequest) -> Result<GcResponse> {
@@ -132,15 +147,29 @@ impl ComputeClient {
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_flight_descriptor(Some(descriptor))
-            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-            .filter_map(|r| async move { r.ok() });
+            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))));
+        // Rows are acknowledged only if the stream ends with the end marker, which follows
+        // only a stream that had no error.
+        let failed = Arc::new(AtomicBool::new(false));
+        let saw_error = Arc::clone(&failed);
+        let end = futures::stream::once(async move {
+            (!failed.load(Ordering::SeqCst)).then(|| FlightData {
+                app_metadata: INGEST_END.into(),
+                ..Default::default()
+            })
+        })
+        .filter_map(futures::future::ready);
+        let flight = flight
+            .take_while(move |r| {
+                if r.is_err() {
+                    saw_error.store(true, Ordering::SeqCst);
+                }
+                futures::future::ready(r.is_ok())
+            })
+            .filter_map(|r| futures::future::ready(r.ok()))
+            .chain(end);
         let resp = client.do_put(flight).await.map_err(|s| self.status_error(s))?;
-        let first = resp
-            .into_inner()
-            .message()
-            .await
-            .map_err(|s| self.status_error(s))?
-            .ok_or_else(|| Error::Remote(format!("compute node {} sent no ingest answer", self.node)))?;
+        let first = self.first_message(resp.into_inner()).await?;
         serde_json::from_slice(&first.app_metadata).map_err(|e| Error::Remote(e.to_string()))
     }
 }

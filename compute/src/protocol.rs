@@ -37,6 +37,19 @@ pub const ACTION_HEALTH: &str = "health";
 pub const ACTION_GC: &str = "gc";
 pub const ACTION_DELETE_ROWS: &str = "delete_rows";
 
+/// Marks the end of an ingest stream (the `app_metadata` of a final, empty message): a
+/// stream that ends without it was cut off, and its rows are not acknowledged.
+pub const INGEST_END: &[u8] = b"blueshift:end-of-rows";
+
+/// Which cluster and node the leader takes this node to be. A node's data folder records
+/// the first identity it is given and refuses any other, so a leader pointed at the wrong
+/// folders cannot garbage-collect another cluster's blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRequest {
+    pub cluster_id: String,
+    pub node: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HealthResponse {
     pub node: u32,

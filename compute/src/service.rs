@@ -32,7 +32,7 @@ use crate::codec::BlueshiftCodec;
 use crate::error::{Error, Result};
 use crate::protocol::{
     ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, DeleteRowsRequest, GcRequest, GcResponse,
-    HealthResponse, IngestRequest, IngestResponse, StageTicket,
+    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, StageTicket,
 };
 
 /// Largest gRPC message either side accepts.
@@ -110,14 +110,18 @@ impl ComputeService {
 
     fn action(&self, action: &Action) -> Result<Vec<u8>> {
         match action.r#type.as_str() {
-            ACTION_HEALTH => json(&HealthResponse {
-                node: self.opts.node,
-                slices: self.opts.slices.clone(),
-            }),
+            ACTION_HEALTH => {
+                let req: HealthRequest = parse(&action.body)?;
+                self.check_identity(&req)?;
+                json(&HealthResponse {
+                    node: self.opts.node,
+                    slices: self.opts.slices.clone(),
+                })
+            }
             ACTION_GC => {
                 let req: GcRequest = parse(&action.body)?;
                 let mut removed = 0;
-                for slice in self.opts.slices.iter().copied().chain(self.store.slices_on_disk()) {
+                for &slice in &self.opts.slices {
                     let live: HashSet<String> = req.live.get(&slice).cloned().unwrap_or_default().into_iter().collect();
                     removed += self.store.gc(slice, &live)?;
                 }
@@ -129,6 +133,47 @@ impl ComputeService {
                 json(&dv)
             }
             other => Err(Error::BadRequest(format!("unknown action {other}"))),
+        }
+    }
+}
+
+impl ComputeService {
+    /// Records the cluster identity on first contact; refuses a different one afterwards.
+    fn check_identity(&self, req: &HealthRequest) -> Result<()> {
+        let path = self.store.root().join("node.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let mine: HealthRequest = parse(&bytes)?;
+                if &mine != req || req.node != self.opts.node {
+                    return Err(Error::BadRequest(format!(
+                        "data folder {} belongs to cluster {} node {}, not cluster {} node {}",
+                        self.store.root().display(),
+                        mine.cluster_id,
+                        mine.node,
+                        req.cluster_id,
+                        req.node
+                    )));
+                }
+                Ok(())
+            }
+            Err(_) => {
+                if req.node != self.opts.node {
+                    return Err(Error::BadRequest(format!(
+                        "this is compute node {}, not node {}",
+                        self.opts.node, req.node
+                    )));
+                }
+                let tmp = self.store.root().join("node.json.tmp");
+                let write = || -> std::io::Result<()> {
+                    let mut f = std::fs::File::create(&tmp)?;
+                    std::io::Write::write_all(&mut f, &json(req).map_err(std::io::Error::other)?)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, &path)
+                };
+                write().map_err(|e| Error::BadRequest(format!("cannot record node identity: {e}")))?;
+                blueshift_storage::sync_dir(self.store.root())?;
+                Ok(())
+            }
         }
     }
 }
@@ -206,11 +251,23 @@ impl FlightService for ComputeService {
             .map(|d| d.cmd.clone())
             .ok_or_else(|| Status::invalid_argument("ingest stream without a descriptor"))?;
         let req: IngestRequest = parse(&cmd).map_err(Status::from)?;
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen_end = Arc::clone(&ended);
         let rest = futures::stream::once(async move { Ok(first) })
             .chain(input)
+            .try_filter(move |d| {
+                let end = d.app_metadata.as_ref() == INGEST_END;
+                if end {
+                    seen_end.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                futures::future::ready(!end)
+            })
             .map_err(|s: Status| FlightError::Tonic(Box::new(s)));
         let batches = FlightRecordBatchStream::new_from_flight_data(rest);
         let resp = self.ingest(req, batches).await.map_err(Status::from)?;
+        if !ended.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Status::aborted("ingest stream was cut off before its end marker"));
+        }
         let body = serde_json::to_vec(&resp).map_err(|e| Status::internal(e.to_string()))?;
         let out = PutResult { app_metadata: body.into() };
         Ok(Response::new(Box::pin(futures::stream::once(async move { Ok(out) }))))

@@ -23,6 +23,8 @@ pub struct TableState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterState {
     pub version: u64,
+    /// Chosen when the cluster is created; every compute data folder records it.
+    pub cluster_id: String,
     pub topology: Topology,
     pub next_table_id: u64,
     pub tables: BTreeMap<String, TableState>,
@@ -78,12 +80,18 @@ impl Catalog {
                 }
                 state
             }
-            None => ClusterState {
-                version: 0,
-                topology,
-                next_table_id: 100_000,
-                tables: BTreeMap::new(),
-            },
+            None => {
+                // A new cluster: record its identity before anything else happens.
+                let state = ClusterState {
+                    version: 1,
+                    cluster_id: new_cluster_id(),
+                    topology,
+                    next_table_id: 100_000,
+                    tables: BTreeMap::new(),
+                };
+                log.commit(state.version, &state)?;
+                state
+            }
         };
         Ok(Catalog {
             current: RwLock::new(Arc::new(state)),
@@ -110,4 +118,14 @@ impl Catalog {
         *self.current.write().expect("catalog lock") = Arc::clone(&next);
         Ok(next)
     }
+}
+
+fn new_cluster_id() -> String {
+    let seed = format!(
+        "{:?} {} {:?}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        std::thread::current().id()
+    );
+    blake3::hash(seed.as_bytes()).to_hex()[..16].to_string()
 }

@@ -38,11 +38,11 @@ impl Cluster {
     }
 
     /// Waits until every node answers a health check, or `within` passes.
-    pub async fn wait_healthy(&self, within: Duration) -> Result<()> {
+    pub async fn wait_healthy(&self, cluster_id: &str, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         for client in &self.clients {
             loop {
-                match client.health().await {
+                match client.health(cluster_id).await {
                     Ok(h) if h.node == client.node() => break,
                     Ok(h) => {
                         return Err(Error::NotReady(format!(
@@ -53,6 +53,8 @@ impl Cluster {
                         )));
                     }
                     Err(e) if Instant::now() >= deadline => return Err(Error::NotReady(e.to_string())),
+                    // The node answered, but refuses (e.g. its folder belongs to another cluster).
+                    Err(e @ blueshift_compute::Error::Remote(_)) => return Err(Error::NotReady(e.to_string())),
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }

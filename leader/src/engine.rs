@@ -134,6 +134,7 @@ impl Engine {
 
     async fn execute_inner(&self, session: &Session, text: &StatementText, params: Option<&ParamValues>, query_id: u64) -> Result<Output> {
         let Some(stmt) = self.parse(text)? else { return Ok(Output::Empty) };
+        reject_row_id_columns(text)?;
         session.schema.pin(self.catalog.pin());
         let qid = query_id.to_string();
         match stmt {
@@ -185,6 +186,7 @@ impl Engine {
     /// Parameter types and result columns of a statement, for the extended protocol.
     pub async fn describe(&self, session: &Session, text: &StatementText) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
         let Some(stmt) = self.parse(text)? else { return Ok((vec![], None)) };
+        reject_row_id_columns(text)?;
         session.schema.pin(self.catalog.pin());
         let returns_rows = matches!(stmt, Statement::Query(_));
         match stmt {
@@ -207,7 +209,7 @@ impl Engine {
                 for (i, t) in ordered {
                     params[i - 1] = t;
                 }
-                let schema = returns_rows.then(|| Arc::new(plan.schema().as_arrow().clone()));
+                let schema = returns_rows.then(|| postgres_column_names(&plan, &Arc::new(plan.schema().as_arrow().clone())));
                 Ok((params, schema))
             }
             Statement::ShowVariable { variable } => {
@@ -397,26 +399,32 @@ impl Engine {
         let idx = |n: &str| schema.index_of(n).map_err(|e| Error::DataFusion(e.into()));
         let (si, bi, ri) = (idx(ROW_SLICE)?, idx(ROW_BLOCK)?, idx(ROW_POS)?);
         let mut out = RowIds::default();
+        let mut seen = std::collections::HashSet::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             let slices = batch.column(si).as_primitive::<arrow::datatypes::Int32Type>();
-            let blocks = batch.column(bi).as_string::<i32>();
+            let blocks = batch.column(bi).as_primitive::<arrow::datatypes::Int32Type>();
             let rows = batch.column(ri).as_primitive::<arrow::datatypes::Int64Type>();
+            // A row matched twice (UPDATE ... FROM with a fan-out join) is changed once.
+            let mut first = Vec::with_capacity(batch.num_rows());
             for i in 0..batch.num_rows() {
-                out.positions
-                    .entry((slices.value(i) as u32, blocks.value(i).to_string()))
-                    .or_default()
-                    .push(rows.value(i) as u64);
+                let id = (slices.value(i) as u32, blocks.value(i) as u32, rows.value(i) as u64);
+                let new = seen.insert(id);
+                if new {
+                    out.positions.entry((id.0, id.1)).or_default().push(id.2);
+                    out.rows += 1;
+                }
+                first.push(new);
             }
-            out.rows += batch.num_rows() as u64;
             if !value_cols.is_empty() {
-                out.values.push(batch.project(value_cols)?);
+                let keep = arrow::array::BooleanArray::from(first);
+                out.values.push(arrow::compute::filter_record_batch(&batch.project(value_cols)?, &keep)?);
             }
         }
         Ok(out)
     }
 
-    async fn apply_deletes(&self, table: &TableState, positions: HashMap<(u32, String), Vec<u64>>) -> Result<TableData> {
+    async fn apply_deletes(&self, table: &TableState, positions: HashMap<(u32, u32), Vec<u64>>) -> Result<TableData> {
         let mut data = (*table.data).clone();
         let topo = self.cluster.topology;
         for ((slice, block), rows) in positions {
@@ -430,8 +438,8 @@ impl Engine {
                 let manifest = data.slices.get_mut(&target).ok_or_else(|| {
                     Error::Io(format!("slice {target} of table {} has no manifest", table.def.name))
                 })?;
-                let meta = manifest.blocks.iter_mut().find(|b| b.id == block).ok_or_else(|| {
-                    Error::Io(format!("block {block} is not in slice {target} of table {}", table.def.name))
+                let meta = manifest.blocks.get_mut(block as usize).ok_or_else(|| {
+                    Error::Io(format!("block #{block} is not in slice {target} of table {}", table.def.name))
                 })?;
                 let dv = self
                     .cluster
@@ -454,7 +462,7 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         let mut total = 0u64;
         let mut failure: Option<Error> = None;
-        while let Some(batch) = stream.next().await {
+        'rows: while let Some(batch) = stream.next().await {
             let batch = match batch.map_err(Error::from).and_then(|b| conform_batch(def, &schema, &b)) {
                 Ok(b) => b,
                 Err(e) => {
@@ -476,17 +484,15 @@ impl Engine {
                     tx
                 });
                 if tx.send(Ok(part)).await.is_err() {
-                    // The ingest task ended early; its error is collected below.
-                    break;
+                    // An ingest task ended early (node lost): stop reading the source; the
+                    // task's error is collected below.
+                    break 'rows;
                 }
             }
         }
         if let Some(e) = failure {
-            for tx in senders.values() {
-                let _ = tx
-                    .send(Err(blueshift_compute::Error::BadRequest("statement failed".into())))
-                    .await;
-            }
+            // Aborting the ingest calls cancels their streams; the nodes see no end marker and
+            // answer with an error, and whatever they staged is never committed.
             drop(senders);
             tasks.abort_all();
             return Err(e);
@@ -648,7 +654,8 @@ fn postgres_name(name: &str) -> String {
 #[derive(Default)]
 struct RowIds {
     rows: u64,
-    positions: HashMap<(u32, String), Vec<u64>>,
+    /// (slice, block position in the slice manifest) → row positions.
+    positions: HashMap<(u32, u32), Vec<u64>>,
     values: Vec<RecordBatch>,
 }
 
@@ -683,6 +690,18 @@ fn syntax_error(text: &StatementText, message: &str) -> Error {
     Error::Syntax {
         message: format!("syntax error: {message}"),
         position,
+    }
+}
+
+/// The row-id columns exist only while planning DELETE/UPDATE; users cannot name them.
+fn reject_row_id_columns(text: &StatementText) -> Result<()> {
+    let lower = text.sql.to_lowercase();
+    match lower.find("__bs_") {
+        Some(i) => {
+            let name: String = lower[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            Err(Error::UndefinedColumn { column: name })
+        }
+        None => Ok(()),
     }
 }
 

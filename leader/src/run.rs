@@ -32,7 +32,8 @@ pub async fn run_leader(config: Config) -> Result<()> {
     let timeout = Duration::from_secs(lc.node_timeout_secs.max(1));
     let cluster = Arc::new(Cluster::new(&lc.compute, config.storage.slices_per_node, timeout)?);
     let catalog = Catalog::open(&config.storage.data_dir.join("catalog"), cluster.topology)?;
-    cluster.wait_healthy(Duration::from_secs(120)).await?;
+    let cluster_id = catalog.pin().cluster_id.clone();
+    cluster.wait_healthy(&cluster_id, Duration::from_secs(120)).await?;
     let removed = cluster.gc(&catalog.pin()).await?;
     if removed > 0 {
         tracing::info!(removed, "removed files of uncommitted or dropped data");

@@ -81,23 +81,24 @@ fn error_response(e: &Error) -> Response {
     }
 }
 
+/// Session ids (`pid` in `stl_query`).
+static NEXT_PID: AtomicI32 = AtomicI32::new(1);
+
 pub struct Handlers {
     engine: Arc<Engine>,
-    next_pid: AtomicI32,
     parser: Arc<StatementParser>,
 }
 
 impl Handlers {
     pub fn new(engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new_cyclic(|_| Handlers {
+        Arc::new(Handlers {
             parser: Arc::new(StatementParser { engine: Arc::clone(&engine) }),
             engine,
-            next_pid: AtomicI32::new(1),
         })
     }
 
     fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<Arc<Session>> {
-        session_of(&self.engine, &self.next_pid, client)
+        session_of(&self.engine, &NEXT_PID, client)
     }
 }
 
@@ -158,8 +159,11 @@ impl SimpleQueryHandler for Handlers {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for text in &statements {
-            match execute_guarded(&self.engine, &session, text, None).await {
-                Ok(out) => responses.push(output_response(out, &Format::UnifiedText)?),
+            let result = execute_guarded(&self.engine, &session, text, None)
+                .await
+                .and_then(|out| output_response(out, &Format::UnifiedText).map_err(|e| Error::Internal(e.to_string())));
+            match result {
+                Ok(response) => responses.push(response),
                 Err(e) => {
                     // Like PostgreSQL, the rest of a multi-statement query is skipped.
                     responses.push(error_response(&e));
@@ -183,7 +187,6 @@ pub struct StatementParser {
     engine: Arc<Engine>,
 }
 
-static PARSE_PIDS: AtomicI32 = AtomicI32::new(1_000_000);
 
 #[async_trait]
 impl QueryParser for StatementParser {
@@ -202,8 +205,12 @@ impl QueryParser for StatementParser {
         let Some(text) = statements.pop() else {
             return Ok(Some(Prepared { text: None, params: vec![], schema: None }));
         };
-        let session = session_of(&self.engine, &PARSE_PIDS, client)?;
-        let (params, schema) = self.engine.describe(&session, &text).await.map_err(|e| to_pg_error(&e))?;
+        let session = session_of(&self.engine, &NEXT_PID, client)?;
+        let described = std::panic::AssertUnwindSafe(self.engine.describe(&session, &text))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(Error::Internal("internal error while planning".into())));
+        let (params, schema) = described.map_err(|e| to_pg_error(&e))?;
         Ok(Some(Prepared { text: Some(text), params, schema }))
     }
 

@@ -201,10 +201,7 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
                     if let (Some(col), Some(enc)) = (&current_column, next(1).and_then(word_upper)) {
                         attrs.encodings.push((col.clone(), enc));
                     }
-                    skip[i] = true;
-                    if let Some(&j) = sig.get(k + 1) {
-                        skip[j] = true;
-                    }
+                    skip_word_and_next(&mut skip, &sig, k);
                     k += 2;
                     continue;
                 }
@@ -228,10 +225,7 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
                 Some("AS") => in_query = true,
                 Some("DISTSTYLE") => {
                     attrs.diststyle = next(1).and_then(word_upper);
-                    skip[i] = true;
-                    if let Some(&j) = sig.get(k + 1) {
-                        skip[j] = true;
-                    }
+                    skip_word_and_next(&mut skip, &sig, k);
                     k += 2;
                     continue;
                 }
@@ -275,19 +269,9 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
                     k = m;
                     continue;
                 }
-                Some("BACKUP") => {
-                    skip[i] = true;
-                    if let Some(&j) = sig.get(k + 1) {
-                        skip[j] = true;
-                    }
-                    k += 2;
-                    continue;
-                }
-                Some("ENCODE") => {
-                    skip[i] = true;
-                    if let Some(&j) = sig.get(k + 1) {
-                        skip[j] = true;
-                    }
+                // BACKUP YES|NO and table-level ENCODE AUTO carry nothing we use.
+                Some("BACKUP") | Some("ENCODE") => {
+                    skip_word_and_next(&mut skip, &sig, k);
                     k += 2;
                     continue;
                 }
@@ -302,6 +286,13 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
         }
     }
     (out, attrs)
+}
+
+/// Marks the significant token at `k` and the one after it as removed.
+fn skip_word_and_next(skip: &mut [bool], sig: &[usize], k: usize) {
+    for &j in sig.iter().skip(k).take(2) {
+        skip[j] = true;
+    }
 }
 
 /// In `CREATE TABLE t DISTKEY(a) AS SELECT …` the attributes come straight after the name.

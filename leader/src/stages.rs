@@ -191,15 +191,34 @@ impl ExecutionPlan for GatherExec {
     }
 }
 
-/// Whether a node's expressions read a scalar subquery, whose value lives in a
-/// `ScalarSubqueryExec` on the leader and so cannot travel with a stage.
-fn reads_subquery(plan: &dyn ExecutionPlan) -> bool {
+/// Functions every compute node knows: DataFusion's built-ins. Functions registered only in
+/// the leader's session (pg_catalog helpers) keep their expressions on the leader.
+fn builtin_functions() -> &'static std::collections::HashSet<String> {
+    static NAMES: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        datafusion::prelude::SessionContext::new()
+            .state()
+            .scalar_functions()
+            .keys()
+            .cloned()
+            .collect()
+    })
+}
+
+/// Whether a node's expressions need something that lives only on the leader: a scalar
+/// subquery (its value is computed by a `ScalarSubqueryExec` there) or a leader-only function.
+fn needs_leader(plan: &dyn ExecutionPlan) -> bool {
     use datafusion::common::tree_node::TreeNode;
+    use datafusion::physical_expr::ScalarFunctionExpr;
     use datafusion::physical_expr::scalar_subquery::ScalarSubqueryExpr;
     let mut found = false;
     let _ = plan.apply_expressions(&mut |e| {
         e.apply(|sub| {
-            if sub.is::<ScalarSubqueryExpr>() {
+            let leader_only = sub.is::<ScalarSubqueryExpr>()
+                || sub
+                    .downcast_ref::<ScalarFunctionExpr>()
+                    .is_some_and(|f| !builtin_functions().contains(f.name()));
+            if leader_only {
                 found = true;
                 return Ok(TreeNodeRecursion::Stop);
             }
@@ -212,7 +231,7 @@ fn reads_subquery(plan: &dyn ExecutionPlan) -> bool {
 /// Whether a plan node runs slice-locally: partition i of its output depends only on
 /// partition i of its input.
 fn slice_local(plan: &dyn ExecutionPlan) -> bool {
-    if reads_subquery(plan) {
+    if needs_leader(plan) {
         return false;
     }
     if let Some(agg) = plan.downcast_ref::<AggregateExec>() {

@@ -113,6 +113,8 @@ impl Code {
             Code::UndefinedTable
         } else if t.contains("no field named") {
             Code::UndefinedColumn
+        } else if t.contains("non-nullable but contains null") {
+            Code::NotNull
         } else if t.contains("overflow") || t.contains("out of range") {
             Code::NumericOutOfRange
         } else if t.contains("cast") || t.contains("parse") || t.contains("invalid") {

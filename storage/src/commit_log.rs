@@ -18,14 +18,18 @@ const KEEP_OLD: usize = 2;
 #[derive(Debug)]
 pub struct CommitLog {
     dir: PathBuf,
+    _lock: crate::slice_store::DirLock,
 }
 
 impl CommitLog {
     /// Opens the log and returns the newest committed state, if any.
     pub fn open<T: DeserializeOwned>(dir: impl Into<PathBuf>) -> Result<(Self, Option<(u64, T)>)> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
-        let log = CommitLog { dir };
+        let lock = crate::slice_store::DirLock::acquire(&dir)?;
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+        let log = CommitLog { dir, _lock: lock };
         let mut versions = log.versions()?;
         versions.sort_unstable();
         for entry in fs::read_dir(&log.dir).map_err(|e| Error::io(log.dir.display(), e))?.flatten() {
@@ -78,7 +82,11 @@ impl CommitLog {
         drop(f);
         let path = self.path(version);
         fs::rename(&tmp, &path).map_err(|e| Error::io(path.display(), e))?;
-        sync_dir(&self.dir)?;
+        // Once renamed, the new version is what a restart reads: it counts as committed even
+        // if the folder fsync below reports an error.
+        if let Err(e) = sync_dir(&self.dir) {
+            tracing::error!("commit {version}: {e}");
+        }
         self.prune(version);
         Ok(())
     }
@@ -114,10 +122,14 @@ mod tests {
         }
         // A crash in the middle of writing version 6 leaves only a temp file.
         fs::write(dir.join("commit-00000000000000000006.json.tmp"), b"{\"trunc").unwrap();
-        let (_, latest) = CommitLog::open::<Vec<u32>>(&dir).unwrap();
+        drop(log);
+        // A second process cannot open the folder while one holds it.
+        let (log, latest) = CommitLog::open::<Vec<u32>>(&dir).unwrap();
+        assert!(CommitLog::open::<Vec<u32>>(&dir).is_err());
         assert_eq!(latest, Some((5, vec![5; 5])));
-        // Old versions are pruned, the last few kept.
-        let files = fs::read_dir(&dir).unwrap().count();
+        drop(log);
+        // Old versions are pruned, the last few kept (beside the LOCK file).
+        let files = fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name() != "LOCK").count();
         assert_eq!(files, 1 + KEEP_OLD);
         fs::remove_dir_all(&dir).unwrap();
     }

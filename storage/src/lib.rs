@@ -40,5 +40,5 @@ pub use error::{Error, Result};
 pub use manifest::{SliceManifest, TableData};
 pub use provider::BlockTable;
 pub use scan::{ROW_BLOCK, ROW_POS, ROW_SLICE, ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
-pub use slice_store::{SliceStore, sync_dir};
+pub use slice_store::{DirLock, SliceStore, sync_dir};
 pub use zone_map::{BlockStatistics, ZoneMap};

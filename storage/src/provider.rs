@@ -105,11 +105,18 @@ impl TableProvider for BlockTable {
         let mut partitions = Vec::new();
         let (mut total, mut skipped) = (0, 0);
         for slice in self.scan_slices() {
-            let blocks: Vec<&BlockMeta> = self
+            let (indexes, blocks): (Vec<u32>, Vec<&BlockMeta>) = self
                 .data
                 .slices
                 .get(&slice)
-                .map(|s| s.blocks.iter().filter(|b| b.live_rows() > 0).collect())
+                .map(|s| {
+                    s.blocks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| b.live_rows() > 0)
+                        .map(|(i, b)| (i as u32, b))
+                        .unzip()
+                })
                 .unwrap_or_default();
             total += blocks.len();
             let keep = match &predicate {
@@ -121,9 +128,11 @@ impl TableProvider for BlockTable {
             };
             let chosen: Vec<ScanBlock> = blocks
                 .iter()
+                .zip(indexes)
                 .zip(keep)
                 .filter(|(_, k)| *k)
-                .map(|(b, _)| ScanBlock {
+                .map(|((b, index), _)| ScanBlock {
+                    index,
                     id: b.id.clone(),
                     rows: b.rows,
                     delete_vector: b.deletes.as_ref().map(|d| d.id.clone()),

@@ -17,7 +17,7 @@ use std::fmt;
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -44,6 +44,9 @@ pub const ROW_POS: &str = "__bs_row";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanBlock {
+    /// Position of the block in its slice manifest: two blocks can hold identical bytes
+    /// (and so share an id), but never a position.
+    pub index: u32,
     pub id: String,
     pub rows: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,7 +77,7 @@ impl ScanSpec {
         let mut fields: Vec<Field> = self.table.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
         if self.row_ids {
             fields.push(Field::new(ROW_SLICE, DataType::Int32, false));
-            fields.push(Field::new(ROW_BLOCK, DataType::Utf8, false));
+            fields.push(Field::new(ROW_BLOCK, DataType::Int32, false));
             fields.push(Field::new(ROW_POS, DataType::Int64, false));
         }
         Arc::new(Schema::new(fields))
@@ -259,7 +262,7 @@ fn read_block(
                         Arc::clone(batch.column(at))
                     }
                     Some(0) => Arc::new(Int32Array::from(vec![slice as i32; n as usize])),
-                    Some(1) => Arc::new(StringArray::from(vec![block.id.as_str(); n as usize])),
+                    Some(1) => Arc::new(Int32Array::from(vec![block.index as i32; n as usize])),
                     Some(_) => Arc::new(Int64Array::from_iter_values((pos..pos + n).map(|p| p as i64))),
                 }
             })

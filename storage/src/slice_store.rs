@@ -25,11 +25,35 @@ use crate::error::{Error, Result};
 pub struct SliceStore {
     root: PathBuf,
     tmp_seq: AtomicU64,
+    _lock: DirLock,
+}
+
+/// An exclusive lock on a data folder, held for the life of the process, so a second
+/// process started on the same folder fails instead of deleting the first one's files.
+#[derive(Debug)]
+pub struct DirLock(#[allow(dead_code)] File);
+
+impl DirLock {
+    pub fn acquire(dir: &Path) -> Result<DirLock> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        let path = dir.join("LOCK");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(path.display(), e))?;
+        file.try_lock().map_err(|_| {
+            Error::Invalid(format!("{} is in use by another Blueshift process", dir.display()))
+        })?;
+        Ok(DirLock(file))
+    }
 }
 
 impl SliceStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        let lock = DirLock::acquire(&root)?;
         let tmp = root.join("tmp");
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
@@ -38,6 +62,7 @@ impl SliceStore {
         Ok(SliceStore {
             root,
             tmp_seq: AtomicU64::new(0),
+            _lock: lock,
         })
     }
 
@@ -97,7 +122,18 @@ impl SliceStore {
             return Ok(());
         }
         let dir = path.parent().expect("file has a folder");
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+            // Make the new folders' own entries durable, up to the store's root.
+            let mut d = dir;
+            while let Some(parent) = d.parent() {
+                sync_dir(parent)?;
+                if parent == self.root {
+                    break;
+                }
+                d = parent;
+            }
+        }
         let tmp = self.root.join(format!(
             "tmp/{}-{}",
             std::process::id(),
@@ -129,15 +165,6 @@ impl SliceStore {
             }
         }
         Ok(removed)
-    }
-
-    /// Slice folders present on disk.
-    pub fn slices_on_disk(&self) -> Vec<u32> {
-        let Ok(entries) = fs::read_dir(self.root.join("slices")) else { return vec![] };
-        entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-            .collect()
     }
 }
 

@@ -51,14 +51,22 @@ fn scalar_text(v: ScalarValue) -> Option<String> {
     }
     match v {
         ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s),
-        // Timestamps display with a 'T'; keep a form the string cast reads back exactly.
+        // Timestamps are kept as their raw count of units since the epoch.
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(v.to_string()),
         other => Some(other.to_string()),
     }
 }
 
 fn parse_scalar(text: &Option<String>, dt: &DataType) -> ScalarValue {
+    let unknown = || ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null);
+    if let (Some(t), DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, tz)) = (text, dt) {
+        return match t.parse::<i64>() {
+            Ok(v) => ScalarValue::TimestampMicrosecond(Some(v), tz.clone()),
+            Err(_) => unknown(),
+        };
+    }
     match text {
-        None => ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null),
+        None => unknown(),
         Some(t) => ScalarValue::try_from_string(t.clone(), dt)
             .unwrap_or_else(|_| ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null)),
     }
