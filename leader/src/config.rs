@@ -149,3 +149,24 @@ fn apply_env(value: &mut toml::Value) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_override_defaults() {
+        let dir = std::env::temp_dir().join(format!("bs-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("blueshift.toml");
+        std::fs::write(&file, "[leader]\nport = 6543\ncompute = [\"a:1\", \"b:2\"]\n[storage]\nslices_per_node = 3\n").unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.leader.port, 6543);
+        assert_eq!(c.leader.compute, vec!["a:1", "b:2"]);
+        assert_eq!(c.storage.slices_per_node, 3);
+        assert_eq!(c.leader.node_timeout_secs, 30);
+        std::fs::write(&file, "[leader]\nport = \"not a number\"\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -37,16 +37,44 @@ use crate::sql_split::{StatementText, TableAttributes};
 use crate::stages;
 
 /// What a statement produced.
-#[derive(Debug)]
 pub enum Output {
     Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
+    /// A query's rows, produced as the client reads them.
+    Stream(SendableRecordBatchStream),
     Command { tag: String, rows: Option<u64> },
     /// BEGIN / COMMIT / ROLLBACK, which move the session's transaction status.
     Transaction { tag: &'static str, start: bool },
     Empty,
 }
 
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Rows { batches, .. } => write!(f, "Rows({} batches)", batches.len()),
+            Output::Stream(_) => write!(f, "Stream"),
+            Output::Command { tag, rows } => write!(f, "Command({tag}, {rows:?})"),
+            Output::Transaction { tag, .. } => write!(f, "Transaction({tag})"),
+            Output::Empty => write!(f, "Empty"),
+        }
+    }
+}
+
 impl Output {
+    /// Reads a streamed result to the end (when statements after it must wait for it).
+    pub async fn collect(self) -> Result<Output> {
+        match self {
+            Output::Stream(mut stream) => {
+                let schema = stream.schema();
+                let mut batches = Vec::new();
+                while let Some(b) = stream.next().await {
+                    batches.push(b?);
+                }
+                Ok(Output::Rows { schema, batches })
+            }
+            other => Ok(other),
+        }
+    }
+
     pub fn row_count(&self) -> i64 {
         match self {
             Output::Rows { batches, .. } => batches.iter().map(|b| b.num_rows() as i64).sum(),
@@ -70,6 +98,8 @@ pub struct Session {
     pub user: String,
     pub pid: i32,
     pub settings: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Bumped by a cancel request; a running statement watches it.
+    pub cancel: tokio::sync::watch::Sender<u64>,
 }
 
 impl Engine {
@@ -104,6 +134,7 @@ impl Engine {
             user: user.to_string(),
             pid,
             settings: std::sync::Mutex::new(BTreeMap::new()),
+            cancel: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -122,14 +153,24 @@ impl Engine {
     pub async fn execute(&self, session: &Session, text: &StatementText, params: Option<&ParamValues>) -> Result<Output> {
         let query_id = self.log.start(session.pid, &session.user, &text.original);
         let result = self.execute_inner(session, text, params, query_id).await;
-        self.log.finish(
-            query_id,
-            match &result {
-                Ok(o) => Ok(o.row_count()),
-                Err(e) => Err(e.user_message()),
-            },
-        );
-        result
+        match result {
+            // A streamed result is logged when the client has read it (or gone away).
+            Ok(Output::Stream(stream)) => Ok(Output::Stream(Box::pin(crate::query_log::LoggedStream::new(
+                stream,
+                Arc::clone(&self.log),
+                query_id,
+            )))),
+            other => {
+                self.log.finish(
+                    query_id,
+                    match &other {
+                        Ok(o) => Ok(o.row_count()),
+                        Err(e) => Err(e.user_message()),
+                    },
+                );
+                other
+            }
+        }
     }
 
     async fn execute_inner(&self, session: &Session, text: &StatementText, params: Option<&ParamValues>, query_id: u64) -> Result<Output> {
@@ -155,13 +196,17 @@ impl Engine {
             Statement::ShowVariable { variable } => Ok(self.show(session, &variable)),
             Statement::Query(_) => {
                 let plan = self.plan(session, stmt, params).await?;
-                let (schema, batches) = self.run_query(session, &plan, &qid).await?;
-                let schema = postgres_column_names(&plan, &schema);
-                let batches = batches
-                    .into_iter()
-                    .map(|b| RecordBatch::try_new_with_options(Arc::clone(&schema), b.columns().to_vec(), &arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()))))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Output::Rows { schema, batches })
+                let stream = self.stream(session, &plan, &qid).await?;
+                let schema = postgres_column_names(&plan, &stream.schema());
+                let renamed = Arc::clone(&schema);
+                let batches = stream.map(move |b| {
+                    let b = b?;
+                    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                    Ok(RecordBatch::try_new_with_options(Arc::clone(&renamed), b.columns().to_vec(), &options)?)
+                });
+                Ok(Output::Stream(Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches),
+                )))
             }
             other => Err(Error::NotSupported(format!(
                 "statement not supported: {}",
@@ -229,16 +274,6 @@ impl Engine {
     async fn stream(&self, session: &Session, plan: &LogicalPlan, qid: &str) -> Result<SendableRecordBatchStream> {
         let physical = self.physical(session, plan, qid).await?;
         Ok(execute_stream(physical, session.ctx.task_ctx())?)
-    }
-
-    async fn run_query(&self, session: &Session, plan: &LogicalPlan, qid: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let mut stream = self.stream(session, plan, qid).await?;
-        let schema = stream.schema();
-        let mut batches = Vec::new();
-        while let Some(b) = stream.next().await {
-            batches.push(b?);
-        }
-        Ok((schema, batches))
     }
 
     // ---- DDL ----
@@ -606,28 +641,31 @@ impl Engine {
 /// Names result columns the way PostgreSQL does: an unaliased function call is named after
 /// the function (`count`, `sum`), any other unaliased expression `?column?`.
 pub fn postgres_column_names(plan: &LogicalPlan, schema: &SchemaRef) -> SchemaRef {
+    use datafusion::logical_expr::Expr;
     let mut node = plan;
-    let exprs = loop {
+    let exprs: Option<Vec<&Expr>> = loop {
         match node {
-            LogicalPlan::Projection(p) => break Some(&p.expr),
+            LogicalPlan::Projection(p) => break Some(p.expr.iter().collect()),
+            LogicalPlan::Aggregate(a) => break Some(a.group_expr.iter().chain(&a.aggr_expr).collect()),
             LogicalPlan::Sort(s) => node = &s.input,
             LogicalPlan::Limit(l) => node = &l.input,
             LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => node = input,
             _ => break None,
         }
     };
+    let Some(exprs) = exprs.filter(|e| e.len() == schema.fields().len()) else {
+        return Arc::clone(schema);
+    };
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let aliased = exprs
-                .and_then(|e| e.get(i))
-                .is_some_and(|e| matches!(e, datafusion::logical_expr::Expr::Alias(_) | datafusion::logical_expr::Expr::Column(_)));
-            if aliased || exprs.is_none() {
-                return f.as_ref().clone();
+        .zip(exprs)
+        .map(|(f, e)| {
+            if matches!(e, Expr::Alias(_) | Expr::Column(_)) {
+                f.as_ref().clone()
+            } else {
+                f.as_ref().clone().with_name(postgres_name(f.name()))
             }
-            f.as_ref().clone().with_name(postgres_name(f.name()))
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))

@@ -35,6 +35,8 @@ pub enum Error {
     Io(String),
     #[error("{0}")]
     Internal(String),
+    #[error("canceling statement due to user request")]
+    Cancelled,
 }
 
 impl Error {
@@ -62,6 +64,7 @@ impl Error {
             Error::Arrow(e) => Code::of_message(&e.to_string()),
             Error::Io(_) => Code::Storage,
             Error::Internal(_) => Code::Internal,
+            Error::Cancelled => Code::Cancelled,
         }
     }
 

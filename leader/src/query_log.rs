@@ -82,3 +82,60 @@ impl QueryLog {
         self.entries.lock().expect("query log").iter().cloned().collect()
     }
 }
+
+/// Passes a query's result stream through and records its outcome in the log when the
+/// stream ends, fails, or is dropped unread (client gone or statement cancelled).
+pub struct LoggedStream {
+    inner: datafusion::execution::SendableRecordBatchStream,
+    log: std::sync::Arc<QueryLog>,
+    query: u64,
+    rows: i64,
+    done: bool,
+}
+
+impl LoggedStream {
+    pub fn new(inner: datafusion::execution::SendableRecordBatchStream, log: std::sync::Arc<QueryLog>, query: u64) -> Self {
+        LoggedStream { inner, log, query, rows: 0, done: false }
+    }
+
+    fn finish(&mut self, result: Result<i64, String>) {
+        if !self.done {
+            self.done = true;
+            self.log.finish(self.query, result);
+        }
+    }
+}
+
+impl futures::Stream for LoggedStream {
+    type Item = datafusion::error::Result<arrow::array::RecordBatch>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(b))) => self.rows += b.num_rows() as i64,
+            Poll::Ready(Some(Err(e))) => {
+                let msg = crate::error::Error::DataFusion(datafusion::error::DataFusionError::Execution(e.to_string())).user_message();
+                self.finish(Err(msg));
+            }
+            Poll::Ready(None) => {
+                let rows = self.rows;
+                self.finish(Ok(rows));
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl datafusion::physical_plan::RecordBatchStream for LoggedStream {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for LoggedStream {
+    fn drop(&mut self) {
+        self.finish(Err("cancelled: the result was not read to the end".into()));
+    }
+}

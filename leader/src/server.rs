@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use async_trait::async_trait;
 use blueshift_storage::Code;
-use futures::{FutureExt, Sink};
+use futures::{FutureExt, Sink, StreamExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -51,10 +51,28 @@ async fn execute_guarded(
     session: &Session,
     text: &StatementText,
     params: Option<&datafusion::common::ParamValues>,
+    may_stream: bool,
 ) -> Result<Output, Error> {
-    std::panic::AssertUnwindSafe(engine.execute(session, text, params))
-        .catch_unwind()
-        .await
+    // In a multi-statement query each statement finishes before the next starts, so only a
+    // lone statement streams its rows.
+    let mut cancel = session.cancel.subscribe();
+    let stream_cancel = cancel.clone();
+    let run = async {
+        let out = engine.execute(session, text, params).await?;
+        if may_stream { Ok(out) } else { out.collect().await }
+    };
+    let guarded = std::panic::AssertUnwindSafe(run).catch_unwind();
+    let finished = tokio::select! {
+        r = guarded => r,
+        _ = cancel.changed() => return Err(Error::Cancelled),
+    };
+    finished
+        .map(|r| {
+            r.map(|out| match out {
+                Output::Stream(s) => Output::Stream(cancellable(s, stream_cancel)),
+                other => other,
+            })
+        })
         .unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<String>()
@@ -87,31 +105,64 @@ static NEXT_PID: AtomicI32 = AtomicI32::new(1);
 pub struct Handlers {
     engine: Arc<Engine>,
     parser: Arc<StatementParser>,
+    cancels: Arc<CancelRegistry>,
 }
 
 impl Handlers {
     pub fn new(engine: Arc<Engine>) -> Arc<Self> {
+        let cancels = Arc::new(CancelRegistry::default());
         Arc::new(Handlers {
-            parser: Arc::new(StatementParser { engine: Arc::clone(&engine) }),
+            parser: Arc::new(StatementParser {
+                engine: Arc::clone(&engine),
+                cancels: Arc::clone(&cancels),
+            }),
             engine,
+            cancels,
         })
     }
 
     fn session<C: ClientInfo>(&self, client: &C) -> PgWireResult<Arc<Session>> {
-        session_of(&self.engine, &NEXT_PID, client)
+        session_of(&self.engine, &self.cancels, client)
     }
 }
 
-fn session_of<C: ClientInfo>(engine: &Engine, next_pid: &AtomicI32, client: &C) -> PgWireResult<Arc<Session>> {
+fn session_of<C: ClientInfo>(engine: &Engine, cancels: &CancelRegistry, client: &C) -> PgWireResult<Arc<Session>> {
     if let Some(s) = client.session_extensions().get::<Session>() {
         return Ok(s);
     }
     let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "admin".into());
     let session = engine
-        .new_session(&user, next_pid.fetch_add(1, Ordering::Relaxed))
+        .new_session(&user, NEXT_PID.fetch_add(1, Ordering::Relaxed))
         .map_err(|e| to_pg_error(&e))?;
     client.session_extensions().insert(session);
-    Ok(client.session_extensions().get::<Session>().expect("just inserted"))
+    let session = client.session_extensions().get::<Session>().expect("just inserted");
+    cancels.register(client, &session);
+    Ok(session)
+}
+
+/// Ends a result stream with a 57014 error as soon as the session is cancelled.
+fn cancellable(
+    stream: datafusion::execution::SendableRecordBatchStream,
+    mut cancel: tokio::sync::watch::Receiver<u64>,
+) -> datafusion::execution::SendableRecordBatchStream {
+    let schema = stream.schema();
+    let cancelled: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(async move {
+        let _ = cancel.changed().await;
+    });
+    let rows = futures::stream::unfold(Some((stream, cancelled)), |state| async move {
+        let (mut stream, mut cancelled) = state?;
+        tokio::select! {
+            item = stream.next() => item.map(|i| (i, Some((stream, cancelled)))),
+            _ = &mut cancelled => Some((
+                Err(datafusion::error::DataFusionError::Execution(format!(
+                    "{}canceling statement due to user request",
+                    Code::Cancelled.tag()
+                ))),
+                None,
+            )),
+        }
+    });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, rows))
 }
 
 fn rows_response(schema: &SchemaRef, batches: Vec<arrow::array::RecordBatch>, format: &Format) -> PgWireResult<Response> {
@@ -123,9 +174,27 @@ fn rows_response(schema: &SchemaRef, batches: Vec<arrow::array::RecordBatch>, fo
     Ok(Response::Query(QueryResponse::new(fields, futures::stream::iter(rows))))
 }
 
+/// Streams a result: each batch is encoded as the client reads; an error after some rows
+/// reaches the client as an ErrorResponse, as in PostgreSQL.
+fn stream_response(stream: datafusion::execution::SendableRecordBatchStream, format: &Format) -> PgWireResult<Response> {
+    let fields = Arc::new(arrow_schema_to_pg_fields(&stream.schema(), format, None)?);
+    let encode_fields = Arc::clone(&fields);
+    let rows = stream
+        .map(move |batch| {
+            let rows: Vec<PgWireResult<pgwire::messages::data::DataRow>> = match batch {
+                Ok(b) => encode_recordbatch(Arc::clone(&encode_fields), b).collect(),
+                Err(e) => vec![Err(to_pg_error(&Error::DataFusion(e)))],
+            };
+            futures::stream::iter(rows)
+        })
+        .flatten();
+    Ok(Response::Query(QueryResponse::new(fields, rows)))
+}
+
 fn output_response(out: Output, format: &Format) -> PgWireResult<Response> {
     Ok(match out {
         Output::Rows { schema, batches } => rows_response(&schema, batches, format)?,
+        Output::Stream(stream) => stream_response(stream, format)?,
         Output::Command { tag, rows } => {
             let t = Tag::new(&tag);
             let t = if tag == "INSERT" { t.with_oid(0) } else { t };
@@ -158,8 +227,9 @@ impl SimpleQueryHandler for Handlers {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
+        let single = statements.len() == 1;
         for text in &statements {
-            let result = execute_guarded(&self.engine, &session, text, None)
+            let result = execute_guarded(&self.engine, &session, text, None, single)
                 .await
                 .and_then(|out| output_response(out, &Format::UnifiedText).map_err(|e| Error::Internal(e.to_string())));
             match result {
@@ -185,6 +255,7 @@ pub struct Prepared {
 
 pub struct StatementParser {
     engine: Arc<Engine>,
+    cancels: Arc<CancelRegistry>,
 }
 
 
@@ -205,7 +276,7 @@ impl QueryParser for StatementParser {
         let Some(text) = statements.pop() else {
             return Ok(Some(Prepared { text: None, params: vec![], schema: None }));
         };
-        let session = session_of(&self.engine, &NEXT_PID, client)?;
+        let session = session_of(&self.engine, &self.cancels, client)?;
         let described = std::panic::AssertUnwindSafe(self.engine.describe(&session, &text))
             .catch_unwind()
             .await
@@ -261,7 +332,7 @@ impl ExtendedQueryHandler for Handlers {
             let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
             Some(arrow_pg::datatypes::df::deserialize_parameters_with_server_types(portal, &inferred, &wire_refs)?)
         };
-        match execute_guarded(&self.engine, &session, text, params.as_ref()).await {
+        match execute_guarded(&self.engine, &session, text, params.as_ref(), true).await {
             Ok(out) => output_response(out, &portal.result_column_format),
             Err(e) => Err(to_pg_error(&e)),
         }
@@ -273,6 +344,33 @@ pub struct TrustStartup;
 
 #[async_trait]
 impl NoopStartupHandler for TrustStartup {}
+
+/// Sessions by their cancel key (`pid`, secret), so a cancel request can reach the
+/// statement a session is running — also while its rows are streaming.
+#[derive(Default)]
+pub struct CancelRegistry {
+    sessions: std::sync::Mutex<std::collections::HashMap<(i32, bytes::Bytes), std::sync::Weak<Session>>>,
+}
+
+impl CancelRegistry {
+    fn register<C: ClientInfo>(&self, client: &C, session: &Arc<Session>) {
+        let (pid, key) = client.pid_and_secret_key();
+        let mut sessions = self.sessions.lock().expect("cancel registry");
+        sessions.retain(|_, s| s.strong_count() > 0);
+        sessions.insert((pid, key.to_bytes()), Arc::downgrade(session));
+    }
+}
+
+#[async_trait]
+impl pgwire::api::cancel::CancelHandler for CancelRegistry {
+    async fn on_cancel_request(&self, request: pgwire::messages::cancel::CancelRequest) {
+        let key = (request.pid, request.secret_key.to_bytes());
+        let session = self.sessions.lock().expect("cancel registry").get(&key).and_then(|s| s.upgrade());
+        if let Some(session) = session {
+            session.cancel.send_modify(|generation| *generation += 1);
+        }
+    }
+}
 
 pub struct Factory {
     handlers: Arc<Handlers>,
@@ -295,6 +393,12 @@ impl PgWireServerHandlers for Factory {
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         Arc::new(TrustStartup)
+    }
+
+    /// A cancel request drops the running statement (or ends its result stream): its
+    /// remote stages are cancelled with their streams and a write in progress never commits.
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::clone(&self.handlers.cancels)
     }
 }
 

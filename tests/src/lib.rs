@@ -33,6 +33,7 @@ pub struct TestCluster {
     pub computes: Vec<Option<Child>>,
     pub compute_addrs: Vec<String>,
     pub leader_args: Vec<String>,
+    pub leader_env: Vec<(String, String)>,
 }
 
 impl TestCluster {
@@ -41,6 +42,11 @@ impl TestCluster {
     }
 
     pub async fn start_with(nodes: u32, slices_per_node: u32, leader_args: &[&str]) -> TestCluster {
+        Self::start_full(nodes, slices_per_node, leader_args, &[]).await
+    }
+
+    /// Starts a cluster whose leader gets extra flags and environment variables.
+    pub async fn start_full(nodes: u32, slices_per_node: u32, leader_args: &[&str], leader_env: &[(&str, &str)]) -> TestCluster {
         let tmp = tempfile::tempdir().unwrap();
         let mut c = TestCluster {
             dir: tmp.path().to_path_buf(),
@@ -52,6 +58,7 @@ impl TestCluster {
             computes: Vec::new(),
             compute_addrs: Vec::new(),
             leader_args: leader_args.iter().map(|s| s.to_string()).collect(),
+            leader_env: leader_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         for node in 0..nodes {
             c.compute_addrs.push(format!("127.0.0.1:{}", free_port()));
@@ -84,6 +91,7 @@ impl TestCluster {
             .args(["--compute", &self.compute_addrs.join(",")])
             .args(["--slices-per-node", &self.slices_per_node.to_string()])
             .args(&self.leader_args)
+            .envs(self.leader_env.iter().cloned())
             .env("BLUESHIFT_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

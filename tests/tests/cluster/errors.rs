@@ -37,7 +37,9 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
 
 #[tokio::test]
 async fn a_down_compute_node_fails_the_query_naming_it() {
-    let mut cluster = TestCluster::start_with(2, 2, &["--node-timeout-secs", "5"]).await;
+    // A flag wins over the environment.
+    let mut cluster =
+        TestCluster::start_full(2, 2, &["--node-timeout-secs", "5"], &[("BLUESHIFT_LEADER_NODE_TIMEOUT_SECS", "900")]).await;
     let c = cluster.client().await;
     c.batch_execute("CREATE TABLE d (id BIGINT) DISTSTYLE EVEN; INSERT INTO d SELECT value FROM generate_series(1, 100)")
         .await
@@ -92,7 +94,17 @@ async fn a_malformed_message_closes_only_its_connection() {
 
 #[tokio::test]
 async fn a_hung_compute_node_fails_the_query_within_the_timeout() {
-    let cluster = TestCluster::start_with(2, 2, &["--node-timeout-secs", "3"]).await;
+    // The config file says 600 s; the environment overrides it with 3 s.
+    let conf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(conf.path(), "[leader]\nnode_timeout_secs = 600\n").unwrap();
+    let path = conf.path().to_str().unwrap().to_string();
+    let cluster = TestCluster::start_full(
+        2,
+        2,
+        &["--config", &path],
+        &[("BLUESHIFT_LEADER_NODE_TIMEOUT_SECS", "3")],
+    )
+    .await;
     let c = cluster.client().await;
     c.batch_execute("CREATE TABLE h (id BIGINT) DISTSTYLE EVEN; INSERT INTO h SELECT value FROM generate_series(1, 100)")
         .await
@@ -105,4 +117,21 @@ async fn a_hung_compute_node_fails_the_query_within_the_timeout() {
     let db = err.as_db_error().expect("db error");
     assert_eq!(db.code().code(), "58030", "{db:?}");
     assert!(db.message().contains("compute node 1"), "{}", db.message());
+}
+
+#[tokio::test]
+async fn a_cancel_request_stops_the_running_statement() {
+    let cluster = TestCluster::start(2, 2).await;
+    let c = cluster.client().await;
+    let token = c.cancel_token();
+    let running = tokio::spawn(async move {
+        let r = c.simple_query("SELECT sum(value % 7) FROM generate_series(1, 5000000000)").await;
+        (r.map(|_| ()), c)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (result, c) = running.await.unwrap();
+    let err = result.expect_err("the statement was cancelled");
+    assert_eq!(err.as_db_error().unwrap().code().code(), "57014", "{err:?}");
+    assert_eq!(rows(&c, "SELECT 7").await[0][0].as_deref(), Some("7"));
 }
