@@ -194,10 +194,11 @@ impl Engine {
             Statement::Rollback { .. } => Ok(Output::Transaction { tag: "ROLLBACK", start: false }),
             Statement::Set(set) => Ok(self.set(session, set)),
             Statement::ShowVariable { variable } => Ok(self.show(session, &variable)),
-            Statement::Query(_) => {
+            Statement::Query(ref query) => {
+                let query = query.clone();
                 let plan = self.plan(session, stmt, params).await?;
                 let stream = self.stream(session, &plan, &qid).await?;
-                let schema = postgres_column_names(&plan, &stream.schema());
+                let schema = postgres_column_names(&query, &stream.schema());
                 let renamed = Arc::clone(&schema);
                 let batches = stream.map(move |b| {
                     let b = b?;
@@ -233,7 +234,11 @@ impl Engine {
         let Some(stmt) = self.parse(text)? else { return Ok((vec![], None)) };
         reject_row_id_columns(text)?;
         session.schema.pin(self.catalog.pin());
-        let returns_rows = matches!(stmt, Statement::Query(_));
+        let query = match &stmt {
+            Statement::Query(q) => Some(q.clone()),
+            _ => None,
+        };
+        let returns_rows = query.is_some();
         match stmt {
             Statement::Query(_) | Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => {
                 let is_dml = !returns_rows;
@@ -254,7 +259,7 @@ impl Engine {
                 for (i, t) in ordered {
                     params[i - 1] = t;
                 }
-                let schema = returns_rows.then(|| postgres_column_names(&plan, &Arc::new(plan.schema().as_arrow().clone())));
+                let schema = query.map(|q| postgres_column_names(&q, &Arc::new(plan.schema().as_arrow().clone())));
                 Ok((params, schema))
             }
             Statement::ShowVariable { variable } => {
@@ -639,54 +644,52 @@ impl Engine {
 }
 
 /// Names result columns the way PostgreSQL does: an unaliased function call is named after
-/// the function (`count`, `sum`), any other unaliased expression `?column?`.
-pub fn postgres_column_names(plan: &LogicalPlan, schema: &SchemaRef) -> SchemaRef {
-    use datafusion::logical_expr::Expr;
-    let mut node = plan;
-    let exprs: Option<Vec<&Expr>> = loop {
-        match node {
-            LogicalPlan::Projection(p) => break Some(p.expr.iter().collect()),
-            LogicalPlan::Aggregate(a) => break Some(a.group_expr.iter().chain(&a.aggr_expr).collect()),
-            LogicalPlan::Sort(s) => node = &s.input,
-            LogicalPlan::Limit(l) => node = &l.input,
-            LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => node = input,
-            _ => break None,
+/// the function (`count`, `sum`), a CASE `case`, any other unaliased expression `?column?`.
+/// DataFusion names them after their whole text (`count(*)`, `sum(t.x)`).
+pub fn postgres_column_names(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
+    let mut body = query.body.as_ref();
+    let select = loop {
+        match body {
+            ast::SetExpr::Select(s) => break s,
+            ast::SetExpr::SetOperation { left, .. } => body = left,
+            ast::SetExpr::Query(q) => body = q.body.as_ref(),
+            _ => return Arc::clone(schema),
         }
     };
-    let Some(exprs) = exprs.filter(|e| e.len() == schema.fields().len()) else {
+    if select.projection.len() != schema.fields().len() {
         return Arc::clone(schema);
-    };
+    }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .zip(exprs)
-        .map(|(f, e)| {
-            if matches!(e, Expr::Alias(_) | Expr::Column(_)) {
-                f.as_ref().clone()
-            } else {
-                f.as_ref().clone().with_name(postgres_name(f.name()))
-            }
+        .zip(&select.projection)
+        .map(|(f, item)| match item {
+            ast::SelectItem::UnnamedExpr(e) => match postgres_name(e) {
+                Some(name) => f.as_ref().clone().with_name(name),
+                None => f.as_ref().clone(),
+            },
+            _ => f.as_ref().clone(),
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-fn postgres_name(name: &str) -> String {
-    let is_ident = |s: &str| {
-        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit())
-    };
-    if is_ident(name) {
-        return name.to_string();
+/// PostgreSQL's name for an unaliased expression; `None` keeps DataFusion's (plain columns).
+fn postgres_name(e: &ast::Expr) -> Option<String> {
+    use ast::Expr as E;
+    match e {
+        E::Identifier(_) | E::CompoundIdentifier(_) => None,
+        E::Nested(inner) => postgres_name(inner),
+        E::Cast { expr, .. } => match expr.as_ref() {
+            E::Identifier(i) => Some(i.value.to_lowercase()),
+            E::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_lowercase()),
+            other => postgres_name(other),
+        },
+        E::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase()),
+        E::Case { .. } => Some("case".into()),
+        E::Extract { .. } => Some("extract".into()),
+        _ => Some("?column?".into()),
     }
-    if let Some((func, _)) = name.split_once('(') {
-        if is_ident(func) && !func.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
-            return func.to_lowercase();
-        }
-    }
-    if name.starts_with("CASE ") {
-        return "case".into();
-    }
-    "?column?".into()
 }
 
 #[derive(Default)]

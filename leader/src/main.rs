@@ -28,43 +28,57 @@ enum Command {
 
 #[derive(Args)]
 struct LeaderArgs {
+    /// Address for the PostgreSQL wire protocol [default: 127.0.0.1]
     #[arg(long)]
     host: Option<String>,
+    /// PostgreSQL wire protocol port [default: 5439]
     #[arg(long)]
     port: Option<u16>,
+    /// Folder for the catalog and commit log [default: ./blueshift-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Compute node addresses, comma-separated, node 0 first.
     #[arg(long, value_delimiter = ',')]
     compute: Option<Vec<String>>,
+    /// Slices on each compute node [default: 2]
     #[arg(long)]
     slices_per_node: Option<u32>,
+    /// Seconds before an unresponsive compute node fails a query [default: 30]
     #[arg(long)]
     node_timeout_secs: Option<u64>,
+    /// DISTSTYLE AUTO tables stay ALL up to this many rows [default: 1000000]
     #[arg(long)]
     auto_all_max_rows: Option<u64>,
 }
 
 #[derive(Args)]
 struct ComputeArgs {
+    /// This node's number, from 0 [default: 0]
     #[arg(long)]
     node: Option<u32>,
+    /// Address for the Arrow Flight service [default: 127.0.0.1:7100]
     #[arg(long)]
     listen: Option<String>,
+    /// Folder for this node's slices [default: ./blueshift-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Slices on each compute node [default: 2]
     #[arg(long)]
     slices_per_node: Option<u32>,
 }
 
 #[derive(Args)]
 struct DevArgs {
+    /// PostgreSQL wire protocol port [default: 5439]
     #[arg(long)]
     port: Option<u16>,
+    /// Folder for all data: leader/ and compute-<n>/ inside [default: ./blueshift-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Number of compute processes
     #[arg(long, default_value_t = 2)]
     nodes: u32,
+    /// Slices on each compute node [default: 2]
     #[arg(long)]
     slices_per_node: Option<u32>,
 }

@@ -27,6 +27,15 @@ async fn the_readme_session_works() {
     assert_eq!(r.len(), 2);
     assert_eq!((cell(&r, 0, 0), cell(&r, 0, 1), cell(&r, 0, 2)), ("eu".into(), "1".into(), "10.50".into()));
     assert_eq!((cell(&r, 1, 0), cell(&r, 1, 1), cell(&r, 1, 2)), ("us".into(), "1".into(), "7.25".into()));
+
+    // Columns are named as PostgreSQL names them, in both protocols.
+    let sql = "SELECT region, count(*), sum(amount) AS total, amount * 2, CASE WHEN id > 1 THEN 1 END FROM sales GROUP BY region, amount, id";
+    let names = |cols: &[tokio_postgres::Column]| cols.iter().map(|c| c.name().to_string()).collect::<Vec<_>>();
+    let expected = vec!["region", "count", "total", "?column?", "case"];
+    assert_eq!(names(c.prepare(sql).await.unwrap().columns()), expected);
+    let simple = c.simple_query(sql).await.unwrap();
+    let tokio_postgres::SimpleQueryMessage::RowDescription(cols) = &simple[0] else { panic!("{simple:?}") };
+    assert_eq!(cols.iter().map(|c| c.name().to_string()).collect::<Vec<_>>(), expected);
 }
 
 #[tokio::test]
