@@ -77,7 +77,9 @@ impl ComputeClient {
             .message()
             .await
             .map_err(|s| self.status_error(s))?
-            .ok_or_else(|| Error::Remote(format!("compute node {} sent an empty answer", self.node)))
+            .ok_or_else(|| {
+                Error::Remote(format!("compute node {} sent an empty answer", self.node))
+            })
     }
 
     async fn action<T: serde::de::DeserializeOwned>(&self, kind: &str, body: Vec<u8>) -> Result<T> {
@@ -102,19 +104,31 @@ impl ComputeClient {
             cluster_id: cluster_id.to_string(),
             node: self.node,
         };
-        self.action(ACTION_HEALTH, serde_json::to_vec(&req).expect("serializable")).await
+        self.action(
+            ACTION_HEALTH,
+            serde_json::to_vec(&req).expect("serializable"),
+        )
+        .await
     }
 
     pub async fn gc(&self, req: &GcRequest) -> Result<GcResponse> {
-        self.action(ACTION_GC, serde_json::to_vec(req).expect("serializable")).await
+        self.action(ACTION_GC, serde_json::to_vec(req).expect("serializable"))
+            .await
     }
 
     pub async fn delete_rows(&self, req: &DeleteRowsRequest) -> Result<DeleteVectorMeta> {
-        self.action(ACTION_DELETE_ROWS, serde_json::to_vec(req).expect("serializable")).await
+        self.action(
+            ACTION_DELETE_ROWS,
+            serde_json::to_vec(req).expect("serializable"),
+        )
+        .await
     }
 
     /// Runs one partition of a stage on the node and streams its batches.
-    pub async fn run_stage(&self, ticket: StageTicket) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    pub async fn run_stage(
+        &self,
+        ticket: StageTicket,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
         let mut client = self.client.clone();
         let req = Ticket {
             ticket: ticket.encode_to_vec().into(),
@@ -127,11 +141,14 @@ impl ComputeClient {
             })?
             .map_err(|s| self.status_error(s))?;
         let (node, addr) = (self.node, self.addr.clone());
-        let flight = resp.into_inner().map_err(|s| FlightError::Tonic(Box::new(s)));
-        let batches = FlightRecordBatchStream::new_from_flight_data(flight).map_err(move |e| match e {
-            FlightError::Tonic(status) => remote_error(node, &addr, *status),
-            other => Error::Flight(other),
-        });
+        let flight = resp
+            .into_inner()
+            .map_err(|s| FlightError::Tonic(Box::new(s)));
+        let batches =
+            FlightRecordBatchStream::new_from_flight_data(flight).map_err(move |e| match e {
+                FlightError::Tonic(status) => remote_error(node, &addr, *status),
+                other => Error::Flight(other),
+            });
         Ok(batches.boxed())
     }
 
@@ -168,7 +185,10 @@ impl ComputeClient {
             })
             .filter_map(|r| futures::future::ready(r.ok()))
             .chain(end);
-        let resp = client.do_put(flight).await.map_err(|s| self.status_error(s))?;
+        let resp = client
+            .do_put(flight)
+            .await
+            .map_err(|s| self.status_error(s))?;
         let first = self.first_message(resp.into_inner()).await?;
         serde_json::from_slice(&first.app_metadata).map_err(|e| Error::Remote(e.to_string()))
     }
@@ -178,7 +198,9 @@ fn remote_error(node: u32, addr: &str, status: tonic::Status) -> Error {
     use tonic::Code as C;
     match status.code() {
         C::Unavailable | C::Cancelled | C::DeadlineExceeded | C::Unknown
-            if blueshift_storage::Code::extract(status.message()).0.is_none() =>
+            if blueshift_storage::Code::extract(status.message())
+                .0
+                .is_none() =>
         {
             Error::NodeUnavailable {
                 node,

@@ -5,7 +5,11 @@ use blueshift_storage::Code;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("compute node {node} at {addr} is unavailable: {reason}")]
-    NodeUnavailable { node: u32, addr: String, reason: String },
+    NodeUnavailable {
+        node: u32,
+        addr: String,
+        reason: String,
+    },
     #[error("compute node {node} did not answer within {secs} s")]
     NodeTimeout { node: u32, secs: u64 },
     #[error("bad request: {0}")]

@@ -26,7 +26,7 @@ pub use client::ComputeClient;
 pub use codec::BlueshiftCodec;
 pub use error::{Error, Result};
 pub use protocol::{
-    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, IngestRequest, IngestResponse,
-    StageTicket,
+    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, IngestRequest,
+    IngestResponse, StageTicket,
 };
 pub use service::{ComputeNodeOpts, ComputeService, MAX_MESSAGE_BYTES, serve};

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use blueshift_storage::table::TableDef;
 use blueshift_storage::BlockMeta;
+use blueshift_storage::table::TableDef;
 use serde::{Deserialize, Serialize};
 
 /// A `do_get` ticket: run `partition` of the serialized stage and stream its output.

@@ -17,8 +17,8 @@ use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use blueshift_storage::{BLOCK_ROWS, BlockMeta, SliceStore, encode_block};
 use datafusion::execution::TaskContext;
@@ -69,13 +69,21 @@ impl ComputeService {
         self.ctx.task_ctx()
     }
 
-    fn run_stage(&self, ticket: &StageTicket) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    fn run_stage(
+        &self,
+        ticket: &StageTicket,
+    ) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
         let ctx = self.task_ctx();
-        let plan = physical_plan_from_bytes_with_extension_codec(&ticket.plan, &ctx, &BlueshiftCodec)?;
+        let plan =
+            physical_plan_from_bytes_with_extension_codec(&ticket.plan, &ctx, &BlueshiftCodec)?;
         Ok(plan.execute(ticket.partition as usize, ctx)?)
     }
 
-    async fn ingest(&self, req: IngestRequest, mut batches: FlightRecordBatchStream) -> Result<IngestResponse> {
+    async fn ingest(
+        &self,
+        req: IngestRequest,
+        mut batches: FlightRecordBatchStream,
+    ) -> Result<IngestResponse> {
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0;
         let mut blocks = Vec::new();
@@ -95,7 +103,11 @@ impl ComputeService {
         Ok(IngestResponse { blocks })
     }
 
-    async fn write_block(&self, req: &IngestRequest, batches: Vec<RecordBatch>) -> Result<BlockMeta> {
+    async fn write_block(
+        &self,
+        req: &IngestRequest,
+        batches: Vec<RecordBatch>,
+    ) -> Result<BlockMeta> {
         let store = Arc::clone(&self.store);
         let table = req.table.clone();
         let slice = req.slice;
@@ -122,14 +134,22 @@ impl ComputeService {
                 let req: GcRequest = parse(&action.body)?;
                 let mut removed = 0;
                 for &slice in &self.opts.slices {
-                    let live: HashSet<String> = req.live.get(&slice).cloned().unwrap_or_default().into_iter().collect();
+                    let live: HashSet<String> = req
+                        .live
+                        .get(&slice)
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
                     removed += self.store.gc(slice, &live)?;
                 }
                 json(&GcResponse { removed })
             }
             ACTION_DELETE_ROWS => {
                 let req: DeleteRowsRequest = parse(&action.body)?;
-                let dv = self.store.put_delete_vector(req.slice, &req.block, &req.rows)?;
+                let dv = self
+                    .store
+                    .put_delete_vector(req.slice, &req.block, &req.rows)?;
                 json(&dv)
             }
             other => Err(Error::BadRequest(format!("unknown action {other}"))),
@@ -170,7 +190,8 @@ impl ComputeService {
                     f.sync_all()?;
                     std::fs::rename(&tmp, &path)
                 };
-                write().map_err(|e| Error::BadRequest(format!("cannot record node identity: {e}")))?;
+                write()
+                    .map_err(|e| Error::BadRequest(format!("cannot record node identity: {e}")))?;
                 blueshift_storage::sync_dir(self.store.root())?;
                 Ok(())
             }
@@ -189,7 +210,9 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
 type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send + 'static>>;
 
 fn unimplemented<T>(what: &str) -> std::result::Result<T, Status> {
-    Err(Status::unimplemented(format!("{what} is not offered by a compute node")))
+    Err(Status::unimplemented(format!(
+        "{what} is not offered by a compute node"
+    )))
 }
 
 #[tonic::async_trait]
@@ -202,33 +225,52 @@ impl FlightService for ComputeService {
     type DoActionStream = BoxStream<arrow_flight::Result>;
     type ListActionsStream = BoxStream<ActionType>;
 
-    async fn handshake(&self, _r: Request<Streaming<HandshakeRequest>>) -> std::result::Result<Response<Self::HandshakeStream>, Status> {
+    async fn handshake(
+        &self,
+        _r: Request<Streaming<HandshakeRequest>>,
+    ) -> std::result::Result<Response<Self::HandshakeStream>, Status> {
         unimplemented("handshake")
     }
 
-    async fn list_flights(&self, _r: Request<Criteria>) -> std::result::Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(
+        &self,
+        _r: Request<Criteria>,
+    ) -> std::result::Result<Response<Self::ListFlightsStream>, Status> {
         unimplemented("list_flights")
     }
 
-    async fn get_flight_info(&self, _r: Request<FlightDescriptor>) -> std::result::Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(
+        &self,
+        _r: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
         unimplemented("get_flight_info")
     }
 
-    async fn poll_flight_info(&self, _r: Request<FlightDescriptor>) -> std::result::Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(
+        &self,
+        _r: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<PollInfo>, Status> {
         unimplemented("poll_flight_info")
     }
 
-    async fn get_schema(&self, _r: Request<FlightDescriptor>) -> std::result::Result<Response<SchemaResult>, Status> {
+    async fn get_schema(
+        &self,
+        _r: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<SchemaResult>, Status> {
         unimplemented("get_schema")
     }
 
-    async fn do_get(&self, request: Request<Ticket>) -> std::result::Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<Self::DoGetStream>, Status> {
         let ticket = StageTicket::decode(request.into_inner().ticket)
             .map_err(|e| Status::invalid_argument(format!("bad stage ticket: {e}")))?;
         tracing::debug!(query = %ticket.query_id, partition = ticket.partition, "run stage");
         let stream = self.run_stage(&ticket).map_err(Status::from)?;
         let schema = stream.schema();
-        let batches = stream.map_err(|e| FlightError::Tonic(Box::new(Status::internal(Error::from(e).tagged()))));
+        let batches = stream
+            .map_err(|e| FlightError::Tonic(Box::new(Status::internal(Error::from(e).tagged()))));
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)
@@ -239,7 +281,10 @@ impl FlightService for ComputeService {
         Ok(Response::new(Box::pin(flight)))
     }
 
-    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> std::result::Result<Response<Self::DoPutStream>, Status> {
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> std::result::Result<Response<Self::DoPutStream>, Status> {
         let mut input = request.into_inner();
         let first = input
             .message()
@@ -266,36 +311,61 @@ impl FlightService for ComputeService {
         let batches = FlightRecordBatchStream::new_from_flight_data(rest);
         let resp = self.ingest(req, batches).await.map_err(Status::from)?;
         if !ended.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Status::aborted("ingest stream was cut off before its end marker"));
+            return Err(Status::aborted(
+                "ingest stream was cut off before its end marker",
+            ));
         }
         let body = serde_json::to_vec(&resp).map_err(|e| Status::internal(e.to_string()))?;
-        let out = PutResult { app_metadata: body.into() };
-        Ok(Response::new(Box::pin(futures::stream::once(async move { Ok(out) }))))
+        let out = PutResult {
+            app_metadata: body.into(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::once(async move {
+            Ok(out)
+        }))))
     }
 
-    async fn do_exchange(&self, _r: Request<Streaming<FlightData>>) -> std::result::Result<Response<Self::DoExchangeStream>, Status> {
+    async fn do_exchange(
+        &self,
+        _r: Request<Streaming<FlightData>>,
+    ) -> std::result::Result<Response<Self::DoExchangeStream>, Status> {
         unimplemented("do_exchange")
     }
 
-    async fn do_action(&self, request: Request<Action>) -> std::result::Result<Response<Self::DoActionStream>, Status> {
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> std::result::Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
         // Actions touch files: keep them off the async workers.
         let body = tokio::task::block_in_place(|| self.action(&action)).map_err(Status::from)?;
         let out = arrow_flight::Result { body: body.into() };
-        Ok(Response::new(Box::pin(futures::stream::once(async move { Ok(out) }))))
+        Ok(Response::new(Box::pin(futures::stream::once(async move {
+            Ok(out)
+        }))))
     }
 
-    async fn list_actions(&self, _r: Request<Empty>) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(
+        &self,
+        _r: Request<Empty>,
+    ) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
         let actions = [ACTION_HEALTH, ACTION_GC, ACTION_DELETE_ROWS]
             .into_iter()
-            .map(|a| Ok(ActionType { r#type: a.into(), description: String::new() }))
+            .map(|a| {
+                Ok(ActionType {
+                    r#type: a.into(),
+                    description: String::new(),
+                })
+            })
             .collect::<Vec<_>>();
         Ok(Response::new(Box::pin(futures::stream::iter(actions))))
     }
 }
 
 /// Runs a compute node until `shutdown` resolves.
-pub async fn serve(opts: ComputeNodeOpts, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<()> {
+pub async fn serve(
+    opts: ComputeNodeOpts,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
     let listen = opts.listen;
     let service = ComputeService::new(opts)?;
     let server = FlightServiceServer::new(service)

@@ -111,7 +111,11 @@ impl Catalog {
 
     /// Durably commits `next` (built from the pinned current state while holding the write
     /// lock) and publishes it.
-    pub fn commit(&self, _guard: &tokio::sync::MutexGuard<'_, ()>, mut next: ClusterState) -> Result<Arc<ClusterState>> {
+    pub fn commit(
+        &self,
+        _guard: &tokio::sync::MutexGuard<'_, ()>,
+        mut next: ClusterState,
+    ) -> Result<Arc<ClusterState>> {
         next.version = self.pin().version + 1;
         self.log.commit(next.version, &next)?;
         let next = Arc::new(next);

@@ -17,7 +17,9 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(addrs: &[String], slices_per_node: u32, timeout: Duration) -> Result<Self> {
         if addrs.is_empty() {
-            return Err(Error::InvalidInput("the leader needs at least one compute node".into()));
+            return Err(Error::InvalidInput(
+                "the leader needs at least one compute node".into(),
+            ));
         }
         let clients = addrs
             .iter()
@@ -52,9 +54,13 @@ impl Cluster {
                             client.node()
                         )));
                     }
-                    Err(e) if Instant::now() >= deadline => return Err(Error::NotReady(e.to_string())),
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(Error::NotReady(e.to_string()));
+                    }
                     // The node answered, but refuses (e.g. its folder belongs to another cluster).
-                    Err(e @ blueshift_compute::Error::Remote(_)) => return Err(Error::NotReady(e.to_string())),
+                    Err(e @ blueshift_compute::Error::Remote(_)) => {
+                        return Err(Error::NotReady(e.to_string()));
+                    }
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }

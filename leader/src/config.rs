@@ -96,8 +96,9 @@ impl Config {
         let mut value = toml::Value::try_from(Config::default())
             .map_err(|e| Error::InvalidInput(format!("config: {e}")))?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::InvalidInput(format!("cannot read config {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::InvalidInput(format!("cannot read config {}: {e}", path.display()))
+            })?;
             let file_value: toml::Value = toml::from_str(&text)
                 .map_err(|e| Error::InvalidInput(format!("config {}: {e}", path.display())))?;
             merge(&mut value, file_value);
@@ -126,12 +127,22 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
 }
 
 fn apply_env(value: &mut toml::Value) -> Result<()> {
-    let toml::Value::Table(sections) = value else { return Ok(()) };
+    let toml::Value::Table(sections) = value else {
+        return Ok(());
+    };
     for (section, keys) in sections.iter_mut() {
-        let toml::Value::Table(keys) = keys else { continue };
+        let toml::Value::Table(keys) = keys else {
+            continue;
+        };
         for (key, current) in keys.iter_mut() {
-            let var = format!("BLUESHIFT_{}_{}", section.to_uppercase(), key.to_uppercase());
-            let Ok(raw) = std::env::var(&var) else { continue };
+            let var = format!(
+                "BLUESHIFT_{}_{}",
+                section.to_uppercase(),
+                key.to_uppercase()
+            );
+            let Ok(raw) = std::env::var(&var) else {
+                continue;
+            };
             *current = match current {
                 toml::Value::String(_) => toml::Value::String(raw),
                 toml::Value::Array(_) => toml::Value::Array(
@@ -159,7 +170,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bs-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("blueshift.toml");
-        std::fs::write(&file, "[leader]\nport = 6543\ncompute = [\"a:1\", \"b:2\"]\n[storage]\nslices_per_node = 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "[leader]\nport = 6543\ncompute = [\"a:1\", \"b:2\"]\n[storage]\nslices_per_node = 3\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file)).unwrap();
         assert_eq!(c.leader.port, 6543);
         assert_eq!(c.leader.compute, vec!["a:1", "b:2"]);

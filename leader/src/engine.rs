@@ -13,8 +13,8 @@ use blueshift_compute::{DeleteRowsRequest, IngestRequest};
 use blueshift_storage::placement::route_batch;
 use blueshift_storage::table::{ColumnDef, ColumnEncoding, DistStyle, SqlType, TableDef};
 use blueshift_storage::{BlockTable, ROW_BLOCK, ROW_POS, ROW_SLICE, TableData};
-use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::catalog::CatalogProvider;
+use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, LogicalPlanBuilder, WriteOp};
@@ -38,12 +38,21 @@ use crate::stages;
 
 /// What a statement produced.
 pub enum Output {
-    Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
     /// A query's rows, produced as the client reads them.
     Stream(SendableRecordBatchStream),
-    Command { tag: String, rows: Option<u64> },
+    Command {
+        tag: String,
+        rows: Option<u64>,
+    },
     /// BEGIN / COMMIT / ROLLBACK, which move the session's transaction status.
-    Transaction { tag: &'static str, start: bool },
+    Transaction {
+        tag: &'static str,
+        start: bool,
+    },
     Empty,
 }
 
@@ -127,7 +136,8 @@ impl Engine {
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::clone(&schema) as _)?;
         ctx.register_catalog("dev", Arc::new(catalog));
-        datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider)
+            .map_err(|e| Error::DataFusion(*e))?;
         Ok(Session {
             ctx,
             schema,
@@ -141,7 +151,9 @@ impl Engine {
     /// Parses one statement the way every path does: psql/JDBC compatibility rewrites first.
     pub fn parse(&self, text: &StatementText) -> Result<Option<Statement>> {
         let parser = PostgresCompatibilityParser::new();
-        let mut stmts = parser.parse(&text.sql).map_err(|e| syntax_error(text, &e.to_string()))?;
+        let mut stmts = parser
+            .parse(&text.sql)
+            .map_err(|e| syntax_error(text, &e.to_string()))?;
         match stmts.len() {
             0 => Ok(None),
             1 => Ok(stmts.pop()),
@@ -150,16 +162,19 @@ impl Engine {
     }
 
     /// Runs one statement, logging it in `stl_query`.
-    pub async fn execute(&self, session: &Session, text: &StatementText, params: Option<&ParamValues>) -> Result<Output> {
+    pub async fn execute(
+        &self,
+        session: &Session,
+        text: &StatementText,
+        params: Option<&ParamValues>,
+    ) -> Result<Output> {
         let query_id = self.log.start(session.pid, &session.user, &text.original);
         let result = self.execute_inner(session, text, params, query_id).await;
         match result {
             // A streamed result is logged when the client has read it (or gone away).
-            Ok(Output::Stream(stream)) => Ok(Output::Stream(Box::pin(crate::query_log::LoggedStream::new(
-                stream,
-                Arc::clone(&self.log),
-                query_id,
-            )))),
+            Ok(Output::Stream(stream)) => Ok(Output::Stream(Box::pin(
+                crate::query_log::LoggedStream::new(stream, Arc::clone(&self.log), query_id),
+            ))),
             other => {
                 self.log.finish(
                     query_id,
@@ -173,25 +188,61 @@ impl Engine {
         }
     }
 
-    async fn execute_inner(&self, session: &Session, text: &StatementText, params: Option<&ParamValues>, query_id: u64) -> Result<Output> {
-        let Some(stmt) = self.parse(text)? else { return Ok(Output::Empty) };
+    async fn execute_inner(
+        &self,
+        session: &Session,
+        text: &StatementText,
+        params: Option<&ParamValues>,
+        query_id: u64,
+    ) -> Result<Output> {
+        let Some(stmt) = self.parse(text)? else {
+            return Ok(Output::Empty);
+        };
         reject_row_id_columns(text)?;
         session.schema.pin(self.catalog.pin());
         let qid = query_id.to_string();
         match stmt {
-            Statement::CreateTable(ct) => self.create_table(session, ct, text.attributes.clone().unwrap_or_default(), &qid).await,
-            Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => self.drop_tables(&names, if_exists).await,
+            Statement::CreateTable(ct) => {
+                self.create_table(
+                    session,
+                    ct,
+                    text.attributes.clone().unwrap_or_default(),
+                    &qid,
+                )
+                .await
+            }
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                if_exists,
+                names,
+                ..
+            } => self.drop_tables(&names, if_exists).await,
             Statement::Truncate(t) => {
-                let names: Vec<ast::ObjectName> = t.table_names.into_iter().map(|t| t.name).collect();
+                let names: Vec<ast::ObjectName> =
+                    t.table_names.into_iter().map(|t| t.name).collect();
                 self.truncate(&names).await
             }
             Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => {
                 self.dml(session, stmt, params, &qid).await
             }
-            Statement::Explain { analyze, statement, .. } => self.explain(session, *statement, analyze, params, &qid).await,
-            Statement::StartTransaction { .. } => Ok(Output::Transaction { tag: "BEGIN", start: true }),
-            Statement::Commit { .. } => Ok(Output::Transaction { tag: "COMMIT", start: false }),
-            Statement::Rollback { .. } => Ok(Output::Transaction { tag: "ROLLBACK", start: false }),
+            Statement::Explain {
+                analyze, statement, ..
+            } => {
+                self.explain(session, *statement, analyze, params, &qid)
+                    .await
+            }
+            Statement::StartTransaction { .. } => Ok(Output::Transaction {
+                tag: "BEGIN",
+                start: true,
+            }),
+            Statement::Commit { .. } => Ok(Output::Transaction {
+                tag: "COMMIT",
+                start: false,
+            }),
+            Statement::Rollback { .. } => Ok(Output::Transaction {
+                tag: "ROLLBACK",
+                start: false,
+            }),
             Statement::Set(set) => Ok(self.set(session, set)),
             Statement::ShowVariable { variable } => Ok(self.show(session, &variable)),
             Statement::Query(ref query) => {
@@ -202,22 +253,39 @@ impl Engine {
                 let renamed = Arc::clone(&schema);
                 let batches = stream.map(move |b| {
                     let b = b?;
-                    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
-                    Ok(RecordBatch::try_new_with_options(Arc::clone(&renamed), b.columns().to_vec(), &options)?)
+                    let options =
+                        arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                    Ok(RecordBatch::try_new_with_options(
+                        Arc::clone(&renamed),
+                        b.columns().to_vec(),
+                        &options,
+                    )?)
                 });
                 Ok(Output::Stream(Box::pin(
-                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches),
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        schema, batches,
+                    ),
                 )))
             }
             other => Err(Error::NotSupported(format!(
                 "statement not supported: {}",
-                other.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ))),
         }
     }
 
     /// Plans a statement to a DataFusion logical plan, with parameters bound if given.
-    pub async fn plan(&self, session: &Session, stmt: Statement, params: Option<&ParamValues>) -> Result<LogicalPlan> {
+    pub async fn plan(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        params: Option<&ParamValues>,
+    ) -> Result<LogicalPlan> {
         let plan = session
             .ctx
             .state()
@@ -230,8 +298,14 @@ impl Engine {
     }
 
     /// Parameter types and result columns of a statement, for the extended protocol.
-    pub async fn describe(&self, session: &Session, text: &StatementText) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
-        let Some(stmt) = self.parse(text)? else { return Ok((vec![], None)) };
+    pub async fn describe(
+        &self,
+        session: &Session,
+        text: &StatementText,
+    ) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+        let Some(stmt) = self.parse(text)? else {
+            return Ok((vec![], None));
+        };
         reject_row_id_columns(text)?;
         session.schema.pin(self.catalog.pin());
         let query = match &stmt {
@@ -240,7 +314,10 @@ impl Engine {
         };
         let returns_rows = query.is_some();
         match stmt {
-            Statement::Query(_) | Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => {
+            Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Delete(_)
+            | Statement::Update(_) => {
                 let is_dml = !returns_rows;
                 if is_dml {
                     session.schema.set_row_ids_for(dml_target(&stmt));
@@ -251,7 +328,12 @@ impl Engine {
                 let types = plan.get_parameter_types()?;
                 let mut ordered: Vec<(usize, Option<DataType>)> = types
                     .into_iter()
-                    .filter_map(|(k, v)| k.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, v)))
+                    .filter_map(|(k, v)| {
+                        k.trim_start_matches('$')
+                            .parse::<usize>()
+                            .ok()
+                            .map(|i| (i, v))
+                    })
                     .collect();
                 ordered.sort_by_key(|(i, _)| *i);
                 let n = ordered.last().map_or(0, |(i, _)| *i);
@@ -259,37 +341,69 @@ impl Engine {
                 for (i, t) in ordered {
                     params[i - 1] = t;
                 }
-                let schema = query.map(|q| postgres_column_names(&q, &Arc::new(plan.schema().as_arrow().clone())));
+                let schema = query.map(|q| {
+                    postgres_column_names(&q, &Arc::new(plan.schema().as_arrow().clone()))
+                });
                 Ok((params, schema))
             }
             Statement::ShowVariable { variable } => {
-                let name = variable.iter().map(|v| v.value.clone()).collect::<Vec<_>>().join("_");
-                Ok((vec![], Some(Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)])))))
+                let name = variable
+                    .iter()
+                    .map(|v| v.value.clone())
+                    .collect::<Vec<_>>()
+                    .join("_");
+                Ok((
+                    vec![],
+                    Some(Arc::new(Schema::new(vec![Field::new(
+                        name,
+                        DataType::Utf8,
+                        true,
+                    )]))),
+                ))
             }
             Statement::Explain { .. } => Ok((vec![], Some(explain_schema()))),
             _ => Ok((vec![], None)),
         }
     }
 
-    async fn physical(&self, session: &Session, plan: &LogicalPlan, qid: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn physical(
+        &self,
+        session: &Session,
+        plan: &LogicalPlan,
+        qid: &str,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let physical = session.ctx.state().create_physical_plan(plan).await?;
         Ok(stages::distribute(physical, &self.cluster, qid)?)
     }
 
-    async fn stream(&self, session: &Session, plan: &LogicalPlan, qid: &str) -> Result<SendableRecordBatchStream> {
+    async fn stream(
+        &self,
+        session: &Session,
+        plan: &LogicalPlan,
+        qid: &str,
+    ) -> Result<SendableRecordBatchStream> {
         let physical = self.physical(session, plan, qid).await?;
         Ok(execute_stream(physical, session.ctx.task_ctx())?)
     }
 
     // ---- DDL ----
 
-    async fn create_table(&self, session: &Session, ct: ast::CreateTable, attrs: TableAttributes, qid: &str) -> Result<Output> {
+    async fn create_table(
+        &self,
+        session: &Session,
+        ct: ast::CreateTable,
+        attrs: TableAttributes,
+        qid: &str,
+    ) -> Result<Output> {
         let name = table_name(&ct.name)?;
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         if state.tables.contains_key(&name) {
             if ct.if_not_exists {
-                return Ok(Output::Command { tag: "CREATE TABLE".into(), rows: None });
+                return Ok(Output::Command {
+                    tag: "CREATE TABLE".into(),
+                    rows: None,
+                });
             }
             return Err(Error::DuplicateTable(name));
         }
@@ -301,19 +415,29 @@ impl Engine {
                 if ct.columns.is_empty() {
                     return Err(Error::syntax("CREATE TABLE needs columns or AS query"));
                 }
-                let columns = ct.columns.iter().map(column_def).collect::<Result<Vec<_>>>()?;
+                let columns = ct
+                    .columns
+                    .iter()
+                    .map(column_def)
+                    .collect::<Result<Vec<_>>>()?;
                 (columns, None)
             }
             Some(query) => {
                 session.schema.pin(Arc::clone(&state));
-                let plan = self.plan(session, Statement::Query(query.clone()), None).await?;
+                let plan = self
+                    .plan(session, Statement::Query(query.clone()), None)
+                    .await?;
                 let columns = plan
                     .schema()
                     .fields()
                     .iter()
                     .map(|f| {
                         let sql_type = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
-                            Error::NotSupported(format!("column \"{}\" has unsupported type {}", f.name(), f.data_type()))
+                            Error::NotSupported(format!(
+                                "column \"{}\" has unsupported type {}",
+                                f.name(),
+                                f.data_type()
+                            ))
                         })?;
                         Ok(ColumnDef {
                             name: f.name().clone(),
@@ -342,8 +466,14 @@ impl Engine {
         next.tables.insert(name, table);
         self.catalog.commit(&guard, next)?;
         Ok(match rows {
-            Some(n) => Output::Command { tag: "SELECT".into(), rows: Some(n) },
-            None => Output::Command { tag: "CREATE TABLE".into(), rows: None },
+            Some(n) => Output::Command {
+                tag: "SELECT".into(),
+                rows: Some(n),
+            },
+            None => Output::Command {
+                tag: "CREATE TABLE".into(),
+                rows: None,
+            },
         })
     }
 
@@ -357,7 +487,10 @@ impl Engine {
             }
         }
         self.catalog.commit(&guard, next)?;
-        Ok(Output::Command { tag: "DROP TABLE".into(), rows: None })
+        Ok(Output::Command {
+            tag: "DROP TABLE".into(),
+            rows: None,
+        })
     }
 
     async fn truncate(&self, names: &[ast::ObjectName]) -> Result<Output> {
@@ -365,19 +498,31 @@ impl Engine {
         let mut next = (*self.catalog.pin()).clone();
         for n in names {
             let name = table_name(n)?;
-            let t = next.tables.get_mut(&name).ok_or_else(|| Error::UndefinedTable(name.clone()))?;
+            let t = next
+                .tables
+                .get_mut(&name)
+                .ok_or_else(|| Error::UndefinedTable(name.clone()))?;
             if t.def.dist_style == DistStyle::AutoEven {
                 t.def.dist_style = DistStyle::AutoAll;
             }
             t.data = Arc::new(TableData::default());
         }
         self.catalog.commit(&guard, next)?;
-        Ok(Output::Command { tag: "TRUNCATE TABLE".into(), rows: None })
+        Ok(Output::Command {
+            tag: "TRUNCATE TABLE".into(),
+            rows: None,
+        })
     }
 
     // ---- DML ----
 
-    async fn dml(&self, session: &Session, stmt: Statement, params: Option<&ParamValues>, qid: &str) -> Result<Output> {
+    async fn dml(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        params: Option<&ParamValues>,
+        qid: &str,
+    ) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         session.schema.pin(Arc::clone(&state));
@@ -388,7 +533,13 @@ impl Engine {
         }
         let plan = self.plan(session, stmt, params).await;
         session.schema.set_row_ids_for(None);
-        let LogicalPlan::Dml(DmlStatement { table_name, op, input, .. }) = plan? else {
+        let LogicalPlan::Dml(DmlStatement {
+            table_name,
+            op,
+            input,
+            ..
+        }) = plan?
+        else {
             return Err(Error::NotSupported("unsupported data modification".into()));
         };
         let name = table_name.table().to_string();
@@ -398,21 +549,36 @@ impl Engine {
             WriteOp::Insert(_) => {
                 let stream = self.stream(session, &input, qid).await?;
                 let (data, n) = self.write_rows(&next, &table, stream).await?;
-                let t = TableState { def: table.def.clone(), data: Arc::new(data) };
+                let t = TableState {
+                    def: table.def.clone(),
+                    data: Arc::new(data),
+                };
                 ("INSERT", n, self.maybe_leave_auto_all(&next, t, qid).await?)
             }
             WriteOp::Delete => {
                 let ids = self.row_ids_of(session, &input, qid, &[]).await?;
                 let n = ids.rows;
                 let data = self.apply_deletes(&table, ids.positions).await?;
-                ("DELETE", n, TableState { def: table.def.clone(), data: Arc::new(data) })
+                (
+                    "DELETE",
+                    n,
+                    TableState {
+                        def: table.def.clone(),
+                        data: Arc::new(data),
+                    },
+                )
             }
             WriteOp::Update => {
                 let ncols = table.def.columns.len();
-                let ids = self.row_ids_of(session, &input, qid, &(0..ncols).collect::<Vec<_>>()).await?;
+                let ids = self
+                    .row_ids_of(session, &input, qid, &(0..ncols).collect::<Vec<_>>())
+                    .await?;
                 let n = ids.rows;
                 let data = self.apply_deletes(&table, ids.positions).await?;
-                let deleted = TableState { def: table.def.clone(), data: Arc::new(data) };
+                let deleted = TableState {
+                    def: table.def.clone(),
+                    data: Arc::new(data),
+                };
                 let schema = table.def.schema();
                 let batches = ids.values;
                 let stream: SendableRecordBatchStream = Box::pin(
@@ -422,18 +588,34 @@ impl Engine {
                     ),
                 );
                 let (data, _) = self.write_rows(&next, &deleted, stream).await?;
-                ("UPDATE", n, TableState { def: table.def.clone(), data: Arc::new(data) })
+                (
+                    "UPDATE",
+                    n,
+                    TableState {
+                        def: table.def.clone(),
+                        data: Arc::new(data),
+                    },
+                )
             }
             other => return Err(Error::NotSupported(format!("{other} is not supported"))),
         };
         next.tables.insert(name, new_table);
         self.catalog.commit(&guard, next)?;
-        Ok(Output::Command { tag: tag.into(), rows: Some(rows) })
+        Ok(Output::Command {
+            tag: tag.into(),
+            rows: Some(rows),
+        })
     }
 
     /// Runs the DELETE/UPDATE input plan and collects the row ids it selects (and, for
     /// UPDATE, the new values of each table column).
-    async fn row_ids_of(&self, session: &Session, input: &LogicalPlan, qid: &str, value_cols: &[usize]) -> Result<RowIds> {
+    async fn row_ids_of(
+        &self,
+        session: &Session,
+        input: &LogicalPlan,
+        qid: &str,
+        value_cols: &[usize],
+    ) -> Result<RowIds> {
         let mut stream = self.stream(session, input, qid).await?;
         let schema = stream.schema();
         let idx = |n: &str| schema.index_of(n).map_err(|e| Error::DataFusion(e.into()));
@@ -442,13 +624,23 @@ impl Engine {
         let mut seen = std::collections::HashSet::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
-            let slices = batch.column(si).as_primitive::<arrow::datatypes::Int32Type>();
-            let blocks = batch.column(bi).as_primitive::<arrow::datatypes::Int32Type>();
-            let rows = batch.column(ri).as_primitive::<arrow::datatypes::Int64Type>();
+            let slices = batch
+                .column(si)
+                .as_primitive::<arrow::datatypes::Int32Type>();
+            let blocks = batch
+                .column(bi)
+                .as_primitive::<arrow::datatypes::Int32Type>();
+            let rows = batch
+                .column(ri)
+                .as_primitive::<arrow::datatypes::Int64Type>();
             // A row matched twice (UPDATE ... FROM with a fan-out join) is changed once.
             let mut first = Vec::with_capacity(batch.num_rows());
             for i in 0..batch.num_rows() {
-                let id = (slices.value(i) as u32, blocks.value(i) as u32, rows.value(i) as u64);
+                let id = (
+                    slices.value(i) as u32,
+                    blocks.value(i) as u32,
+                    rows.value(i) as u64,
+                );
                 let new = seen.insert(id);
                 if new {
                     out.positions.entry((id.0, id.1)).or_default().push(id.2);
@@ -458,13 +650,20 @@ impl Engine {
             }
             if !value_cols.is_empty() {
                 let keep = arrow::array::BooleanArray::from(first);
-                out.values.push(arrow::compute::filter_record_batch(&batch.project(value_cols)?, &keep)?);
+                out.values.push(arrow::compute::filter_record_batch(
+                    &batch.project(value_cols)?,
+                    &keep,
+                )?);
             }
         }
         Ok(out)
     }
 
-    async fn apply_deletes(&self, table: &TableState, positions: HashMap<(u32, u32), Vec<u64>>) -> Result<TableData> {
+    async fn apply_deletes(
+        &self,
+        table: &TableState,
+        positions: HashMap<(u32, u32), Vec<u64>>,
+    ) -> Result<TableData> {
         let mut data = (*table.data).clone();
         let topo = self.cluster.topology;
         for ((slice, block), rows) in positions {
@@ -476,15 +675,25 @@ impl Engine {
             };
             for target in targets {
                 let manifest = data.slices.get_mut(&target).ok_or_else(|| {
-                    Error::Io(format!("slice {target} of table {} has no manifest", table.def.name))
+                    Error::Io(format!(
+                        "slice {target} of table {} has no manifest",
+                        table.def.name
+                    ))
                 })?;
                 let meta = manifest.blocks.get_mut(block as usize).ok_or_else(|| {
-                    Error::Io(format!("block #{block} is not in slice {target} of table {}", table.def.name))
+                    Error::Io(format!(
+                        "block #{block} is not in slice {target} of table {}",
+                        table.def.name
+                    ))
                 })?;
                 let dv = self
                     .cluster
                     .client_for_slice(target)
-                    .delete_rows(&DeleteRowsRequest { slice: target, block: meta.clone(), rows: rows.clone() })
+                    .delete_rows(&DeleteRowsRequest {
+                        slice: target,
+                        block: meta.clone(),
+                        rows: rows.clone(),
+                    })
                     .await?;
                 meta.deletes = Some(dv);
             }
@@ -494,16 +703,25 @@ impl Engine {
 
     /// Streams rows into staged blocks on their slices and returns the table's next data
     /// (old blocks plus the new ones) without committing it.
-    async fn write_rows(&self, state: &ClusterState, table: &TableState, mut stream: SendableRecordBatchStream) -> Result<(TableData, u64)> {
+    async fn write_rows(
+        &self,
+        state: &ClusterState,
+        table: &TableState,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<(TableData, u64)> {
         let def = &table.def;
         let schema = def.schema();
         let mut data = (*table.data).clone();
-        let mut senders: HashMap<u32, mpsc::Sender<blueshift_compute::Result<RecordBatch>>> = HashMap::new();
+        let mut senders: HashMap<u32, mpsc::Sender<blueshift_compute::Result<RecordBatch>>> =
+            HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
         let mut total = 0u64;
         let mut failure: Option<Error> = None;
         'rows: while let Some(batch) = stream.next().await {
-            let batch = match batch.map_err(Error::from).and_then(|b| conform_batch(def, &schema, &b)) {
+            let batch = match batch
+                .map_err(Error::from)
+                .and_then(|b| conform_batch(def, &schema, &b))
+            {
                 Ok(b) => b,
                 Err(e) => {
                     failure = Some(e);
@@ -515,7 +733,10 @@ impl Engine {
                 let tx = senders.entry(slice).or_insert_with(|| {
                     let (tx, rx) = mpsc::channel(4);
                     let client = self.cluster.client_for_slice(slice).clone();
-                    let req = IngestRequest { table: def.clone(), slice };
+                    let req = IngestRequest {
+                        table: def.clone(),
+                        slice,
+                    };
                     let schema = Arc::clone(&schema);
                     tasks.spawn(async move {
                         let rows = tokio_stream_from(rx);
@@ -541,7 +762,12 @@ impl Engine {
         let mut first_err = None;
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok((slice, Ok(resp))) => data.slices.entry(slice).or_default().blocks.extend(resp.blocks),
+                Ok((slice, Ok(resp))) => data
+                    .slices
+                    .entry(slice)
+                    .or_default()
+                    .blocks
+                    .extend(resp.blocks),
                 Ok((_, Err(e))) => {
                     first_err.get_or_insert(Error::from(e));
                 }
@@ -558,8 +784,15 @@ impl Engine {
 
     /// DISTSTYLE AUTO starts as ALL; once the table outgrows `auto_all_max_rows` its rows are
     /// redistributed EVEN (in the same commit as the write that made it grow).
-    async fn maybe_leave_auto_all(&self, state: &ClusterState, table: TableState, qid: &str) -> Result<TableState> {
-        if table.def.dist_style != DistStyle::AutoAll || table.data.logical_rows(true) <= self.config.auto_all_max_rows {
+    async fn maybe_leave_auto_all(
+        &self,
+        state: &ClusterState,
+        table: TableState,
+        qid: &str,
+    ) -> Result<TableState> {
+        if table.def.dist_style != DistStyle::AutoAll
+            || table.data.logical_rows(true) <= self.config.auto_all_max_rows
+        {
             return Ok(table);
         }
         let source = BlockTable::new(table.def.clone(), Arc::clone(&table.data), state.topology);
@@ -575,14 +808,27 @@ impl Engine {
         let stream = execute_stream(physical, ctx.task_ctx())?;
         let mut def = table.def.clone();
         def.dist_style = DistStyle::AutoEven;
-        let empty = TableState { def: def.clone(), data: Arc::new(TableData::default()) };
+        let empty = TableState {
+            def: def.clone(),
+            data: Arc::new(TableData::default()),
+        };
         let (data, _) = self.write_rows(state, &empty, stream).await?;
-        Ok(TableState { def, data: Arc::new(data) })
+        Ok(TableState {
+            def,
+            data: Arc::new(data),
+        })
     }
 
     // ---- EXPLAIN, SET, SHOW ----
 
-    async fn explain(&self, session: &Session, stmt: Statement, analyze: bool, params: Option<&ParamValues>, qid: &str) -> Result<Output> {
+    async fn explain(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        analyze: bool,
+        params: Option<&ParamValues>,
+        qid: &str,
+    ) -> Result<Output> {
         if !matches!(stmt, Statement::Query(_)) {
             return Err(Error::NotSupported("EXPLAIN supports queries".into()));
         }
@@ -596,14 +842,22 @@ impl Engine {
         }
         let lines = stages::explain(&physical, &self.cluster, analyze);
         let schema = explain_schema();
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(lines)) as ArrayRef])?;
-        Ok(Output::Rows { schema, batches: vec![batch] })
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(lines)) as ArrayRef],
+        )?;
+        Ok(Output::Rows {
+            schema,
+            batches: vec![batch],
+        })
     }
 
     fn set(&self, session: &Session, set: ast::Set) -> Output {
         let mut settings = session.settings.lock().expect("settings");
         match set {
-            ast::Set::SingleAssignment { variable, values, .. } => {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
                 let value = values
                     .iter()
                     .map(|v| v.to_string().trim_matches('\'').to_string())
@@ -612,18 +866,30 @@ impl Engine {
                 settings.insert(variable.to_string().to_lowercase(), value);
             }
             ast::Set::SetTimeZone { value, .. } => {
-                settings.insert("timezone".into(), value.to_string().trim_matches('\'').to_string());
+                settings.insert(
+                    "timezone".into(),
+                    value.to_string().trim_matches('\'').to_string(),
+                );
             }
             _ => {}
         }
-        Output::Command { tag: "SET".into(), rows: None }
+        Output::Command {
+            tag: "SET".into(),
+            rows: None,
+        }
     }
 
     fn show(&self, session: &Session, variable: &[ast::Ident]) -> Output {
-        let name = variable.iter().map(|v| v.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+        let name = variable
+            .iter()
+            .map(|v| v.value.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ");
         let settings = session.settings.lock().expect("settings");
-        let value = settings.get(&name).cloned().unwrap_or_else(|| {
-            match name.as_str() {
+        let value = settings
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| match name.as_str() {
                 "server_version" => "15.0 (Blueshift)".into(),
                 "search_path" => "$user, public".into(),
                 "timezone" | "time zone" => "UTC".into(),
@@ -634,12 +900,21 @@ impl Engine {
                 "integer_datetimes" => "on".into(),
                 "max_identifier_length" => "127".into(),
                 _ => String::new(),
-            }
-        });
-        let schema = Arc::new(Schema::new(vec![Field::new(name.replace(' ', "_"), DataType::Utf8, true)]));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(vec![value])) as ArrayRef])
-            .expect("one column");
-        Output::Rows { schema, batches: vec![batch] }
+            });
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            name.replace(' ', "_"),
+            DataType::Utf8,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec![value])) as ArrayRef],
+        )
+        .expect("one column");
+        Output::Rows {
+            schema,
+            batches: vec![batch],
+        }
     }
 }
 
@@ -685,7 +960,12 @@ fn postgres_name(e: &ast::Expr) -> Option<String> {
             E::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_lowercase()),
             other => postgres_name(other),
         },
-        E::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase()),
+        E::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_lowercase()),
         E::Case { .. } => Some("case".into()),
         E::Extract { .. } => Some("extract".into()),
         _ => Some("?column?".into()),
@@ -700,28 +980,40 @@ struct RowIds {
     values: Vec<RecordBatch>,
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Send + 'static {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 fn explain_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]))
+    Arc::new(Schema::new(vec![Field::new(
+        "QUERY PLAN",
+        DataType::Utf8,
+        false,
+    )]))
 }
 
 fn syntax_error(text: &StatementText, message: &str) -> Error {
     // sqlparser reports "... at Line: L, Column: C"; turn that into a character position.
-    let position = message.rfind("Line: ").and_then(|i| {
-        let rest = &message[i + 6..];
-        let (line, rest) = rest.split_once(", Column: ")?;
-        let col: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let loc = datafusion::sql::sqlparser::tokenizer::Location {
-            line: line.trim().parse().ok()?,
-            column: col.parse().ok()?,
-        };
-        Some(crate::sql_split::char_position(&text.sql, loc) + text.offset)
-    })
-    // "found: EOF" has no location: point just past the statement, as PostgreSQL does.
-    .or_else(|| message.contains("EOF").then(|| text.offset + text.original.chars().count() + 1));
+    let position = message
+        .rfind("Line: ")
+        .and_then(|i| {
+            let rest = &message[i + 6..];
+            let (line, rest) = rest.split_once(", Column: ")?;
+            let col: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let loc = datafusion::sql::sqlparser::tokenizer::Location {
+                line: line.trim().parse().ok()?,
+                column: col.parse().ok()?,
+            };
+            Some(crate::sql_split::char_position(&text.sql, loc) + text.offset)
+        })
+        // "found: EOF" has no location: point just past the statement, as PostgreSQL does.
+        .or_else(|| {
+            message
+                .contains("EOF")
+                .then(|| text.offset + text.original.chars().count() + 1)
+        });
     let message = message
         .trim_start_matches("sql parser error: ")
         .split(" at Line: ")
@@ -739,7 +1031,10 @@ fn reject_row_id_columns(text: &StatementText) -> Result<()> {
     let lower = text.sql.to_lowercase();
     match lower.find("__bs_") {
         Some(i) => {
-            let name: String = lower[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = lower[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             Err(Error::UndefinedColumn { column: name })
         }
         None => Ok(()),
@@ -770,7 +1065,13 @@ pub fn table_name(name: &ast::ObjectName) -> Result<String> {
         .0
         .iter()
         .filter_map(|p| p.as_ident())
-        .map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() })
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        })
         .collect();
     match parts.as_slice() {
         [t] => Ok(t.clone()),
@@ -797,7 +1098,11 @@ fn column_def(c: &ast::ColumnDef) -> Result<ColumnDef> {
         }
     }
     Ok(ColumnDef {
-        name: if c.name.quote_style.is_some() { c.name.value.clone() } else { c.name.value.to_lowercase() },
+        name: if c.name.quote_style.is_some() {
+            c.name.value.clone()
+        } else {
+            c.name.value.to_lowercase()
+        },
         sql_type: sql_type(&c.data_type.to_string())?,
         nullable,
         encoding: None,
@@ -809,7 +1114,10 @@ fn column_def(c: &ast::ColumnDef) -> Result<ColumnDef> {
 pub fn sql_type(declared: &str) -> Result<SqlType> {
     let t = declared.trim().to_uppercase();
     let (base, args) = match t.find('(') {
-        Some(i) => (t[..i].trim().to_string(), Some(t[i + 1..].trim_end_matches(')').to_string())),
+        Some(i) => (
+            t[..i].trim().to_string(),
+            Some(t[i + 1..].trim_end_matches(')').to_string()),
+        ),
         None => (t.clone(), None),
     };
     let nums: Vec<u32> = args
@@ -819,7 +1127,9 @@ pub fn sql_type(declared: &str) -> Result<SqlType> {
     let len = |default: u32| -> Result<u32> {
         let n = nums.first().copied().unwrap_or(default);
         if n == 0 || n > 65535 {
-            return Err(Error::InvalidInput(format!("length for type {base} must be between 1 and 65535")));
+            return Err(Error::InvalidInput(format!(
+                "length for type {base} must be between 1 and 65535"
+            )));
         }
         Ok(n)
     };
@@ -831,9 +1141,14 @@ pub fn sql_type(declared: &str) -> Result<SqlType> {
             let precision = nums.first().copied().unwrap_or(18);
             let scale = nums.get(1).copied().unwrap_or(0);
             if !(1..=38).contains(&precision) || scale > precision {
-                return Err(Error::InvalidInput(format!("invalid DECIMAL({precision},{scale})")));
+                return Err(Error::InvalidInput(format!(
+                    "invalid DECIMAL({precision},{scale})"
+                )));
             }
-            SqlType::Decimal { precision: precision as u8, scale: scale as i8 }
+            SqlType::Decimal {
+                precision: precision as u8,
+                scale: scale as i8,
+            }
         }
         "REAL" | "FLOAT4" => SqlType::Real,
         "DOUBLE PRECISION" | "DOUBLE" | "FLOAT8" | "FLOAT" => SqlType::Double,
@@ -844,37 +1159,69 @@ pub fn sql_type(declared: &str) -> Result<SqlType> {
         "DATE" => SqlType::Date,
         "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => SqlType::Timestamp,
         "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => SqlType::TimestampTz,
-        _ => return Err(Error::NotSupported(format!("type {declared} is not supported"))),
+        _ => {
+            return Err(Error::NotSupported(format!(
+                "type {declared} is not supported"
+            )));
+        }
     })
 }
 
-fn table_def(id: u64, name: String, mut columns: Vec<ColumnDef>, attrs: &TableAttributes) -> Result<TableDef> {
+fn table_def(
+    id: u64,
+    name: String,
+    mut columns: Vec<ColumnDef>,
+    attrs: &TableAttributes,
+) -> Result<TableDef> {
     let find = |columns: &[ColumnDef], c: &str| {
         columns
             .iter()
             .position(|col| col.name == c)
-            .ok_or_else(|| Error::UndefinedColumn { column: c.to_string() })
+            .ok_or_else(|| Error::UndefinedColumn {
+                column: c.to_string(),
+            })
     };
     for (col, enc) in &attrs.encodings {
         let i = find(&columns, col)?;
-        columns[i].encoding = Some(
-            ColumnEncoding::parse(enc).ok_or_else(|| Error::InvalidInput(format!("unknown ENCODE {enc} for column \"{col}\"")))?,
-        );
+        columns[i].encoding = Some(ColumnEncoding::parse(enc).ok_or_else(|| {
+            Error::InvalidInput(format!("unknown ENCODE {enc} for column \"{col}\""))
+        })?);
     }
-    let dist_key = attrs.distkey.as_deref().map(|c| find(&columns, c)).transpose()?;
+    let dist_key = attrs
+        .distkey
+        .as_deref()
+        .map(|c| find(&columns, c))
+        .transpose()?;
     let dist_style = match (attrs.diststyle.as_deref(), dist_key) {
         (Some("KEY"), Some(_)) | (None, Some(_)) => DistStyle::Key,
-        (Some("KEY"), None) => return Err(Error::InvalidInput("DISTSTYLE KEY needs a DISTKEY".into())),
+        (Some("KEY"), None) => {
+            return Err(Error::InvalidInput("DISTSTYLE KEY needs a DISTKEY".into()));
+        }
         (Some(other), Some(_)) => {
-            return Err(Error::InvalidInput(format!("DISTKEY cannot be used with DISTSTYLE {other}")));
+            return Err(Error::InvalidInput(format!(
+                "DISTKEY cannot be used with DISTSTYLE {other}"
+            )));
         }
         (Some("EVEN"), None) => DistStyle::Even,
         (Some("ALL"), None) => DistStyle::All,
         (Some("AUTO"), None) | (None, None) => DistStyle::AutoAll,
-        (Some(other), None) => return Err(Error::InvalidInput(format!("unknown DISTSTYLE {other}"))),
+        (Some(other), None) => {
+            return Err(Error::InvalidInput(format!("unknown DISTSTYLE {other}")));
+        }
     };
-    let sort_key = attrs.sortkey.iter().map(|c| find(&columns, c)).collect::<Result<Vec<_>>>()?;
-    Ok(TableDef { id, name, columns, dist_style, dist_key, sort_key })
+    let sort_key = attrs
+        .sortkey
+        .iter()
+        .map(|c| find(&columns, c))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TableDef {
+        id,
+        name,
+        columns,
+        dist_style,
+        dist_key,
+        sort_key,
+    })
 }
 
 /// Casts a batch to the table's column types and checks lengths and NOT NULL.
@@ -887,11 +1234,18 @@ fn conform_batch(def: &TableDef, schema: &SchemaRef, batch: &RecordBatch) -> Res
             def.columns.len()
         )));
     }
-    let opts = CastOptions { safe: false, format_options: FormatOptions::default() };
+    let opts = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
     let mut columns = Vec::with_capacity(def.columns.len());
     for (col, array) in def.columns.iter().zip(batch.columns()) {
         let target = col.sql_type.arrow_type();
-        let array = if array.data_type() == &target { Arc::clone(array) } else { cast_with_options(array, &target, &opts)? };
+        let array = if array.data_type() == &target {
+            Arc::clone(array)
+        } else {
+            cast_with_options(array, &target, &opts)?
+        };
         if !col.nullable && array.null_count() > 0 {
             return Err(Error::NotNull(col.name.clone()));
         }
@@ -899,7 +1253,11 @@ fn conform_batch(def: &TableDef, schema: &SchemaRef, batch: &RecordBatch) -> Res
             let strings = array.as_string::<i32>();
             let too_long = strings.iter().flatten().any(|s| {
                 // Redshift limits VARCHAR(n) in bytes; CHAR(n) trailing blanks don't count.
-                let s = if matches!(col.sql_type, SqlType::Char(_)) { s.trim_end_matches(' ') } else { s };
+                let s = if matches!(col.sql_type, SqlType::Char(_)) {
+                    s.trim_end_matches(' ')
+                } else {
+                    s
+                };
                 s.len() > limit as usize
             });
             if too_long {

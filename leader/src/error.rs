@@ -6,7 +6,10 @@ use blueshift_storage::Code;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
-    Syntax { message: String, position: Option<usize> },
+    Syntax {
+        message: String,
+        position: Option<usize>,
+    },
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
     #[error("relation \"{0}\" already exists")]
@@ -90,7 +93,12 @@ impl Error {
 }
 
 /// Rewrites DataFusion's wording of an error into PostgreSQL's, when it matches.
-fn postgres_wording(message: &str, before: &str, after: &str, make: impl Fn(&str) -> String) -> String {
+fn postgres_wording(
+    message: &str,
+    before: &str,
+    after: &str,
+    make: impl Fn(&str) -> String,
+) -> String {
     message
         .find(before)
         .and_then(|i| {
@@ -111,7 +119,9 @@ fn strip_datafusion(e: &datafusion::error::DataFusionError) -> String {
         D::SchemaError(inner, _) => inner.to_string(),
         other => {
             let s = other.to_string();
-            s.strip_prefix("Error during planning: ").map(str::to_string).unwrap_or(s)
+            s.strip_prefix("Error during planning: ")
+                .map(str::to_string)
+                .unwrap_or(s)
         }
     }
 }

@@ -7,7 +7,11 @@ use blueshift_leader::run;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "blueshift", version, about = "Blueshift: a columnar MPP data warehouse")]
+#[command(
+    name = "blueshift",
+    version,
+    about = "Blueshift: a columnar MPP data warehouse"
+)]
 struct Cli {
     /// TOML configuration file (values there are overridden by BLUESHIFT_* variables, then flags).
     #[arg(long, global = true)]
@@ -93,7 +97,8 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = Config::load(cli.config.as_deref()).and_then(|mut config| {
-        let runtime = tokio::runtime::Runtime::new().map_err(|e| blueshift_leader::Error::Io(e.to_string()))?;
+        let runtime = tokio::runtime::Runtime::new()
+            .map_err(|e| blueshift_leader::Error::Io(e.to_string()))?;
         runtime.block_on(async move {
             match cli.command {
                 Command::Leader(a) => {

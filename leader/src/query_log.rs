@@ -79,7 +79,12 @@ impl QueryLog {
     }
 
     pub fn snapshot(&self) -> Vec<QueryRecord> {
-        self.entries.lock().expect("query log").iter().cloned().collect()
+        self.entries
+            .lock()
+            .expect("query log")
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -94,8 +99,18 @@ pub struct LoggedStream {
 }
 
 impl LoggedStream {
-    pub fn new(inner: datafusion::execution::SendableRecordBatchStream, log: std::sync::Arc<QueryLog>, query: u64) -> Self {
-        LoggedStream { inner, log, query, rows: 0, done: false }
+    pub fn new(
+        inner: datafusion::execution::SendableRecordBatchStream,
+        log: std::sync::Arc<QueryLog>,
+        query: u64,
+    ) -> Self {
+        LoggedStream {
+            inner,
+            log,
+            query,
+            rows: 0,
+            done: false,
+        }
     }
 
     fn finish(&mut self, result: Result<i64, String>) {
@@ -109,13 +124,19 @@ impl LoggedStream {
 impl futures::Stream for LoggedStream {
     type Item = datafusion::error::Result<arrow::array::RecordBatch>;
 
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
             Poll::Ready(Some(Ok(b))) => self.rows += b.num_rows() as i64,
             Poll::Ready(Some(Err(e))) => {
-                let msg = crate::error::Error::DataFusion(datafusion::error::DataFusionError::Execution(e.to_string())).user_message();
+                let msg = crate::error::Error::DataFusion(
+                    datafusion::error::DataFusionError::Execution(e.to_string()),
+                )
+                .user_message();
                 self.finish(Err(msg));
             }
             Poll::Ready(None) => {

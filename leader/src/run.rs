@@ -30,10 +30,16 @@ pub async fn shutdown_signal() {
 pub async fn run_leader(config: Config) -> Result<()> {
     let lc = config.leader.clone();
     let timeout = Duration::from_secs(lc.node_timeout_secs.max(1));
-    let cluster = Arc::new(Cluster::new(&lc.compute, config.storage.slices_per_node, timeout)?);
+    let cluster = Arc::new(Cluster::new(
+        &lc.compute,
+        config.storage.slices_per_node,
+        timeout,
+    )?);
     let catalog = Catalog::open(&config.storage.data_dir.join("catalog"), cluster.topology)?;
     let cluster_id = catalog.pin().cluster_id.clone();
-    cluster.wait_healthy(&cluster_id, Duration::from_secs(120)).await?;
+    cluster
+        .wait_healthy(&cluster_id, Duration::from_secs(120))
+        .await?;
     let removed = cluster.gc(&catalog.pin()).await?;
     if removed > 0 {
         tracing::info!(removed, "removed files of uncommitted or dropped data");
@@ -55,11 +61,10 @@ pub async fn run_leader(config: Config) -> Result<()> {
 pub async fn run_compute(config: Config) -> Result<()> {
     let node = config.compute.node;
     let s = config.storage.slices_per_node;
-    let listen: SocketAddr = config
-        .compute
-        .listen
-        .parse()
-        .map_err(|e| Error::InvalidInput(format!("bad --listen {}: {e}", config.compute.listen)))?;
+    let listen: SocketAddr =
+        config.compute.listen.parse().map_err(|e| {
+            Error::InvalidInput(format!("bad --listen {}: {e}", config.compute.listen))
+        })?;
     let opts = ComputeNodeOpts {
         node,
         slices: (node * s..(node + 1) * s).collect(),
@@ -109,7 +114,10 @@ impl Drop for Children {
 
 fn terminate(child: &Child) {
     // SIGTERM lets the child finish what it is writing; `kill` from std only sends SIGKILL.
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
 }
 
 pub struct DevOpts {
@@ -122,7 +130,8 @@ pub struct DevOpts {
 
 pub async fn run_dev(opts: DevOpts) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::Io(e.to_string()))?;
-    std::fs::create_dir_all(&opts.data_dir).map_err(|e| Error::Io(format!("{}: {e}", opts.data_dir.display())))?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| Error::Io(format!("{}: {e}", opts.data_dir.display())))?;
     let mut children = Children(Vec::new());
     let mut addrs = Vec::new();
     let spawn = |args: Vec<String>, config: &Option<PathBuf>| -> Result<Child> {
@@ -131,7 +140,8 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
             cmd.arg("--config").arg(c);
         }
         cmd.args(args);
-        cmd.spawn().map_err(|e| Error::Io(format!("cannot start {}: {e}", exe.display())))
+        cmd.spawn()
+            .map_err(|e| Error::Io(format!("cannot start {}: {e}", exe.display())))
     };
     for node in 0..opts.nodes {
         let addr = format!("127.0.0.1:{}", free_port()?);
@@ -179,7 +189,9 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            return Err(Error::NotReady("the leader did not start listening in time".into()));
+            return Err(Error::NotReady(
+                "the leader did not start listening in time".into(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -190,7 +202,10 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
         opts.slices_per_node,
         opts.data_dir.display()
     );
-    println!("Connect with:  psql -h 127.0.0.1 -p {} -U admin dev", opts.port);
+    println!(
+        "Connect with:  psql -h 127.0.0.1 -p {} -U admin dev",
+        opts.port
+    );
     let watch = async {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -59,7 +59,11 @@ async fn execute_guarded(
     let stream_cancel = cancel.clone();
     let run = async {
         let out = engine.execute(session, text, params).await?;
-        if may_stream { Ok(out) } else { out.collect().await }
+        if may_stream {
+            Ok(out)
+        } else {
+            out.collect().await
+        }
     };
     let guarded = std::panic::AssertUnwindSafe(run).catch_unwind();
     let finished = tokio::select! {
@@ -86,7 +90,10 @@ async fn execute_guarded(
 
 fn to_pg_error(e: &Error) -> PgWireError {
     let mut info = ErrorInfo::new("ERROR".into(), sqlstate(e.code()).into(), e.user_message());
-    if let Error::Syntax { position: Some(p), .. } = e {
+    if let Error::Syntax {
+        position: Some(p), ..
+    } = e
+    {
         info.position = Some(p.to_string());
     }
     PgWireError::UserError(Box::new(info))
@@ -126,16 +133,27 @@ impl Handlers {
     }
 }
 
-fn session_of<C: ClientInfo>(engine: &Engine, cancels: &CancelRegistry, client: &C) -> PgWireResult<Arc<Session>> {
+fn session_of<C: ClientInfo>(
+    engine: &Engine,
+    cancels: &CancelRegistry,
+    client: &C,
+) -> PgWireResult<Arc<Session>> {
     if let Some(s) = client.session_extensions().get::<Session>() {
         return Ok(s);
     }
-    let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_else(|| "admin".into());
+    let user = client
+        .metadata()
+        .get(METADATA_USER)
+        .cloned()
+        .unwrap_or_else(|| "admin".into());
     let session = engine
         .new_session(&user, NEXT_PID.fetch_add(1, Ordering::Relaxed))
         .map_err(|e| to_pg_error(&e))?;
     client.session_extensions().insert(session);
-    let session = client.session_extensions().get::<Session>().expect("just inserted");
+    let session = client
+        .session_extensions()
+        .get::<Session>()
+        .expect("just inserted");
     cancels.register(client, &session);
     Ok(session)
 }
@@ -146,9 +164,10 @@ fn cancellable(
     mut cancel: tokio::sync::watch::Receiver<u64>,
 ) -> datafusion::execution::SendableRecordBatchStream {
     let schema = stream.schema();
-    let cancelled: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = cancel.changed().await;
-    });
+    let cancelled: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(async move {
+            let _ = cancel.changed().await;
+        });
     let rows = futures::stream::unfold(Some((stream, cancelled)), |state| async move {
         let (mut stream, mut cancelled) = state?;
         tokio::select! {
@@ -165,18 +184,28 @@ fn cancellable(
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, rows))
 }
 
-fn rows_response(schema: &SchemaRef, batches: Vec<arrow::array::RecordBatch>, format: &Format) -> PgWireResult<Response> {
+fn rows_response(
+    schema: &SchemaRef,
+    batches: Vec<arrow::array::RecordBatch>,
+    format: &Format,
+) -> PgWireResult<Response> {
     let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
     let mut rows = Vec::new();
     for batch in batches {
         rows.extend(encode_recordbatch(Arc::clone(&fields), batch));
     }
-    Ok(Response::Query(QueryResponse::new(fields, futures::stream::iter(rows))))
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        futures::stream::iter(rows),
+    )))
 }
 
 /// Streams a result: each batch is encoded as the client reads; an error after some rows
 /// reaches the client as an ErrorResponse, as in PostgreSQL.
-fn stream_response(stream: datafusion::execution::SendableRecordBatchStream, format: &Format) -> PgWireResult<Response> {
+fn stream_response(
+    stream: datafusion::execution::SendableRecordBatchStream,
+    format: &Format,
+) -> PgWireResult<Response> {
     let fields = Arc::new(arrow_schema_to_pg_fields(&stream.schema(), format, None)?);
     let encode_fields = Arc::clone(&fields);
     let rows = stream
@@ -231,7 +260,10 @@ impl SimpleQueryHandler for Handlers {
         for text in &statements {
             let result = execute_guarded(&self.engine, &session, text, None, single)
                 .await
-                .and_then(|out| output_response(out, &Format::UnifiedText).map_err(|e| Error::Internal(e.to_string())));
+                .and_then(|out| {
+                    output_response(out, &Format::UnifiedText)
+                        .map_err(|e| Error::Internal(e.to_string()))
+                });
             match result {
                 Ok(response) => responses.push(response),
                 Err(e) => {
@@ -258,12 +290,16 @@ pub struct StatementParser {
     cancels: Arc<CancelRegistry>,
 }
 
-
 #[async_trait]
 impl QueryParser for StatementParser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -274,7 +310,11 @@ impl QueryParser for StatementParser {
             )));
         }
         let Some(text) = statements.pop() else {
-            return Ok(Some(Prepared { text: None, params: vec![], schema: None }));
+            return Ok(Some(Prepared {
+                text: None,
+                params: vec![],
+                schema: None,
+            }));
         };
         let session = session_of(&self.engine, &self.cancels, client)?;
         let described = std::panic::AssertUnwindSafe(self.engine.describe(&session, &text))
@@ -282,7 +322,11 @@ impl QueryParser for StatementParser {
             .await
             .unwrap_or_else(|_| Err(Error::Internal("internal error while planning".into())));
         let (params, schema) = described.map_err(|e| to_pg_error(&e))?;
-        Ok(Some(Prepared { text: Some(text), params, schema }))
+        Ok(Some(Prepared {
+            text: Some(text),
+            params,
+            schema,
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -297,9 +341,15 @@ impl QueryParser for StatementParser {
             .collect())
     }
 
-    fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.schema {
-            Some(schema) => arrow_schema_to_pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None),
+            Some(schema) => {
+                arrow_schema_to_pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None)
+            }
             None => Ok(vec![]),
         }
     }
@@ -314,7 +364,12 @@ impl ExtendedQueryHandler for Handlers {
         Arc::clone(&self.parser)
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -322,15 +377,22 @@ impl ExtendedQueryHandler for Handlers {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
-        let Some(text) = &prepared.text else { return Ok(Response::EmptyQuery) };
+        let Some(text) = &prepared.text else {
+            return Ok(Response::EmptyQuery);
+        };
         let session = self.session(client)?;
         let params = if prepared.params.is_empty() {
             None
         } else {
-            let inferred: Vec<Option<&DataType>> = prepared.params.iter().map(|t| t.as_ref()).collect();
+            let inferred: Vec<Option<&DataType>> =
+                prepared.params.iter().map(|t| t.as_ref()).collect();
             let wire = self.parser.get_parameter_types(prepared)?;
             let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
-            Some(arrow_pg::datatypes::df::deserialize_parameters_with_server_types(portal, &inferred, &wire_refs)?)
+            Some(
+                arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
+                    portal, &inferred, &wire_refs,
+                )?,
+            )
         };
         match execute_guarded(&self.engine, &session, text, params.as_ref(), true).await {
             Ok(out) => output_response(out, &portal.result_column_format),
@@ -349,7 +411,8 @@ impl NoopStartupHandler for TrustStartup {}
 /// statement a session is running — also while its rows are streaming.
 #[derive(Default)]
 pub struct CancelRegistry {
-    sessions: std::sync::Mutex<std::collections::HashMap<(i32, bytes::Bytes), std::sync::Weak<Session>>>,
+    sessions:
+        std::sync::Mutex<std::collections::HashMap<(i32, bytes::Bytes), std::sync::Weak<Session>>>,
 }
 
 impl CancelRegistry {
@@ -365,7 +428,12 @@ impl CancelRegistry {
 impl pgwire::api::cancel::CancelHandler for CancelRegistry {
     async fn on_cancel_request(&self, request: pgwire::messages::cancel::CancelRequest) {
         let key = (request.pid, request.secret_key.to_bytes());
-        let session = self.sessions.lock().expect("cancel registry").get(&key).and_then(|s| s.upgrade());
+        let session = self
+            .sessions
+            .lock()
+            .expect("cancel registry")
+            .get(&key)
+            .and_then(|s| s.upgrade());
         if let Some(session) = session {
             session.cancel.send_modify(|generation| *generation += 1);
         }
@@ -378,7 +446,9 @@ pub struct Factory {
 
 impl Factory {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Factory { handlers: Handlers::new(engine) }
+        Factory {
+            handlers: Handlers::new(engine),
+        }
     }
 }
 
@@ -403,7 +473,11 @@ impl PgWireServerHandlers for Factory {
 }
 
 /// Accepts pgwire connections until `shutdown` resolves.
-pub async fn serve(engine: Arc<Engine>, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let factory = Arc::new(Factory::new(engine));
     tokio::pin!(shutdown);
     loop {

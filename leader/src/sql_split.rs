@@ -40,7 +40,9 @@ pub fn split(query: &str) -> Result<Vec<StatementText>> {
         })?;
     let lines = line_starts(query);
     let byte_of = |loc: Location| -> usize {
-        let Some(&start) = lines.get(loc.line.saturating_sub(1) as usize) else { return query.len() };
+        let Some(&start) = lines.get(loc.line.saturating_sub(1) as usize) else {
+            return query.len();
+        };
         query[start..]
             .char_indices()
             .nth(loc.column.saturating_sub(1) as usize)
@@ -57,11 +59,20 @@ pub fn split(query: &str) -> Result<Vec<StatementText>> {
         if let (Some(first), Some(last)) = (meaningful.first(), meaningful.last()) {
             let start = byte_of(first.span.start);
             let end = byte_of(last.span.end).max(start);
-            let end = query[end..].chars().next().map_or(query.len(), |c| end + c.len_utf8());
+            let end = query[end..]
+                .chars()
+                .next()
+                .map_or(query.len(), |c| end + c.len_utf8());
             let original = query[start..end.min(query.len())].to_string();
             let (sql, attributes) = if is_create_table(group) {
                 let (tokens, attrs) = lift_table_attributes(std::mem::take(group));
-                (tokens.iter().map(|t| t.token.to_string()).collect::<String>(), Some(attrs))
+                (
+                    tokens
+                        .iter()
+                        .map(|t| t.token.to_string())
+                        .collect::<String>(),
+                    Some(attrs),
+                )
             } else {
                 (original.clone(), None)
             };
@@ -198,7 +209,8 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
             }
             match word_upper(tok).as_deref() {
                 Some("ENCODE") => {
-                    if let (Some(col), Some(enc)) = (&current_column, next(1).and_then(word_upper)) {
+                    if let (Some(col), Some(enc)) = (&current_column, next(1).and_then(word_upper))
+                    {
                         attrs.encodings.push((col.clone(), enc));
                     }
                     skip_word_and_next(&mut skip, &sig, k);
@@ -220,7 +232,11 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
             k += 1;
             continue;
         }
-        if depth == 0 && seen_columns || depth == 0 && keyword(tok) != Some(Keyword::CREATE) && attrs_position(&tokens, &sig, k) {
+        if depth == 0 && seen_columns
+            || depth == 0
+                && keyword(tok) != Some(Keyword::CREATE)
+                && attrs_position(&tokens, &sig, k)
+        {
             match word_upper(tok).as_deref() {
                 Some("AS") => in_query = true,
                 Some("DISTSTYLE") => {
@@ -233,7 +249,10 @@ fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Tab
                     let is_dist = word_upper(tok).as_deref() == Some("DISTKEY");
                     let mut m = k;
                     // COMPOUND/INTERLEAVED precede SORTKEY.
-                    if matches!(word_upper(tok).as_deref(), Some("COMPOUND") | Some("INTERLEAVED")) {
+                    if matches!(
+                        word_upper(tok).as_deref(),
+                        Some("COMPOUND") | Some("INTERLEAVED")
+                    ) {
                         skip[sig[m]] = true;
                         m += 1;
                     }
@@ -302,8 +321,19 @@ fn attrs_position(tokens: &[TokenWithSpan], sig: &[usize], k: usize) -> bool {
         && sig[..k]
             .iter()
             .any(|&j| keyword(&tokens[j].token) == Some(Keyword::TABLE))
-        && word_upper(&tokens[sig[k]].token)
-            .is_some_and(|w| matches!(w.as_str(), "DISTSTYLE" | "DISTKEY" | "SORTKEY" | "COMPOUND" | "INTERLEAVED" | "AS" | "BACKUP" | "ENCODE"))
+        && word_upper(&tokens[sig[k]].token).is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "DISTSTYLE"
+                    | "DISTKEY"
+                    | "SORTKEY"
+                    | "COMPOUND"
+                    | "INTERLEAVED"
+                    | "AS"
+                    | "BACKUP"
+                    | "ENCODE"
+            )
+        })
 }
 
 #[cfg(test)]
@@ -322,7 +352,13 @@ mod tests {
         assert_eq!(a.diststyle.as_deref(), Some("KEY"));
         assert_eq!(a.distkey.as_deref(), Some("id"));
         assert_eq!(a.sortkey, vec!["day", "id"]);
-        assert_eq!(a.encodings, vec![("id".into(), "AZ64".into()), ("region".into(), "ZSTD".into())]);
+        assert_eq!(
+            a.encodings,
+            vec![
+                ("id".into(), "AZ64".into()),
+                ("region".into(), "ZSTD".into())
+            ]
+        );
         assert!(!s[0].sql.to_uppercase().contains("ENCODE"));
         assert!(!s[0].sql.to_uppercase().contains("SORTKEY"));
         assert_eq!(s[1].original, "SELECT 1");
@@ -353,7 +389,20 @@ mod more_tests {
              INSERT INTO k SELECT value, 1 FROM generate_series(1, 1000);",
         )
         .unwrap();
-        let styles: Vec<Option<String>> = s.iter().map(|t| t.attributes.clone().and_then(|a| a.diststyle)).collect();
-        assert_eq!(styles, vec![Some("KEY".into()), None, Some("EVEN".into()), Some("ALL".into()), None, None]);
+        let styles: Vec<Option<String>> = s
+            .iter()
+            .map(|t| t.attributes.clone().and_then(|a| a.diststyle))
+            .collect();
+        assert_eq!(
+            styles,
+            vec![
+                Some("KEY".into()),
+                None,
+                Some("EVEN".into()),
+                Some("ALL".into()),
+                None,
+                None
+            ]
+        );
     }
 }

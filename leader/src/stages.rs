@@ -64,7 +64,13 @@ impl fmt::Debug for GatherExec {
 }
 
 impl GatherExec {
-    fn new(stage: Arc<dyn ExecutionPlan>, stage_id: usize, slices: Vec<u32>, cluster: Arc<Cluster>, query_id: String) -> Self {
+    fn new(
+        stage: Arc<dyn ExecutionPlan>,
+        stage_id: usize,
+        slices: Vec<u32>,
+        cluster: Arc<Cluster>,
+        query_id: String,
+    ) -> Self {
         let cache = Arc::clone(stage.properties());
         GatherExec {
             stage,
@@ -110,17 +116,26 @@ impl GatherExec {
     fn encoded(&self) -> Result<Bytes> {
         self.encoded
             .get_or_init(|| {
-                physical_plan_to_bytes_with_extension_codec(Arc::clone(&self.stage), &BlueshiftCodec)
-                    .map_err(|e| e.to_string())
+                physical_plan_to_bytes_with_extension_codec(
+                    Arc::clone(&self.stage),
+                    &BlueshiftCodec,
+                )
+                .map_err(|e| e.to_string())
             })
             .clone()
-            .map_err(|e| DataFusionError::Internal(format!("cannot serialize stage {}: {e}", self.stage_id)))
+            .map_err(|e| {
+                DataFusionError::Internal(format!("cannot serialize stage {}: {e}", self.stage_id))
+            })
     }
 }
 
 impl DisplayAs for GatherExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "GatherExec: stage={}, slices={:?}", self.stage_id, self.slices)
+        write!(
+            f,
+            "GatherExec: stage={}, slices={:?}",
+            self.stage_id, self.slices
+        )
     }
 }
 
@@ -149,7 +164,9 @@ impl ExecutionPlan for GatherExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let stage = children.pop().ok_or_else(|| DataFusionError::Internal("GatherExec needs its stage".into()))?;
+        let stage = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("GatherExec needs its stage".into()))?;
         Ok(Arc::new(GatherExec::new(
             stage,
             self.stage_id,
@@ -159,19 +176,27 @@ impl ExecutionPlan for GatherExec {
         )))
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         ExecutionPlan::replace_children(
             self,
             children,
-            ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Recompute),
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
         )
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let slice = *self
-            .slices
-            .get(partition)
-            .ok_or_else(|| DataFusionError::Internal(format!("GatherExec has no partition {partition}")))?;
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let slice = *self.slices.get(partition).ok_or_else(|| {
+            DataFusionError::Internal(format!("GatherExec has no partition {partition}"))
+        })?;
         let client = self.cluster.client_for_slice(slice).clone();
         let ticket = StageTicket {
             plan: self.encoded()?.to_vec(),
@@ -183,7 +208,10 @@ impl ExecutionPlan for GatherExec {
             .try_flatten()
             .map_err(DataFusionError::from)
             .inspect_ok(move |b| rows.add(b.num_rows()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches.boxed())))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            batches.boxed(),
+        )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -263,7 +291,11 @@ fn scan_slices(plan: &Arc<dyn ExecutionPlan>) -> Vec<u32> {
 }
 
 /// Cuts a single-node physical plan into stages by inserting [`GatherExec`] boundaries.
-pub fn distribute(plan: Arc<dyn ExecutionPlan>, cluster: &Arc<Cluster>, query_id: &str) -> Result<Arc<dyn ExecutionPlan>> {
+pub fn distribute(
+    plan: Arc<dyn ExecutionPlan>,
+    cluster: &Arc<Cluster>,
+    query_id: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let next_id = Mutex::new(1usize);
     cut(plan, cluster, query_id, &next_id)
 }
@@ -282,7 +314,13 @@ fn cut(
             *n += 1;
             id
         };
-        return Ok(Arc::new(GatherExec::new(plan, id, slices, Arc::clone(cluster), query_id.to_string())));
+        return Ok(Arc::new(GatherExec::new(
+            plan,
+            id,
+            slices,
+            Arc::clone(cluster),
+            query_id.to_string(),
+        )));
     }
     let children = plan.children();
     if children.is_empty() {
@@ -309,7 +347,10 @@ pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Cluster, analyze: bool) 
         let g = stages[i];
         let mut by_node: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
         for s in g.slices() {
-            by_node.entry(cluster.topology.node_of(*s)).or_default().push(*s);
+            by_node
+                .entry(cluster.topology.node_of(*s))
+                .or_default()
+                .push(*s);
         }
         let placement = by_node
             .iter()
@@ -317,7 +358,10 @@ pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Cluster, analyze: bool) 
             .collect::<Vec<_>>()
             .join("; ");
         out.push(String::new());
-        out.push(format!("Stage {} (compute; {placement}) -> GatherExec to stage 0", g.stage_id()));
+        out.push(format!(
+            "Stage {} (compute; {placement}) -> GatherExec to stage 0",
+            g.stage_id()
+        ));
         if analyze {
             let rows = g
                 .rows_per_slice()
@@ -333,7 +377,13 @@ pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Cluster, analyze: bool) 
     out
 }
 
-fn render<'a>(plan: &'a dyn ExecutionPlan, depth: usize, analyze: bool, out: &mut Vec<String>, stages: &mut Vec<&'a GatherExec>) {
+fn render<'a>(
+    plan: &'a dyn ExecutionPlan,
+    depth: usize,
+    analyze: bool,
+    out: &mut Vec<String>,
+    stages: &mut Vec<&'a GatherExec>,
+) {
     let line = if analyze {
         datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan)
             .one_line()

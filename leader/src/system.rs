@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::TableProvider;
@@ -26,9 +29,15 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
                     Field::new("localslice", DataType::Int32, false),
                 ],
                 vec![
-                    Arc::new(Int32Array::from_iter_values(slices.iter().map(|s| topo.node_of(*s) as i32))),
-                    Arc::new(Int32Array::from_iter_values(slices.iter().map(|s| *s as i32))),
-                    Arc::new(Int32Array::from_iter_values(slices.iter().map(|s| (s % topo.slices_per_node) as i32))),
+                    Arc::new(Int32Array::from_iter_values(
+                        slices.iter().map(|s| topo.node_of(*s) as i32),
+                    )),
+                    Arc::new(Int32Array::from_iter_values(
+                        slices.iter().map(|s| *s as i32),
+                    )),
+                    Arc::new(Int32Array::from_iter_values(
+                        slices.iter().map(|s| (s % topo.slices_per_node) as i32),
+                    )),
                 ],
             )
         }
@@ -36,8 +45,18 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
             let mut rows: Vec<(u32, u64, String, u64, u64)> = Vec::new();
             for t in state.tables.values() {
                 for slice in 0..state.topology.total_slices() {
-                    let blocks = t.data.slices.get(&slice).map_or(0, |m| m.blocks.len() as u64);
-                    rows.push((slice, t.def.id, t.def.name.clone(), t.data.slice_rows(slice), blocks));
+                    let blocks = t
+                        .data
+                        .slices
+                        .get(&slice)
+                        .map_or(0, |m| m.blocks.len() as u64);
+                    rows.push((
+                        slice,
+                        t.def.id,
+                        t.def.name.clone(),
+                        t.data.slice_rows(slice),
+                        blocks,
+                    ));
                 }
             }
             (
@@ -49,11 +68,21 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
                     Field::new("blocks", DataType::Int64, false),
                 ],
                 vec![
-                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0 as i32))),
-                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1 as i64))),
-                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.clone()))),
-                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3 as i64))),
-                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4 as i64))),
+                    Arc::new(Int32Array::from_iter_values(
+                        rows.iter().map(|r| r.0 as i32),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        rows.iter().map(|r| r.1 as i64),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        rows.iter().map(|r| r.2.clone()),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        rows.iter().map(|r| r.3 as i64),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        rows.iter().map(|r| r.4 as i64),
+                    )),
                 ],
             )
         }
@@ -73,21 +102,40 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
                 ],
                 vec![
                     Arc::new(StringArray::from_iter_values(tables.iter().map(|_| "dev"))),
-                    Arc::new(StringArray::from_iter_values(tables.iter().map(|_| "public"))),
-                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.def.id as i64))),
-                    Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.def.name.clone()))),
                     Arc::new(StringArray::from_iter_values(
-                        tables.iter().map(|t| t.def.dist_style.display(t.def.dist_key_name())),
+                        tables.iter().map(|_| "public"),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        tables.iter().map(|t| t.def.id as i64),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        tables.iter().map(|t| t.def.name.clone()),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        tables
+                            .iter()
+                            .map(|t| t.def.dist_style.display(t.def.dist_key_name())),
                     )),
                     Arc::new(StringArray::from_iter(tables.iter().map(|t| {
-                        t.def.sort_key.first().map(|&i| t.def.columns[i].name.clone())
+                        t.def
+                            .sort_key
+                            .first()
+                            .map(|&i| t.def.columns[i].name.clone())
                     }))),
-                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.data.logical_rows(t.def.dist_style.is_all()) as i64))),
+                    Arc::new(Int64Array::from_iter_values(
+                        tables
+                            .iter()
+                            .map(|t| t.data.logical_rows(t.def.dist_style.is_all()) as i64),
+                    )),
                     // Size in MB, as Redshift reports it.
                     Arc::new(Float64Array::from_iter_values(
-                        tables.iter().map(|t| t.data.bytes() as f64 / (1024.0 * 1024.0)),
+                        tables
+                            .iter()
+                            .map(|t| t.data.bytes() as f64 / (1024.0 * 1024.0)),
                     )),
-                    Arc::new(Int64Array::from_iter_values(tables.iter().map(|t| t.data.block_count() as i64))),
+                    Arc::new(Int64Array::from_iter_values(
+                        tables.iter().map(|t| t.data.block_count() as i64),
+                    )),
                 ],
             )
         }
@@ -107,12 +155,22 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
                     Field::new("error", DataType::Utf8, true),
                 ],
                 vec![
-                    Arc::new(Int64Array::from_iter_values(q.iter().map(|r| r.query as i64))),
+                    Arc::new(Int64Array::from_iter_values(
+                        q.iter().map(|r| r.query as i64),
+                    )),
                     Arc::new(Int32Array::from_iter_values(q.iter().map(|r| r.pid))),
-                    Arc::new(StringArray::from_iter_values(q.iter().map(|r| r.user.clone()))),
-                    Arc::new(StringArray::from_iter_values(q.iter().map(|r| r.text.clone()))),
-                    Arc::new(TimestampMicrosecondArray::from_iter_values(q.iter().map(|r| r.start))),
-                    Arc::new(TimestampMicrosecondArray::from_iter(q.iter().map(|r| r.end))),
+                    Arc::new(StringArray::from_iter_values(
+                        q.iter().map(|r| r.user.clone()),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        q.iter().map(|r| r.text.clone()),
+                    )),
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(
+                        q.iter().map(|r| r.start),
+                    )),
+                    Arc::new(TimestampMicrosecondArray::from_iter(
+                        q.iter().map(|r| r.end),
+                    )),
                     Arc::new(Int64Array::from_iter_values(q.iter().map(|r| r.rows))),
                     Arc::new(StringArray::from_iter_values(q.iter().map(|r| r.status))),
                     Arc::new(StringArray::from_iter(q.iter().map(|r| r.error.clone()))),

@@ -19,6 +19,10 @@ use crate::zone_map::ZoneMap;
 /// Rows per block: blocks are cut at this many rows.
 pub const BLOCK_ROWS: usize = 1 << 20;
 
+/// Rows per Parquet row group inside a block: the granule a scan can skip inside a block
+/// by the row group's statistics (about 1 MB of an 8-byte column).
+pub const ROW_GROUP_ROWS: usize = 1 << 17;
+
 /// One block as the slice manifest lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockMeta {
@@ -71,14 +75,18 @@ pub fn writer_properties(def: &TableDef) -> WriterProperties {
     let zstd = Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default());
     let mut b = WriterProperties::builder()
         .set_compression(zstd)
-        .set_max_row_group_row_count(Some(BLOCK_ROWS))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Chunk);
     for col in &def.columns {
         let path = ColumnPath::from(col.name.clone());
         let dt = col.sql_type.arrow_type();
         let integer_like = matches!(
             dt,
-            DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Timestamp(_, _)
+            DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::Date32
+                | DataType::Timestamp(_, _)
         );
         match col.encoding {
             Some(ColumnEncoding::Raw) => {
@@ -87,7 +95,12 @@ pub fn writer_properties(def: &TableDef) -> WriterProperties {
                     .set_column_dictionary_enabled(path.clone(), false)
                     .set_column_encoding(path, Encoding::PLAIN);
             }
-            Some(ColumnEncoding::Bytedict | ColumnEncoding::Runlength | ColumnEncoding::Text255 | ColumnEncoding::Text32k) => {
+            Some(
+                ColumnEncoding::Bytedict
+                | ColumnEncoding::Runlength
+                | ColumnEncoding::Text255
+                | ColumnEncoding::Text32k,
+            ) => {
                 b = b.set_column_dictionary_enabled(path, true);
             }
             Some(
@@ -121,7 +134,8 @@ pub fn encode_block(def: &TableDef, batches: &[RecordBatch]) -> Result<(BlockMet
     let batch = sort_rows(def, &batch)?;
     let zone_maps = ZoneMap::compute(&batch)?;
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 4 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut buf, Arc::clone(&schema), Some(writer_properties(def)))?;
+    let mut writer =
+        ArrowWriter::try_new(&mut buf, Arc::clone(&schema), Some(writer_properties(def)))?;
     writer.write(&batch)?;
     writer.close()?;
     let id = blake3::hash(&buf).to_hex().to_string();

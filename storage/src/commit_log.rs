@@ -32,7 +32,10 @@ impl CommitLog {
         let log = CommitLog { dir, _lock: lock };
         let mut versions = log.versions()?;
         versions.sort_unstable();
-        for entry in fs::read_dir(&log.dir).map_err(|e| Error::io(log.dir.display(), e))?.flatten() {
+        for entry in fs::read_dir(&log.dir)
+            .map_err(|e| Error::io(log.dir.display(), e))?
+            .flatten()
+        {
             if entry.file_name().to_string_lossy().ends_with(".tmp") {
                 let _ = fs::remove_file(entry.path());
             }
@@ -58,7 +61,10 @@ impl CommitLog {
 
     fn versions(&self) -> Result<Vec<u64>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io(self.dir.display(), e))?.flatten() {
+        for entry in fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(self.dir.display(), e))?
+            .flatten()
+        {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if let Some(v) = name
@@ -77,7 +83,8 @@ impl CommitLog {
         let bytes = serde_json::to_vec(state)?;
         let tmp = self.dir.join(format!("commit-{version:020}.json.tmp"));
         let mut f = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-        f.write_all(&bytes).map_err(|e| Error::io(tmp.display(), e))?;
+        f.write_all(&bytes)
+            .map_err(|e| Error::io(tmp.display(), e))?;
         f.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
         drop(f);
         let path = self.path(version);
@@ -121,7 +128,11 @@ mod tests {
             log.commit(v, &vec![v as u32; v as usize]).unwrap();
         }
         // A crash in the middle of writing version 6 leaves only a temp file.
-        fs::write(dir.join("commit-00000000000000000006.json.tmp"), b"{\"trunc").unwrap();
+        fs::write(
+            dir.join("commit-00000000000000000006.json.tmp"),
+            b"{\"trunc",
+        )
+        .unwrap();
         drop(log);
         // A second process cannot open the folder while one holds it.
         let (log, latest) = CommitLog::open::<Vec<u32>>(&dir).unwrap();
@@ -129,7 +140,10 @@ mod tests {
         assert_eq!(latest, Some((5, vec![5; 5])));
         drop(log);
         // Old versions are pruned, the last few kept (beside the LOCK file).
-        let files = fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name() != "LOCK").count();
+        let files = fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "LOCK")
+            .count();
         assert_eq!(files, 1 + KEEP_OLD);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -57,7 +57,9 @@ impl DeleteVector {
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect();
         if bits.len() as u64 != rows.div_ceil(64) {
-            return Err(Error::Invalid("delete vector length does not match its rows".into()));
+            return Err(Error::Invalid(
+                "delete vector length does not match its rows".into(),
+            ));
         }
         Ok(DeleteVector { bits, rows })
     }

@@ -55,9 +55,11 @@ impl From<Error> for datafusion::error::DataFusionError {
     fn from(e: Error) -> Self {
         match e {
             Error::DataFusion(e) => e,
-            Error::ValueTooLong { .. } => {
-                datafusion::error::DataFusionError::Execution(format!("{}{}", Code::StringTooLong.tag(), e))
-            }
+            Error::ValueTooLong { .. } => datafusion::error::DataFusionError::Execution(format!(
+                "{}{}",
+                Code::StringTooLong.tag(),
+                e
+            )),
             other => datafusion::error::DataFusionError::External(Box::new(other)),
         }
     }

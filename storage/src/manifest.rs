@@ -22,20 +22,32 @@ pub struct SliceManifest {
 
 impl TableData {
     pub fn live_rows(&self) -> u64 {
-        self.slices.values().flat_map(|s| &s.blocks).map(BlockMeta::live_rows).sum()
+        self.slices
+            .values()
+            .flat_map(|s| &s.blocks)
+            .map(BlockMeta::live_rows)
+            .sum()
     }
 
     /// Rows a query sees: for a table with a full copy per node, one copy's rows.
     pub fn logical_rows(&self, full_copies: bool) -> u64 {
         if full_copies {
-            self.slices.keys().map(|s| self.slice_rows(*s)).max().unwrap_or(0)
+            self.slices
+                .keys()
+                .map(|s| self.slice_rows(*s))
+                .max()
+                .unwrap_or(0)
         } else {
             self.live_rows()
         }
     }
 
     pub fn bytes(&self) -> u64 {
-        self.slices.values().flat_map(|s| &s.blocks).map(|b| b.bytes).sum()
+        self.slices
+            .values()
+            .flat_map(|s| &s.blocks)
+            .map(|b| b.bytes)
+            .sum()
     }
 
     pub fn block_count(&self) -> usize {

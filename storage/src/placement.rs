@@ -5,9 +5,9 @@
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -115,19 +115,37 @@ pub fn hash_column(array: &ArrayRef) -> Result<Vec<u64>> {
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
             (0..n)
-                .map(|i| if a.is_null(i) { NULL_HASH } else { xxh3_64(a.value(i).as_bytes()) })
+                .map(|i| {
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        xxh3_64(a.value(i).as_bytes())
+                    }
+                })
                 .collect()
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
             (0..n)
-                .map(|i| if a.is_null(i) { NULL_HASH } else { xxh3_64(a.value(i).as_bytes()) })
+                .map(|i| {
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        xxh3_64(a.value(i).as_bytes())
+                    }
+                })
                 .collect()
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
             (0..n)
-                .map(|i| if a.is_null(i) { NULL_HASH } else { xxh3_64(a.value(i).as_bytes()) })
+                .map(|i| {
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        xxh3_64(a.value(i).as_bytes())
+                    }
+                })
                 .collect()
         }
         other => {

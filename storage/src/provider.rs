@@ -54,6 +54,7 @@ impl BlockTable {
             partitions: vec![],
             blocks_total: 0,
             blocks_skipped: 0,
+            predicate: None,
         }
         .output_schema();
         self
@@ -79,7 +80,10 @@ impl TableProvider for BlockTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -91,17 +95,16 @@ impl TableProvider for BlockTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let table_schema = self.def.schema();
-        let predicate = match conjunction(filters.iter().cloned()) {
-            Some(expr) => {
-                let df_schema = DFSchema::try_from(Arc::clone(&table_schema))?;
-                // A filter the zone maps cannot judge (e.g. on a row-id column) prunes nothing.
-                state
-                    .create_physical_expr(expr, &df_schema)
-                    .ok()
-                    .and_then(|e| PruningPredicateBuilder::new().with_file_schema(Arc::clone(&table_schema)).build(e))
-            }
-            None => None,
-        };
+        // A filter the zone maps cannot judge (e.g. on a row-id column) prunes nothing.
+        let filter_expr = conjunction(filters.iter().cloned()).and_then(|expr| {
+            let df_schema = DFSchema::try_from(Arc::clone(&table_schema)).ok()?;
+            state.create_physical_expr(expr, &df_schema).ok()
+        });
+        let predicate = filter_expr.as_ref().and_then(|e| {
+            PruningPredicateBuilder::new()
+                .with_file_schema(Arc::clone(&table_schema))
+                .build(Arc::clone(e))
+        });
         let mut partitions = Vec::new();
         let (mut total, mut skipped) = (0, 0);
         for slice in self.scan_slices() {
@@ -139,7 +142,10 @@ impl TableProvider for BlockTable {
                 })
                 .collect();
             skipped += blocks.len() - chosen.len();
-            partitions.push(ScanPartition { slice, blocks: chosen });
+            partitions.push(ScanPartition {
+                slice,
+                blocks: chosen,
+            });
         }
         Ok(Arc::new(SliceScanExec::new(ScanSpec {
             table: self.def.clone(),
@@ -148,6 +154,7 @@ impl TableProvider for BlockTable {
             partitions,
             blocks_total: total,
             blocks_skipped: skipped,
+            predicate: filter_expr,
         })))
     }
 }

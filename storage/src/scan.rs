@@ -17,7 +17,9 @@ use std::fmt;
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions};
+use arrow::array::{
+    ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
+};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -27,11 +29,22 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions,
-    SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    ReplaceChildrenOptions, SendableRecordBatchStream,
 };
+use std::collections::HashSet;
+
+use arrow::array::UInt64Array;
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
 use crate::slice_store::SliceStore;
@@ -60,7 +73,7 @@ pub struct ScanPartition {
 }
 
 /// Everything a compute node needs to run the scan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanSpec {
     pub table: TableDef,
     pub projection: Option<Vec<usize>>,
@@ -69,12 +82,23 @@ pub struct ScanSpec {
     pub partitions: Vec<ScanPartition>,
     pub blocks_total: usize,
     pub blocks_skipped: usize,
+    /// The pushed-down filters over the table's columns. The node uses them to skip row
+    /// groups inside a block by their Parquet statistics; rows are still filtered above the
+    /// scan. Travels beside the JSON, encoded by datafusion-proto.
+    #[serde(skip)]
+    pub predicate: Option<Arc<dyn PhysicalExpr>>,
 }
 
 impl ScanSpec {
     /// The table's columns, then (with `row_ids`) the row-id columns; projections index this.
     fn full_schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self.table.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = self
+            .table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         if self.row_ids {
             fields.push(Field::new(ROW_SLICE, DataType::Int32, false));
             fields.push(Field::new(ROW_BLOCK, DataType::Int32, false));
@@ -184,11 +208,18 @@ impl ExecutionPlan for SliceScanExec {
         Ok(self)
     }
 
-    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let store = context
             .session_config()
             .get_extension::<SliceStore>()
@@ -204,10 +235,24 @@ impl ExecutionPlan for SliceScanExec {
         let batch_size = context.session_config().batch_size();
         let tx = builder.tx();
         builder.spawn_blocking(move || {
+            let table_schema = spec.table.schema();
+            let pruning = spec.predicate.as_ref().and_then(|p| {
+                PruningPredicateBuilder::new()
+                    .with_file_schema(Arc::clone(&table_schema))
+                    .build(Arc::clone(p))
+            });
             for block in &part.blocks {
-                read_block(&store, &spec, &schema, part.slice, block, batch_size, &mut |b| {
-                    tx.blocking_send(Ok(b)).is_ok()
-                })?;
+                read_block(
+                    &store,
+                    &spec,
+                    &schema,
+                    &table_schema,
+                    pruning.as_deref(),
+                    part.slice,
+                    block,
+                    batch_size,
+                    &mut |b| tx.blocking_send(Ok(b)).is_ok(),
+                )?;
             }
             Ok(())
         });
@@ -216,10 +261,13 @@ impl ExecutionPlan for SliceScanExec {
 }
 
 /// Reads one block, calling `emit` per batch until it returns false (consumer gone).
+#[allow(clippy::too_many_arguments)]
 fn read_block(
     store: &SliceStore,
     spec: &ScanSpec,
     schema: &SchemaRef,
+    table_schema: &Schema,
+    pruning: Option<&PruningPredicate>,
     slice: u32,
     block: &ScanBlock,
     batch_size: usize,
@@ -232,52 +280,127 @@ fn read_block(
         reason,
     };
     let file = File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| bad(e.to_string()))?;
     let ncols = spec.table.columns.len();
     let wanted = spec.projected_indices();
     // The Parquet reader returns the stored columns we ask for in file order.
     let mut stored: Vec<usize> = wanted.iter().copied().filter(|&i| i < ncols).collect();
     stored.sort_unstable();
     stored.dedup();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), stored.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(batch_size)
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
+    let mask = ProjectionMask::roots(metadata.parquet_schema(), stored.iter().copied());
+    let groups = metadata.metadata().row_groups();
+    let keep = match pruning {
+        Some(p) => p.prune(&RowGroupStatistics {
+            schema: table_schema,
+            parquet: metadata.parquet_schema(),
+            groups,
+        })?,
+        None => vec![true; groups.len()],
+    };
     let deletes = match &block.delete_vector {
         Some(id) => Some(store.read_delete_vector(slice, id)?),
         None => None,
     };
-    let mut pos: u64 = 0;
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
-        let n = batch.num_rows() as u64;
-        let columns: Vec<ArrayRef> = wanted
-            .iter()
-            .map(|&i| -> ArrayRef {
-                match i.checked_sub(ncols) {
-                    None => {
-                        let at = stored.binary_search(&i).expect("stored column was read");
-                        Arc::clone(batch.column(at))
-                    }
-                    Some(0) => Arc::new(Int32Array::from(vec![slice as i32; n as usize])),
-                    Some(1) => Arc::new(Int32Array::from(vec![block.index as i32; n as usize])),
-                    Some(_) => Arc::new(Int64Array::from_iter_values((pos..pos + n).map(|p| p as i64))),
-                }
-            })
-            .collect();
-        // A projection can be empty (count(*)): the row count still has to travel.
-        let options = RecordBatchOptions::new().with_row_count(Some(n as usize));
-        let mut out = RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?;
-        if let Some(dv) = &deletes {
-            let keep = BooleanArray::from_iter((pos..pos + n).map(|p| Some(!dv.contains(p))));
-            out = filter_record_batch(&out, &keep)?;
+    // One reader per row group, so each batch's rows have known positions in the block.
+    let mut first_row: u64 = 0;
+    for (group, meta) in groups.iter().enumerate() {
+        let group_rows = meta.num_rows() as u64;
+        let mut pos = first_row;
+        first_row += group_rows;
+        if !keep[group] {
+            continue;
         }
-        pos += n;
-        if out.num_rows() > 0 && !emit(out) {
-            return Ok(());
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file.try_clone().map_err(|e| bad(e.to_string()))?,
+            metadata.clone(),
+        )
+        .with_projection(mask.clone())
+        .with_row_groups(vec![group])
+        .with_batch_size(batch_size)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            let n = batch.num_rows() as u64;
+            let columns: Vec<ArrayRef> = wanted
+                .iter()
+                .map(|&i| -> ArrayRef {
+                    match i.checked_sub(ncols) {
+                        None => {
+                            let at = stored.binary_search(&i).expect("stored column was read");
+                            Arc::clone(batch.column(at))
+                        }
+                        Some(0) => Arc::new(Int32Array::from(vec![slice as i32; n as usize])),
+                        Some(1) => Arc::new(Int32Array::from(vec![block.index as i32; n as usize])),
+                        Some(_) => Arc::new(Int64Array::from_iter_values(
+                            (pos..pos + n).map(|p| p as i64),
+                        )),
+                    }
+                })
+                .collect();
+            // A projection can be empty (count(*)): the row count still has to travel.
+            let options = RecordBatchOptions::new().with_row_count(Some(n as usize));
+            let mut out = RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?;
+            if let Some(dv) = &deletes {
+                let keep = BooleanArray::from_iter((pos..pos + n).map(|p| Some(!dv.contains(p))));
+                out = filter_record_batch(&out, &keep)?;
+            }
+            pos += n;
+            if out.num_rows() > 0 && !emit(out) {
+                return Ok(());
+            }
         }
     }
     Ok(())
+}
+
+/// The row groups of one block as DataFusion pruning containers, from their Parquet
+/// statistics.
+struct RowGroupStatistics<'a> {
+    schema: &'a Schema,
+    parquet: &'a SchemaDescriptor,
+    groups: &'a [RowGroupMetaData],
+}
+
+impl RowGroupStatistics<'_> {
+    fn converter(&self, column: &Column) -> Option<StatisticsConverter<'_>> {
+        StatisticsConverter::try_new(&column.name, self.schema, self.parquet).ok()
+    }
+}
+
+impl PruningStatistics for RowGroupStatistics<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.converter(column)?
+            .row_group_mins(self.groups.iter())
+            .ok()
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.converter(column)?
+            .row_group_maxes(self.groups.iter())
+            .ok()
+    }
+
+    fn num_containers(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        let counts = self
+            .converter(column)?
+            .row_group_null_counts(self.groups.iter())
+            .ok()?;
+        Some(Arc::new(counts))
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from_iter_values(
+            self.groups.iter().map(|g| g.num_rows() as u64),
+        )))
+    }
+
+    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
 }

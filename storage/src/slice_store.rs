@@ -44,7 +44,10 @@ impl DirLock {
             .open(&path)
             .map_err(|e| Error::io(path.display(), e))?;
         file.try_lock().map_err(|_| {
-            Error::Invalid(format!("{} is in use by another Blueshift process", dir.display()))
+            Error::Invalid(format!(
+                "{} is in use by another Blueshift process",
+                dir.display()
+            ))
         })?;
         Ok(DirLock(file))
     }
@@ -71,7 +74,8 @@ impl SliceStore {
     }
 
     pub fn block_path(&self, slice: u32, id: &str) -> PathBuf {
-        self.root.join(format!("slices/{slice}/blocks/{id}.parquet"))
+        self.root
+            .join(format!("slices/{slice}/blocks/{id}.parquet"))
     }
 
     pub fn dv_path(&self, slice: u32, id: &str) -> PathBuf {
@@ -140,7 +144,8 @@ impl SliceStore {
             self.tmp_seq.fetch_add(1, Ordering::Relaxed)
         ));
         let mut f = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-        f.write_all(bytes).map_err(|e| Error::io(tmp.display(), e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io(tmp.display(), e))?;
         f.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
         drop(f);
         fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))?;
@@ -153,10 +158,14 @@ impl SliceStore {
         let mut removed = 0;
         for (sub, ext) in [("blocks", "parquet"), ("dv", "dv")] {
             let dir = self.root.join(format!("slices/{slice}/{sub}"));
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+                let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                    continue;
+                };
                 if path.extension().and_then(|e| e.to_str()) == Some(ext) && live.contains(stem) {
                     continue;
                 }

@@ -50,7 +50,9 @@ fn scalar_text(v: ScalarValue) -> Option<String> {
         return None;
     }
     match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s),
         // Timestamps are kept as their raw count of units since the epoch.
         ScalarValue::TimestampMicrosecond(Some(v), _) => Some(v.to_string()),
         other => Some(other.to_string()),
@@ -59,7 +61,8 @@ fn scalar_text(v: ScalarValue) -> Option<String> {
 
 fn parse_scalar(text: &Option<String>, dt: &DataType) -> ScalarValue {
     let unknown = || ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null);
-    if let (Some(t), DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, tz)) = (text, dt) {
+    if let (Some(t), DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, tz)) = (text, dt)
+    {
         return match t.parse::<i64>() {
             Ok(v) => ScalarValue::TimestampMicrosecond(Some(v), tz.clone()),
             Err(_) => unknown(),
@@ -79,7 +82,11 @@ pub struct BlockStatistics<'a> {
 }
 
 impl BlockStatistics<'_> {
-    fn column_values(&self, column: &Column, pick: impl Fn(&crate::zone_map::ZoneMap) -> &Option<String>) -> Option<ArrayRef> {
+    fn column_values(
+        &self,
+        column: &Column,
+        pick: impl Fn(&crate::zone_map::ZoneMap) -> &Option<String>,
+    ) -> Option<ArrayRef> {
         let idx = self.schema.index_of(&column.name).ok()?;
         let dt = self.schema.field(idx).data_type();
         let values = self

@@ -20,7 +20,11 @@ pub fn blueshift_bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct TestCluster {
@@ -46,7 +50,12 @@ impl TestCluster {
     }
 
     /// Starts a cluster whose leader gets extra flags and environment variables.
-    pub async fn start_full(nodes: u32, slices_per_node: u32, leader_args: &[&str], leader_env: &[(&str, &str)]) -> TestCluster {
+    pub async fn start_full(
+        nodes: u32,
+        slices_per_node: u32,
+        leader_args: &[&str],
+        leader_env: &[(&str, &str)],
+    ) -> TestCluster {
         let tmp = tempfile::tempdir().unwrap();
         let mut c = TestCluster {
             dir: tmp.path().to_path_buf(),
@@ -58,7 +67,10 @@ impl TestCluster {
             computes: Vec::new(),
             compute_addrs: Vec::new(),
             leader_args: leader_args.iter().map(|s| s.to_string()).collect(),
-            leader_env: leader_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            leader_env: leader_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         for node in 0..nodes {
             c.compute_addrs.push(format!("127.0.0.1:{}", free_port()));
@@ -72,7 +84,13 @@ impl TestCluster {
 
     pub fn spawn_compute(&mut self, node: u32) {
         let child = Command::new(blueshift_bin())
-            .args(["compute", "--node", &node.to_string(), "--listen", &self.compute_addrs[node as usize]])
+            .args([
+                "compute",
+                "--node",
+                &node.to_string(),
+                "--listen",
+                &self.compute_addrs[node as usize],
+            ])
             .arg("--data-dir")
             .arg(self.dir.join(format!("compute-{node}")))
             .args(["--slices-per-node", &self.slices_per_node.to_string()])
@@ -109,7 +127,9 @@ impl TestCluster {
                     panic!("leader exited during start-up: {status}");
                 }
             }
-            if let Ok((client, conn)) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await {
+            if let Ok((client, conn)) =
+                tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await
+            {
                 tokio::spawn(conn);
                 if client.simple_query("SELECT 1").await.is_ok() {
                     return;
@@ -171,10 +191,15 @@ impl Drop for TestCluster {
 
 /// Runs a query through the simple protocol and returns every row as text cells.
 pub async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    try_rows(client, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    try_rows(client, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-pub async fn try_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+pub async fn try_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
     let msgs = client.simple_query(sql).await?;
     Ok(msgs
         .into_iter()

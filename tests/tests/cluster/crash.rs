@@ -3,7 +3,11 @@ use std::time::Duration;
 use blueshift_tests::{TestCluster, rows, try_rows};
 
 async fn count(c: &tokio_postgres::Client, t: &str) -> i64 {
-    rows(c, &format!("SELECT count(*) FROM {t}")).await[0][0].as_ref().unwrap().parse().unwrap()
+    rows(c, &format!("SELECT count(*) FROM {t}")).await[0][0]
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -25,7 +29,10 @@ async fn restart_after_kill9_keeps_every_committed_row() {
     let c = cluster.client().await;
     assert_eq!(count(&c, "r").await, 4000);
     assert_eq!(count(&c, "r2").await, 2);
-    assert_eq!(rows(&c, "SELECT min(id) FROM r").await[0][0].as_deref(), Some("1001"));
+    assert_eq!(
+        rows(&c, "SELECT min(id) FROM r").await[0][0].as_deref(),
+        Some("1001")
+    );
 }
 
 #[tokio::test]
@@ -37,11 +44,15 @@ async fn kill9_of_a_compute_node_during_a_large_insert_leaves_the_previous_versi
         .unwrap();
     let c2 = cluster.client().await;
     let insert = tokio::spawn(async move {
-        c2.simple_query("INSERT INTO big SELECT value, value * 2 FROM generate_series(1, 20000000)").await
+        c2.simple_query("INSERT INTO big SELECT value, value * 2 FROM generate_series(1, 20000000)")
+            .await
     });
     // Let the insert get going (blocks are being staged), then kill node 1.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!insert.is_finished(), "the insert finished before the node was killed; make it larger");
+    assert!(
+        !insert.is_finished(),
+        "the insert finished before the node was killed; make it larger"
+    );
     cluster.kill9_compute(1);
     let result = insert.await.unwrap();
     let err = result.expect_err("the insert must fail when a node dies");
@@ -62,7 +73,11 @@ async fn kill9_of_a_compute_node_during_a_large_insert_leaves_the_previous_versi
     cluster.restart_hard().await;
     let c = cluster.client().await;
     assert_eq!(count(&c, "big").await, 1000);
-    let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0].as_ref().unwrap().parse().unwrap();
+    let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(block_files(&cluster.dir), committed as usize);
 }
 
@@ -75,7 +90,8 @@ async fn kill9_of_the_leader_during_an_insert_exposes_old_or_new_never_a_mix() {
         .unwrap();
     let c2 = cluster.client().await;
     let insert = tokio::spawn(async move {
-        c2.simple_query("INSERT INTO lk SELECT value FROM generate_series(1, 5000000)").await
+        c2.simple_query("INSERT INTO lk SELECT value FROM generate_series(1, 5000000)")
+            .await
     });
     tokio::time::sleep(Duration::from_millis(1000)).await;
     cluster.kill9_leader();
@@ -83,16 +99,23 @@ async fn kill9_of_the_leader_during_an_insert_exposes_old_or_new_never_a_mix() {
     cluster.restart_hard().await;
     let c = cluster.client().await;
     let n = count(&c, "lk").await;
-    assert!(n == 100 || n == 5_000_100, "partial write visible: {n} rows");
+    assert!(
+        n == 100 || n == 5_000_100,
+        "partial write visible: {n} rows"
+    );
 }
 
 fn block_files(dir: &std::path::Path) -> usize {
     let mut n = 0;
     for node in std::fs::read_dir(dir).unwrap().flatten() {
         let slices = node.path().join("slices");
-        let Ok(slices) = std::fs::read_dir(slices) else { continue };
+        let Ok(slices) = std::fs::read_dir(slices) else {
+            continue;
+        };
         for slice in slices.flatten() {
-            n += std::fs::read_dir(slice.path().join("blocks")).map(|d| d.count()).unwrap_or(0);
+            n += std::fs::read_dir(slice.path().join("blocks"))
+                .map(|d| d.count())
+                .unwrap_or(0);
         }
     }
     n

@@ -5,9 +5,12 @@ use std::time::Duration;
 use blueshift_tests::{blueshift_bin, free_port};
 
 async fn connect(port: u16) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=admin dbname=dev"), tokio_postgres::NoTls)
-        .await
-        .expect("connect");
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=admin dbname=dev"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
     tokio::spawn(conn);
     client
 }
@@ -20,7 +23,15 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
     let port = free_port();
     let start = || {
         let mut child = Command::new(blueshift_bin())
-            .args(["dev", "--port", &port.to_string(), "--nodes", "2", "--slices-per-node", "2"])
+            .args([
+                "dev",
+                "--port",
+                &port.to_string(),
+                "--nodes",
+                "2",
+                "--slices-per-node",
+                "2",
+            ])
             .arg("--data-dir")
             .arg(dir.path())
             .env("BLUESHIFT_LOG", "warn")
@@ -31,14 +42,23 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
         let mut printed = String::new();
         while !printed.contains("psql") {
             let mut line = String::new();
-            assert!(out.read_line(&mut line).unwrap() > 0, "dev exited early: {printed}");
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "dev exited early: {printed}"
+            );
             printed.push_str(&line);
         }
-        assert!(printed.contains(&format!("psql -h 127.0.0.1 -p {port} -U admin dev")), "{printed}");
+        assert!(
+            printed.contains(&format!("psql -h 127.0.0.1 -p {port} -U admin dev")),
+            "{printed}"
+        );
         (child, out)
     };
     let stop = |mut child: std::process::Child| {
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
         let status = child.wait().unwrap();
         assert!(status.success(), "dev exited with {status}");
     };

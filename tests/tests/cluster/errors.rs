@@ -15,31 +15,61 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
     let err = c.simple_query("SELECT id FROM e WHERE").await.unwrap_err();
     let db = err.as_db_error().expect("db error");
     assert_eq!(db.code().code(), "42601");
-    assert!(matches!(db.position(), Some(tokio_postgres::error::ErrorPosition::Original(p)) if *p > 0), "{db:?}");
+    assert!(
+        matches!(db.position(), Some(tokio_postgres::error::ErrorPosition::Original(p)) if *p > 0),
+        "{db:?}"
+    );
     let err = c.simple_query("SELEC 1").await.unwrap_err();
     assert_eq!(err.as_db_error().unwrap().code().code(), "42601");
 
     assert_eq!(sqlstate(&c, "SELECT * FROM missing_table").await, "42P01");
-    assert_eq!(sqlstate(&c, "INSERT INTO missing_table VALUES (1)").await, "42P01");
+    assert_eq!(
+        sqlstate(&c, "INSERT INTO missing_table VALUES (1)").await,
+        "42P01"
+    );
     assert_eq!(sqlstate(&c, "SELECT no_such_column FROM e").await, "42703");
-    assert_eq!(sqlstate(&c, "INSERT INTO e VALUES ('abc', 'x', 1)").await, "22P02");
-    assert_eq!(sqlstate(&c, "SELECT CAST('2026-13-45' AS DATE)").await, "22P02");
-    assert_eq!(sqlstate(&c, "INSERT INTO e VALUES (2, 'toolong', 1)").await, "22001");
+    assert_eq!(
+        sqlstate(&c, "INSERT INTO e VALUES ('abc', 'x', 1)").await,
+        "22P02"
+    );
+    assert_eq!(
+        sqlstate(&c, "SELECT CAST('2026-13-45' AS DATE)").await,
+        "22P02"
+    );
+    assert_eq!(
+        sqlstate(&c, "INSERT INTO e VALUES (2, 'toolong', 1)").await,
+        "22001"
+    );
     assert_eq!(sqlstate(&c, "SELECT id / n FROM e").await, "22012");
     assert_eq!(sqlstate(&c, "CREATE TABLE e (x INT)").await, "42P07");
 
     // The failed statements changed nothing and the session still works.
-    assert_eq!(rows(&c, "SELECT count(*) FROM e").await[0][0].as_deref(), Some("1"));
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM e").await[0][0].as_deref(),
+        Some("1")
+    );
     let err = c.simple_query("SELECT 1/0").await.unwrap_err();
     assert_eq!(err.as_db_error().unwrap().code().code(), "22012");
-    assert!(err.as_db_error().unwrap().message().to_lowercase().contains("divide by zero"), "{err:?}");
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .to_lowercase()
+            .contains("divide by zero"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_down_compute_node_fails_the_query_naming_it() {
     // A flag wins over the environment.
-    let mut cluster =
-        TestCluster::start_full(2, 2, &["--node-timeout-secs", "5"], &[("BLUESHIFT_LEADER_NODE_TIMEOUT_SECS", "900")]).await;
+    let mut cluster = TestCluster::start_full(
+        2,
+        2,
+        &["--node-timeout-secs", "5"],
+        &[("BLUESHIFT_LEADER_NODE_TIMEOUT_SECS", "900")],
+    )
+    .await;
     let c = cluster.client().await;
     c.batch_execute("CREATE TABLE d (id BIGINT) DISTSTYLE EVEN; INSERT INTO d SELECT value FROM generate_series(1, 100)")
         .await
@@ -71,12 +101,14 @@ async fn a_malformed_message_closes_only_its_connection() {
     // A startup packet that claims to be 2 GB long, then garbage.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", cluster.port)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    raw.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0, 1, 2, 3]).unwrap();
+    raw.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0, 1, 2, 3])
+        .unwrap();
     let mut buf = [0u8; 256];
     let _ = std::io::Read::read(&mut raw, &mut buf);
     // A well-formed startup followed by a message with an absurd length.
     let mut raw2 = std::net::TcpStream::connect(("127.0.0.1", cluster.port)).unwrap();
-    raw2.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw2.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let params = b"user\0admin\0database\0dev\0\0";
     let len = (8 + params.len()) as u32;
     let mut startup = len.to_be_bytes().to_vec();
@@ -84,7 +116,8 @@ async fn a_malformed_message_closes_only_its_connection() {
     startup.extend_from_slice(params);
     raw2.write_all(&startup).unwrap();
     let _ = std::io::Read::read(&mut raw2, &mut buf);
-    raw2.write_all(&[b'Q', 0x7f, 0xff, 0xff, 0xff, b'x']).unwrap();
+    raw2.write_all(&[b'Q', 0x7f, 0xff, 0xff, 0xff, b'x'])
+        .unwrap();
     let _ = std::io::Read::read(&mut raw2, &mut buf);
     // Other sessions are unaffected.
     assert_eq!(rows(&c, "SELECT 41 + 1").await[0][0].as_deref(), Some("42"));
@@ -111,9 +144,18 @@ async fn a_hung_compute_node_fails_the_query_within_the_timeout() {
         .unwrap();
     let pid = cluster.computes[1].as_ref().unwrap().id().to_string();
     // SIGSTOP: the node's sockets stay open but it never answers.
-    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let err = c.simple_query("SELECT count(*) FROM h").await.unwrap_err();
-    std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
     let db = err.as_db_error().expect("db error");
     assert_eq!(db.code().code(), "58030", "{db:?}");
     assert!(db.message().contains("compute node 1"), "{}", db.message());
@@ -125,7 +167,9 @@ async fn a_cancel_request_stops_the_running_statement() {
     let c = cluster.client().await;
     let token = c.cancel_token();
     let running = tokio::spawn(async move {
-        let r = c.simple_query("SELECT sum(value % 7) FROM generate_series(1, 5000000000)").await;
+        let r = c
+            .simple_query("SELECT sum(value % 7) FROM generate_series(1, 5000000000)")
+            .await;
         (r.map(|_| ()), c)
     });
     tokio::time::sleep(Duration::from_millis(500)).await;

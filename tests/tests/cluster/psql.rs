@@ -4,7 +4,20 @@ use blueshift_tests::TestCluster;
 
 fn psql(cluster: &TestCluster, command: &str) -> (bool, String, String) {
     let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string(), "-U", "admin", "-X", "-v", "ON_ERROR_STOP=1", "dev", "-c", command])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "admin",
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "dev",
+            "-c",
+            command,
+        ])
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .expect("psql is installed");
@@ -24,12 +37,21 @@ async fn psql_runs_statements_and_describes_tables() {
     );
     assert!(ok, "{out}{err}");
     assert!(out.contains("CREATE TABLE"), "{out}");
-    let (ok, out, err) = psql(&cluster, "INSERT INTO sales VALUES (1,'eu','2026-01-02',10.50), (2,'us','2026-01-03',7.25)");
+    let (ok, out, err) = psql(
+        &cluster,
+        "INSERT INTO sales VALUES (1,'eu','2026-01-02',10.50), (2,'us','2026-01-03',7.25)",
+    );
     assert!(ok, "{out}{err}");
     assert!(out.contains("INSERT 0 2"), "{out}");
-    let (ok, out, err) = psql(&cluster, "SELECT region, count(*), sum(amount) FROM sales GROUP BY region ORDER BY region");
+    let (ok, out, err) = psql(
+        &cluster,
+        "SELECT region, count(*), sum(amount) FROM sales GROUP BY region ORDER BY region",
+    );
     assert!(ok, "{out}{err}");
-    assert!(out.contains("eu") && out.contains("10.50") && out.contains("(2 rows)"), "{out}");
+    assert!(
+        out.contains("eu") && out.contains("10.50") && out.contains("(2 rows)"),
+        "{out}"
+    );
 
     let (ok, out, err) = psql(&cluster, "\\dt");
     assert!(ok, "{out}{err}");

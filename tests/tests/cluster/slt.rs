@@ -13,15 +13,24 @@ use tokio_postgres::SimpleQueryMessage;
 
 #[derive(Debug, Clone)]
 enum Record {
-    Statement { sql: String, error: Option<String> },
-    Query { sql: String, rowsort: bool, expected: Vec<String> },
+    Statement {
+        sql: String,
+        error: Option<String>,
+    },
+    Query {
+        sql: String,
+        rowsort: bool,
+        expected: Vec<String>,
+    },
 }
 
 fn parse(text: &str) -> Vec<Record> {
     let mut out = Vec::new();
     for block in text.split("\n\n") {
         let lines: Vec<&str> = block.lines().filter(|l| !l.starts_with('#')).collect();
-        let Some((head, rest)) = lines.split_first() else { continue };
+        let Some((head, rest)) = lines.split_first() else {
+            continue;
+        };
         let head = head.trim();
         if let Some(kind) = head.strip_prefix("statement") {
             let kind = kind.trim();
@@ -30,11 +39,19 @@ fn parse(text: &str) -> Vec<Record> {
                 error: kind.strip_prefix("error").map(|c| c.trim().to_string()),
             });
         } else if let Some(opts) = head.strip_prefix("query") {
-            let sep = rest.iter().position(|l| l.trim() == "----").unwrap_or(rest.len());
+            let sep = rest
+                .iter()
+                .position(|l| l.trim() == "----")
+                .unwrap_or(rest.len());
             out.push(Record::Query {
                 sql: rest[..sep].join("\n"),
                 rowsort: opts.contains("rowsort"),
-                expected: rest.get(sep + 1..).unwrap_or(&[]).iter().map(|s| s.to_string()).collect(),
+                expected: rest
+                    .get(sep + 1..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
             });
         } else if !head.is_empty() {
             panic!("unknown record: {head}");
@@ -48,9 +65,19 @@ fn render(records: &[Record]) -> String {
         .iter()
         .map(|r| match r {
             Record::Statement { sql, error: None } => format!("statement ok\n{sql}"),
-            Record::Statement { sql, error: Some(code) } => format!("statement error {code}\n{sql}"),
-            Record::Query { sql, rowsort, expected } => {
-                let mut s = format!("query{}\n{sql}\n----", if *rowsort { " rowsort" } else { "" });
+            Record::Statement {
+                sql,
+                error: Some(code),
+            } => format!("statement error {code}\n{sql}"),
+            Record::Query {
+                sql,
+                rowsort,
+                expected,
+            } => {
+                let mut s = format!(
+                    "query{}\n{sql}\n----",
+                    if *rowsort { " rowsort" } else { "" }
+                );
                 for l in expected {
                     s.push('\n');
                     s.push_str(l);
@@ -63,14 +90,26 @@ fn render(records: &[Record]) -> String {
         + "\n"
 }
 
-async fn run_query(c: &tokio_postgres::Client, sql: &str, rowsort: bool) -> Result<Vec<String>, String> {
+async fn run_query(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    rowsort: bool,
+) -> Result<Vec<String>, String> {
     let msgs = c.simple_query(sql).await.map_err(|e| format!("{e:?}"))?;
     let mut rows: Vec<String> = msgs
         .into_iter()
         .filter_map(|m| match m {
             SimpleQueryMessage::Row(r) => Some(
                 (0..r.len())
-                    .map(|i| r.get(i).map_or("NULL".to_string(), |v| if v.is_empty() { "(empty)".into() } else { v.to_string() }))
+                    .map(|i| {
+                        r.get(i).map_or("NULL".to_string(), |v| {
+                            if v.is_empty() {
+                                "(empty)".into()
+                            } else {
+                                v.to_string()
+                            }
+                        })
+                    })
                     .collect::<Vec<_>>()
                     .join(" | "),
             ),
@@ -84,7 +123,11 @@ async fn run_query(c: &tokio_postgres::Client, sql: &str, rowsort: bool) -> Resu
 }
 
 /// Runs every record; returns the records with actual results filled in, and mismatches.
-async fn run(c: &tokio_postgres::Client, records: &[Record], label: &str) -> (Vec<Record>, Vec<String>) {
+async fn run(
+    c: &tokio_postgres::Client,
+    records: &[Record],
+    label: &str,
+) -> (Vec<Record>, Vec<String>) {
     let mut actual = Vec::new();
     let mut failures = Vec::new();
     for r in records {
@@ -93,23 +136,42 @@ async fn run(c: &tokio_postgres::Client, records: &[Record], label: &str) -> (Ve
                 let got = c.simple_query(sql).await;
                 match (error, got) {
                     (None, Err(e)) => failures.push(format!("[{label}] {sql}\n  failed: {e:?}")),
-                    (Some(code), Ok(_)) => failures.push(format!("[{label}] {sql}\n  expected error {code}")),
+                    (Some(code), Ok(_)) => {
+                        failures.push(format!("[{label}] {sql}\n  expected error {code}"))
+                    }
                     (Some(code), Err(e)) => {
-                        let got = e.as_db_error().map(|d| d.code().code().to_string()).unwrap_or_default();
+                        let got = e
+                            .as_db_error()
+                            .map(|d| d.code().code().to_string())
+                            .unwrap_or_default();
                         if &got != code {
-                            failures.push(format!("[{label}] {sql}\n  expected {code}, got {got}: {e:?}"));
+                            failures.push(format!(
+                                "[{label}] {sql}\n  expected {code}, got {got}: {e:?}"
+                            ));
                         }
                     }
                     (None, Ok(_)) => {}
                 }
                 actual.push(r.clone());
             }
-            Record::Query { sql, rowsort, expected } => {
-                let got = run_query(c, sql, *rowsort).await.unwrap_or_else(|e| vec![format!("ERROR {e}")]);
+            Record::Query {
+                sql,
+                rowsort,
+                expected,
+            } => {
+                let got = run_query(c, sql, *rowsort)
+                    .await
+                    .unwrap_or_else(|e| vec![format!("ERROR {e}")]);
                 if &got != expected {
-                    failures.push(format!("[{label}] {sql}\n  expected: {expected:#?}\n  got: {got:#?}"));
+                    failures.push(format!(
+                        "[{label}] {sql}\n  expected: {expected:#?}\n  got: {got:#?}"
+                    ));
                 }
-                actual.push(Record::Query { sql: sql.clone(), rowsort: *rowsort, expected: got });
+                actual.push(Record::Query {
+                    sql: sql.clone(),
+                    rowsort: *rowsort,
+                    expected: got,
+                });
             }
         }
     }
@@ -137,7 +199,10 @@ async fn slt_results_match_on_one_slice_and_four() {
     let mut queries = 0;
     for file in slt_files() {
         let records = parse(&std::fs::read_to_string(&file).unwrap());
-        queries += records.iter().filter(|r| matches!(r, Record::Query { .. })).count();
+        queries += records
+            .iter()
+            .filter(|r| matches!(r, Record::Query { .. }))
+            .count();
         let (c1, c4) = (single.client().await, multi.client().await);
         let (actual1, f1) = run(&c1, &records, "1x1").await;
         if complete {
@@ -151,5 +216,10 @@ async fn slt_results_match_on_one_slice_and_four() {
         }
     }
     assert!(queries >= 40, "only {queries} queries");
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
