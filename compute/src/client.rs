@@ -71,6 +71,20 @@ impl ComputeClient {
         remote_error(self.node, &self.addr, status)
     }
 
+    /// Awaits a call's answer, failing with the node's name if it does not come in time.
+    async fn within_timeout<T>(
+        &self,
+        call: impl std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<tonic::Response<T>> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| Error::NodeTimeout {
+                node: self.node,
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(|s| self.status_error(s))
+    }
+
     /// The one message a unary-style answer stream carries.
     async fn first_message<T>(&self, mut answer: tonic::Streaming<T>) -> Result<T> {
         answer
@@ -88,13 +102,7 @@ impl ComputeClient {
             r#type: kind.into(),
             body: body.into(),
         });
-        let resp = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| Error::NodeTimeout {
-                node: self.node,
-                secs: self.timeout.as_secs(),
-            })?
-            .map_err(|s| self.status_error(s))?;
+        let resp = self.within_timeout(call).await?;
         let first = self.first_message(resp.into_inner()).await?;
         serde_json::from_slice(&first.body).map_err(|e| Error::Remote(e.to_string()))
     }
@@ -133,13 +141,7 @@ impl ComputeClient {
         let req = Ticket {
             ticket: ticket.encode_to_vec().into(),
         };
-        let resp = tokio::time::timeout(self.timeout, client.do_get(req))
-            .await
-            .map_err(|_| Error::NodeTimeout {
-                node: self.node,
-                secs: self.timeout.as_secs(),
-            })?
-            .map_err(|s| self.status_error(s))?;
+        let resp = self.within_timeout(client.do_get(req)).await?;
         let (node, addr) = (self.node, self.addr.clone());
         let flight = resp
             .into_inner()

@@ -151,9 +151,18 @@ async fn row_groups_inside_blocks_keep_deletes_exact() {
         async move { rows(c, sql).await[0][0].clone().unwrap() }
     };
     assert_eq!(one("SELECT count(*) FROM big").await, "999000");
-    assert_eq!(one("SELECT count(*) FROM big WHERE id BETWEEN 900000 AND 999999").await, "99900");
+    assert_eq!(
+        one("SELECT count(*) FROM big WHERE id BETWEEN 900000 AND 999999").await,
+        "99900"
+    );
     assert_eq!(one("SELECT count(*) FROM big WHERE id < 1000").await, "999");
-    assert_eq!(one("SELECT sum(v) FROM big WHERE id BETWEEN 900001 AND 900010").await, "-10");
+    assert_eq!(
+        one("SELECT sum(v) FROM big WHERE id BETWEEN 900001 AND 900010").await,
+        "-10"
+    );
     assert_eq!(one("SELECT count(*) FROM big WHERE v = -1").await, "10");
-    assert_eq!(one("SELECT max(id) FROM big WHERE id < 500000").await, "499999");
+    assert_eq!(
+        one("SELECT max(id) FROM big WHERE id < 500000").await,
+        "499999"
+    );
 }
