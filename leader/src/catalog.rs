@@ -61,6 +61,9 @@ pub struct Catalog {
     log: CommitLog,
     /// Held for the whole of a write, so writers are serialized.
     write_lock: tokio::sync::Mutex<()>,
+    /// Earlier versions that queries may still be reading (a session keeps the version it
+    /// pinned until its next statement).
+    retired: std::sync::Mutex<Vec<std::sync::Weak<ClusterState>>>,
 }
 
 impl Catalog {
@@ -97,6 +100,7 @@ impl Catalog {
             current: RwLock::new(Arc::new(state)),
             log,
             write_lock: tokio::sync::Mutex::new(()),
+            retired: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -119,8 +123,36 @@ impl Catalog {
         next.version = self.pin().version + 1;
         self.log.commit(next.version, &next)?;
         let next = Arc::new(next);
-        *self.current.write().expect("catalog lock") = Arc::clone(&next);
+        let old = std::mem::replace(
+            &mut *self.current.write().expect("catalog lock"),
+            Arc::clone(&next),
+        );
+        self.retired
+            .lock()
+            .expect("retired versions")
+            .push(Arc::downgrade(&old));
         Ok(next)
+    }
+
+    /// Files named by the current version or by any earlier version still in use.
+    pub fn files_in_use(&self) -> BTreeMap<u32, Vec<String>> {
+        let mut versions = vec![self.pin()];
+        let mut retired = self.retired.lock().expect("retired versions");
+        retired.retain(|w| match w.upgrade() {
+            Some(state) => {
+                versions.push(state);
+                true
+            }
+            None => false,
+        });
+        drop(retired);
+        let mut live: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for state in versions {
+            for (slice, ids) in state.live_files() {
+                live.entry(slice).or_default().extend(ids);
+            }
+        }
+        live
     }
 }
 

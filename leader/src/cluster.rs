@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use blueshift_compute::{ComputeClient, GcRequest};
 use blueshift_storage::placement::Topology;
 
-use crate::catalog::ClusterState;
+use std::collections::BTreeMap;
+
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
@@ -71,8 +72,7 @@ impl Cluster {
     /// Removes, on every node, block files that the committed state does not name: blocks
     /// staged by writes that never committed (crash, error, kill -9) and blocks of dropped
     /// tables. Must run while no write is in flight.
-    pub async fn gc(&self, state: &ClusterState) -> Result<usize> {
-        let live = state.live_files();
+    pub async fn gc(&self, live: &BTreeMap<u32, Vec<String>>) -> Result<usize> {
         let mut removed = 0;
         for client in &self.clients {
             let node = client.node();

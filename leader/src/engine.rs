@@ -103,7 +103,7 @@ pub struct Engine {
 /// A connection's state: its DataFusion context (with pg_catalog), settings, user.
 pub struct Session {
     pub ctx: SessionContext,
-    schema: Arc<PinnedSchema>,
+    pub(crate) schema: Arc<PinnedSchema>,
     pub user: String,
     pub pid: i32,
     pub settings: std::sync::Mutex<BTreeMap<String, String>>,
@@ -171,11 +171,20 @@ impl Engine {
         let query_id = self.log.start(session.pid, &session.user, &text.original);
         let result = self.execute_inner(session, text, params, query_id).await;
         match result {
-            // A streamed result is logged when the client has read it (or gone away).
+            // A streamed result is logged when the client has read it (or gone away). Its
+            // version stays pinned until then: the scans (and pg_catalog's tables, which
+            // are built as they are read) still need it.
             Ok(Output::Stream(stream)) => Ok(Output::Stream(Box::pin(
-                crate::query_log::LoggedStream::new(stream, Arc::clone(&self.log), query_id),
+                crate::query_log::LoggedStream::new(
+                    stream,
+                    Arc::clone(&self.log),
+                    query_id,
+                    Arc::clone(&session.schema),
+                ),
             ))),
             other => {
+                // The version is released as soon as nothing reads it any more.
+                session.schema.unpin();
                 self.log.finish(
                     query_id,
                     match &other {
@@ -216,11 +225,11 @@ impl Engine {
                 if_exists,
                 names,
                 ..
-            } => self.drop_tables(&names, if_exists).await,
+            } => self.drop_tables(session, &names, if_exists).await,
             Statement::Truncate(t) => {
                 let names: Vec<ast::ObjectName> =
                     t.table_names.into_iter().map(|t| t.name).collect();
-                self.truncate(&names).await
+                self.truncate(session, &names).await
             }
             Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => {
                 self.dml(session, stmt, params, &qid).await
@@ -324,6 +333,7 @@ impl Engine {
                 }
                 let plan = self.plan(session, stmt, None).await;
                 session.schema.set_row_ids_for(None);
+                session.schema.unpin();
                 let plan = plan?;
                 let types = plan.get_parameter_types()?;
                 let mut ordered: Vec<(usize, Option<DataType>)> = types
@@ -477,7 +487,12 @@ impl Engine {
         })
     }
 
-    async fn drop_tables(&self, names: &[ast::ObjectName], if_exists: bool) -> Result<Output> {
+    async fn drop_tables(
+        &self,
+        session: &Session,
+        names: &[ast::ObjectName],
+        if_exists: bool,
+    ) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
         let mut next = (*self.catalog.pin()).clone();
         for n in names {
@@ -487,13 +502,15 @@ impl Engine {
             }
         }
         self.catalog.commit(&guard, next)?;
+        session.schema.unpin();
+        self.collect_garbage(&guard).await;
         Ok(Output::Command {
             tag: "DROP TABLE".into(),
             rows: None,
         })
     }
 
-    async fn truncate(&self, names: &[ast::ObjectName]) -> Result<Output> {
+    async fn truncate(&self, session: &Session, names: &[ast::ObjectName]) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
         let mut next = (*self.catalog.pin()).clone();
         for n in names {
@@ -508,10 +525,22 @@ impl Engine {
             t.data = Arc::new(TableData::default());
         }
         self.catalog.commit(&guard, next)?;
+        session.schema.unpin();
+        self.collect_garbage(&guard).await;
         Ok(Output::Command {
             tag: "TRUNCATE TABLE".into(),
             rows: None,
         })
+    }
+
+    /// Removes files no version in use names (dropped or truncated tables), while the write
+    /// lock keeps any new write from staging files meanwhile. The statement has committed,
+    /// so a failure here is only logged; start-up collection catches what is left.
+    async fn collect_garbage(&self, _guard: &tokio::sync::MutexGuard<'_, ()>) {
+        match self.cluster.gc(&self.catalog.files_in_use()).await {
+            Ok(n) => tracing::debug!(removed = n, "collected garbage"),
+            Err(e) => tracing::warn!("garbage collection: {e}"),
+        }
     }
 
     // ---- DML ----
@@ -1267,4 +1296,16 @@ fn conform_batch(def: &TableDef, schema: &SchemaRef, batch: &RecordBatch) -> Res
         columns.push(array);
     }
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+impl Drop for Session {
+    /// pg_catalog's tables refer back to the session's catalog list, which holds them: the
+    /// cycle is cut here so a closed connection frees its context.
+    fn drop(&mut self) {
+        if let Some(catalog) = self.ctx.catalog("dev") {
+            for name in catalog.schema_names() {
+                let _ = catalog.deregister_schema(&name, true);
+            }
+        }
+    }
 }

@@ -96,6 +96,9 @@ pub struct LoggedStream {
     query: u64,
     rows: i64,
     done: bool,
+    /// The session's schema and the version the query reads, released when the stream ends.
+    schema: std::sync::Arc<crate::schema::PinnedSchema>,
+    pinned: std::sync::Arc<crate::catalog::ClusterState>,
 }
 
 impl LoggedStream {
@@ -103,13 +106,17 @@ impl LoggedStream {
         inner: datafusion::execution::SendableRecordBatchStream,
         log: std::sync::Arc<QueryLog>,
         query: u64,
+        schema: std::sync::Arc<crate::schema::PinnedSchema>,
     ) -> Self {
+        let pinned = schema.pinned();
         LoggedStream {
             inner,
             log,
             query,
             rows: 0,
             done: false,
+            schema,
+            pinned,
         }
     }
 
@@ -157,6 +164,7 @@ impl datafusion::physical_plan::RecordBatchStream for LoggedStream {
 
 impl Drop for LoggedStream {
     fn drop(&mut self) {
+        self.schema.unpin_if(&self.pinned);
         self.finish(Err("cancelled: the result was not read to the end".into()));
     }
 }

@@ -40,7 +40,7 @@ pub async fn run_leader(config: Config) -> Result<()> {
     cluster
         .wait_healthy(&cluster_id, Duration::from_secs(120))
         .await?;
-    let removed = cluster.gc(&catalog.pin()).await?;
+    let removed = cluster.gc(&catalog.files_in_use()).await?;
     if removed > 0 {
         tracing::info!(removed, "removed files of uncommitted or dropped data");
     }

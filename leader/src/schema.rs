@@ -16,6 +16,8 @@ use crate::system;
 #[derive(Debug)]
 pub struct PinnedSchema {
     state: Mutex<Arc<ClusterState>>,
+    /// Pinned between statements, so an idle session holds no version's files alive.
+    empty: Arc<ClusterState>,
     /// While planning DELETE/UPDATE of this table, its scans carry row ids.
     row_ids_for: Mutex<Option<String>>,
     log: Arc<QueryLog>,
@@ -23,8 +25,13 @@ pub struct PinnedSchema {
 
 impl PinnedSchema {
     pub fn new(state: Arc<ClusterState>, log: Arc<QueryLog>) -> Self {
+        let empty = Arc::new(ClusterState {
+            tables: Default::default(),
+            ..(*state).clone()
+        });
         PinnedSchema {
-            state: Mutex::new(state),
+            state: Mutex::new(Arc::clone(&empty)),
+            empty,
             row_ids_for: Mutex::new(None),
             log,
         }
@@ -32,6 +39,20 @@ impl PinnedSchema {
 
     pub fn pin(&self, state: Arc<ClusterState>) {
         *self.state.lock().expect("pinned state") = state;
+    }
+
+    /// Releases the pinned version (the statement is done with it).
+    pub fn unpin(&self) {
+        self.pin(Arc::clone(&self.empty));
+    }
+
+    /// Releases `version` if it is still the pinned one (a later statement may have pinned
+    /// another since).
+    pub fn unpin_if(&self, version: &Arc<ClusterState>) {
+        let mut state = self.state.lock().expect("pinned state");
+        if Arc::ptr_eq(&state, version) {
+            *state = Arc::clone(&self.empty);
+        }
     }
 
     pub fn pinned(&self) -> Arc<ClusterState> {

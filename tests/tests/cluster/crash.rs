@@ -120,3 +120,27 @@ fn block_files(dir: &std::path::Path) -> usize {
     }
     n
 }
+
+#[tokio::test]
+async fn drop_and_truncate_free_block_files_while_running() {
+    let cluster = TestCluster::start(2, 2).await;
+    let c = cluster.client().await;
+    let other = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE g (id BIGINT) DISTKEY(id); INSERT INTO g SELECT value FROM generate_series(1, 10000);
+         CREATE TABLE h (id BIGINT) DISTSTYLE ALL; INSERT INTO h SELECT value FROM generate_series(1, 100);",
+    )
+    .await
+    .unwrap();
+    // Another session has read both tables; being idle, it holds no version.
+    assert_eq!(
+        rows(&other, "SELECT count(*) FROM g, h WHERE g.id = h.id").await[0][0].as_deref(),
+        Some("100")
+    );
+    assert_eq!(block_files(&cluster.dir), 4 + 2);
+    c.batch_execute("DROP TABLE g").await.unwrap();
+    assert_eq!(block_files(&cluster.dir), 2);
+    c.batch_execute("TRUNCATE h").await.unwrap();
+    assert_eq!(block_files(&cluster.dir), 0);
+    assert_eq!(count(&other, "h").await, 0);
+}
