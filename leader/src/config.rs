@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub leader: LeaderConfig,
@@ -47,16 +47,6 @@ pub struct ComputeConfig {
 pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub slices_per_node: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            leader: LeaderConfig::default(),
-            compute: ComputeConfig::default(),
-            storage: StorageConfig::default(),
-        }
-    }
 }
 
 impl Default for LeaderConfig {

@@ -150,8 +150,7 @@ fn is_create_table(group: &[TokenWithSpan]) -> bool {
         .take(4)
         .map(|t| keyword(&t.token))
         .collect();
-    words.first() == Some(&Some(Keyword::CREATE))
-        && words[1..].iter().any(|k| *k == Some(Keyword::TABLE))
+    words.first() == Some(&Some(Keyword::CREATE)) && words[1..].contains(&Some(Keyword::TABLE))
 }
 
 fn lift_table_attributes(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, TableAttributes) {

@@ -122,10 +122,10 @@ impl TestCluster {
         // A guard against a cluster that never starts, not a performance limit.
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            if let Some(l) = self.leader.as_mut() {
-                if let Ok(Some(status)) = l.try_wait() {
-                    panic!("leader exited during start-up: {status}");
-                }
+            if let Some(l) = self.leader.as_mut()
+                && let Ok(Some(status)) = l.try_wait()
+            {
+                panic!("leader exited during start-up: {status}");
             }
             if let Ok((client, conn)) =
                 tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await
