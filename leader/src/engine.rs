@@ -437,8 +437,10 @@ impl Engine {
                 let plan = self
                     .plan(session, Statement::Query(query.clone()), None)
                     .await?;
-                let columns = plan
-                    .schema()
+                // Columns are named as a query result would be (`count`, not `count(*)`).
+                let named =
+                    postgres_column_names(query, &Arc::new(plan.schema().as_arrow().clone()));
+                let columns = named
                     .fields()
                     .iter()
                     .map(|f| {
@@ -1057,15 +1059,17 @@ fn syntax_error(text: &StatementText, message: &str) -> Error {
 
 /// The row-id columns exist only while planning DELETE/UPDATE; users cannot name them.
 fn reject_row_id_columns(text: &StatementText) -> Result<()> {
-    let lower = text.sql.to_lowercase();
-    match lower.find("__bs_") {
-        Some(i) => {
-            let name: String = lower[i..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            Err(Error::UndefinedColumn { column: name })
-        }
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // Identifiers only: a string literal may well contain the prefix.
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, &text.sql)
+        .tokenize()
+        .map_err(|e| Error::syntax(e.message))?;
+    match tokens.iter().find_map(|t| match t {
+        Token::Word(w) if w.value.to_lowercase().starts_with("__bs_") => Some(w.value.clone()),
+        _ => None,
+    }) {
+        Some(column) => Err(Error::UndefinedColumn { column }),
         None => Ok(()),
     }
 }
@@ -1202,6 +1206,11 @@ fn table_def(
     mut columns: Vec<ColumnDef>,
     attrs: &TableAttributes,
 ) -> Result<TableDef> {
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].iter().any(|other| other.name == c.name) {
+            return Err(Error::DuplicateColumn(c.name.clone()));
+        }
+    }
     let find = |columns: &[ColumnDef], c: &str| {
         columns
             .iter()

@@ -14,6 +14,8 @@ pub enum Error {
     UndefinedTable(String),
     #[error("relation \"{0}\" already exists")]
     DuplicateTable(String),
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
     #[error("column \"{column}\" does not exist")]
     UndefinedColumn { column: String },
     #[error("{0}")]
@@ -56,6 +58,7 @@ impl Error {
             Error::UndefinedTable(_) => Code::UndefinedTable,
             Error::DuplicateTable(_) => Code::DuplicateTable,
             Error::UndefinedColumn { .. } => Code::UndefinedColumn,
+            Error::DuplicateColumn(_) => Code::DuplicateColumn,
             Error::InvalidInput(_) => Code::InvalidInput,
             Error::ValueTooLong { .. } => Code::StringTooLong,
             Error::NotNull(_) => Code::NotNull,

@@ -31,6 +31,7 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::UndefinedTable => "42P01",
         Code::UndefinedColumn => "42703",
         Code::DuplicateTable => "42P07",
+        Code::DuplicateColumn => "42701",
         Code::InvalidInput => "22P02",
         Code::StringTooLong => "22001",
         Code::NotNull => "23502",
@@ -184,22 +185,6 @@ fn cancellable(
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, rows))
 }
 
-fn rows_response(
-    schema: &SchemaRef,
-    batches: Vec<arrow::array::RecordBatch>,
-    format: &Format,
-) -> PgWireResult<Response> {
-    let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
-    let mut rows = Vec::new();
-    for batch in batches {
-        rows.extend(encode_recordbatch(Arc::clone(&fields), batch));
-    }
-    Ok(Response::Query(QueryResponse::new(
-        fields,
-        futures::stream::iter(rows),
-    )))
-}
-
 /// Streams a result: each batch is encoded as the client reads; an error after some rows
 /// reaches the client as an ErrorResponse, as in PostgreSQL.
 fn stream_response(
@@ -222,7 +207,12 @@ fn stream_response(
 
 fn output_response(out: Output, format: &Format) -> PgWireResult<Response> {
     Ok(match out {
-        Output::Rows { schema, batches } => rows_response(&schema, batches, format)?,
+        Output::Rows { schema, batches } => {
+            let batches = futures::stream::iter(batches.into_iter().map(Ok));
+            let stream =
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches);
+            stream_response(Box::pin(stream), format)?
+        }
         Output::Stream(stream) => stream_response(stream, format)?,
         Output::Command { tag, rows } => {
             let t = Tag::new(&tag);

@@ -62,23 +62,14 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
 
 #[tokio::test]
 async fn a_down_compute_node_fails_the_query_naming_it() {
-    // A flag wins over the environment.
-    let mut cluster = TestCluster::start_full(
-        2,
-        2,
-        &["--node-timeout-secs", "5"],
-        &[("BLUESHIFT_LEADER_NODE_TIMEOUT_SECS", "900")],
-    )
-    .await;
+    let mut cluster = TestCluster::start_with(2, 2, &["--node-timeout-secs", "5"]).await;
     let c = cluster.client().await;
     c.batch_execute("CREATE TABLE d (id BIGINT) DISTSTYLE EVEN; INSERT INTO d SELECT value FROM generate_series(1, 100)")
         .await
         .unwrap();
     cluster.kill9_compute(1);
     let err = c.simple_query("SELECT count(*) FROM d").await.unwrap_err();
-    let db = err.as_db_error().expect("db error");
-    assert_eq!(db.code().code(), "58030", "{db:?}");
-    assert!(db.message().contains("compute node 1"), "{}", db.message());
+    assert_names_node_1(&err);
     // The session is still usable, and the query works again once the node is back.
     assert_eq!(rows(&c, "SELECT 1").await[0][0].as_deref(), Some("1"));
     cluster.spawn_compute(1);
@@ -156,9 +147,7 @@ async fn a_hung_compute_node_fails_the_query_within_the_timeout() {
         .args(["-CONT", &pid])
         .status()
         .unwrap();
-    let db = err.as_db_error().expect("db error");
-    assert_eq!(db.code().code(), "58030", "{db:?}");
-    assert!(db.message().contains("compute node 1"), "{}", db.message());
+    assert_names_node_1(&err);
 }
 
 #[tokio::test]
@@ -178,4 +167,11 @@ async fn a_cancel_request_stops_the_running_statement() {
     let err = result.expect_err("the statement was cancelled");
     assert_eq!(err.as_db_error().unwrap().code().code(), "57014", "{err:?}");
     assert_eq!(rows(&c, "SELECT 7").await[0][0].as_deref(), Some("7"));
+}
+
+/// The error a lost or hung node causes: SQLSTATE 58030, naming the node.
+fn assert_names_node_1(err: &tokio_postgres::Error) {
+    let db = err.as_db_error().expect("db error");
+    assert_eq!(db.code().code(), "58030", "{db:?}");
+    assert!(db.message().contains("compute node 1"), "{}", db.message());
 }
