@@ -1158,7 +1158,14 @@ pub fn sql_type(declared: &str) -> Result<SqlType> {
         .map(|a| a.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_default();
     let len = |default: u32| -> Result<u32> {
-        let n = nums.first().copied().unwrap_or(default);
+        let n = match args.as_deref().map(str::trim) {
+            None => default,
+            // Redshift's VARCHAR(MAX) is its longest VARCHAR.
+            Some(a) if a.eq_ignore_ascii_case("MAX") => 65535,
+            Some(a) => a.parse().map_err(|_| {
+                Error::InvalidInput(format!("invalid length {a:?} for type {base}"))
+            })?,
+        };
         if n == 0 || n > 65535 {
             return Err(Error::InvalidInput(format!(
                 "length for type {base} must be between 1 and 65535"
