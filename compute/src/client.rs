@@ -20,8 +20,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, DeleteRowsRequest, GcRequest, GcResponse,
-    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, DeleteRowsRequest, GcRequest,
+    GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
+    LoadEvent, LoadRequest, LoadResponse, StageTicket,
 };
 use crate::service::MAX_MESSAGE_BYTES;
 
@@ -130,6 +131,44 @@ impl ComputeClient {
             serde_json::to_vec(req).expect("serializable"),
         )
         .await
+    }
+
+    /// Runs a node's share of a COPY. `progress` sees each progress report; a node that
+    /// sends nothing (not even progress) for the timeout fails the load naming the node.
+    pub async fn load(
+        &self,
+        req: &LoadRequest,
+        mut progress: impl FnMut(u64, u64, u64),
+    ) -> Result<LoadResponse> {
+        let mut client = self.client.clone();
+        let call = client.do_action(Action {
+            r#type: ACTION_LOAD.into(),
+            body: serde_json::to_vec(req).expect("serializable").into(),
+        });
+        let mut answers = self.within_timeout(call).await?.into_inner();
+        loop {
+            let next = tokio::time::timeout(self.timeout, answers.message())
+                .await
+                .map_err(|_| Error::NodeTimeout {
+                    node: self.node,
+                    secs: self.timeout.as_secs(),
+                })?
+                .map_err(|s| self.status_error(s))?
+                .ok_or_else(|| {
+                    Error::Remote(format!(
+                        "compute node {} ended a load without its result",
+                        self.node
+                    ))
+                })?;
+            match serde_json::from_slice(&next.body).map_err(|e| Error::Remote(e.to_string()))? {
+                LoadEvent::Progress {
+                    bytes,
+                    rows,
+                    tasks_done,
+                } => progress(bytes, rows, tasks_done),
+                LoadEvent::Done(resp) => return Ok(resp),
+            }
+        }
     }
 
     /// Runs one partition of a stage on the node and streams its batches.

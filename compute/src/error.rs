@@ -24,6 +24,8 @@ pub enum Error {
     Flight(#[from] arrow_flight::error::FlightError),
     #[error("{0}")]
     Remote(String),
+    #[error(transparent)]
+    Load(#[from] blueshift_load::Error),
 }
 
 impl Error {
@@ -34,6 +36,7 @@ impl Error {
             Error::Remote(m) => Code::extract(m).0.unwrap_or(Code::Internal),
             Error::DataFusion(e) => Code::of_datafusion(e),
             Error::Arrow(e) => Code::of_message(&e.to_string()),
+            Error::Load(e) => e.code(),
             _ => Code::Internal,
         }
     }

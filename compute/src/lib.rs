@@ -19,6 +19,7 @@
 mod client;
 mod codec;
 mod error;
+mod load;
 mod protocol;
 mod service;
 
@@ -27,6 +28,6 @@ pub use codec::BlueshiftCodec;
 pub use error::{Error, Result};
 pub use protocol::{
     DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, IngestRequest,
-    IngestResponse, StageTicket,
+    IngestResponse, LoadEvent, LoadRequest, LoadResponse, StageTicket,
 };
 pub use service::{ComputeNodeOpts, ComputeService, MAX_MESSAGE_BYTES, serve};

@@ -74,3 +74,47 @@ pub struct DeleteRowsRequest {
     pub block: BlockMeta,
     pub rows: Vec<u64>,
 }
+
+pub const ACTION_LOAD: &str = "load";
+
+/// A node's share of a COPY: read these tasks, route each row to its slice by the table's
+/// distribution (rows for other nodes travel there by `do_put`), stage the blocks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadRequest {
+    pub query_id: String,
+    pub target: blueshift_load::Target,
+    pub topology: blueshift_storage::placement::Topology,
+    /// Every compute node's address, node 0 first.
+    pub nodes: Vec<String>,
+    pub options: blueshift_load::CopyOptions,
+    pub access: blueshift_load::Access,
+    pub tasks: Vec<blueshift_load::LoadTask>,
+    /// Where this node's round-robin starts for EVEN tables.
+    pub even_start: u64,
+    pub timeout_secs: u64,
+}
+
+/// One message of a load's answer stream: progress while it runs, then the result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LoadEvent {
+    Progress {
+        bytes: u64,
+        rows: u64,
+        tasks_done: u64,
+    },
+    Done(LoadResponse),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadResponse {
+    /// Staged (uncommitted) blocks per destination slice.
+    pub blocks: BTreeMap<u32, Vec<BlockMeta>>,
+    pub rows: u64,
+    /// Rejected rows (at most MAXERROR + 1 of them).
+    pub rejects: Vec<blueshift_load::Reject>,
+    pub reject_count: u64,
+    /// Lines each task spanned, by task id.
+    pub task_lines: Vec<(usize, u64)>,
+    /// The node stopped early because its rejects alone exceed MAXERROR.
+    pub exceeded: bool,
+}

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -20,7 +19,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
-use blueshift_storage::{BLOCK_ROWS, BlockMeta, SliceStore, encode_block};
+use blueshift_storage::SliceStore;
 use datafusion::execution::TaskContext;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
@@ -31,8 +30,9 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::codec::BlueshiftCodec;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, DeleteRowsRequest, GcRequest, GcResponse,
-    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, DeleteRowsRequest, GcRequest,
+    GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
+    LoadRequest, StageTicket,
 };
 
 /// Largest gRPC message either side accepts.
@@ -44,11 +44,14 @@ pub struct ComputeNodeOpts {
     pub slices: Vec<u32>,
     pub listen: SocketAddr,
     pub data_dir: std::path::PathBuf,
+    /// How COPY sources resolve (the same settings the leader has).
+    pub stores: blueshift_load::StoreConfig,
 }
 
 pub struct ComputeService {
     opts: ComputeNodeOpts,
     store: Arc<SliceStore>,
+    stores: Arc<blueshift_load::Stores>,
     ctx: SessionContext,
 }
 
@@ -59,6 +62,7 @@ impl ComputeService {
             .with_extension(Arc::clone(&store))
             .with_target_partitions(1);
         Ok(ComputeService {
+            stores: Arc::new(blueshift_load::Stores::new(opts.stores.clone())),
             opts,
             store,
             ctx: SessionContext::new_with_config(config),
@@ -82,42 +86,11 @@ impl ComputeService {
     async fn ingest(
         &self,
         req: IngestRequest,
-        mut batches: FlightRecordBatchStream,
+        batches: FlightRecordBatchStream,
     ) -> Result<IngestResponse> {
-        let mut pending: Vec<RecordBatch> = Vec::new();
-        let mut pending_rows = 0;
-        let mut blocks = Vec::new();
-        while let Some(batch) = batches.next().await {
-            let batch = batch?;
-            pending_rows += batch.num_rows();
-            pending.push(batch);
-            if pending_rows >= BLOCK_ROWS {
-                let full = std::mem::take(&mut pending);
-                pending_rows = 0;
-                blocks.push(self.write_block(&req, full).await?);
-            }
-        }
-        if pending_rows > 0 {
-            blocks.push(self.write_block(&req, pending).await?);
-        }
+        let blocks =
+            crate::load::stage_rows(Arc::clone(&self.store), req.table, req.slice, batches).await?;
         Ok(IngestResponse { blocks })
-    }
-
-    async fn write_block(
-        &self,
-        req: &IngestRequest,
-        batches: Vec<RecordBatch>,
-    ) -> Result<BlockMeta> {
-        let store = Arc::clone(&self.store);
-        let table = req.table.clone();
-        let slice = req.slice;
-        tokio::task::spawn_blocking(move || -> Result<BlockMeta> {
-            let (meta, bytes) = encode_block(&table, &batches)?;
-            store.put_block(slice, &meta, &bytes)?;
-            Ok(meta)
-        })
-        .await
-        .map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?
     }
 
     fn action(&self, action: &Action) -> Result<Vec<u8>> {
@@ -158,6 +131,31 @@ impl ComputeService {
 }
 
 impl ComputeService {
+    /// Starts a load; its answer stream carries progress every second, then the result.
+    #[allow(clippy::result_large_err)]
+    fn start_load(
+        &self,
+        body: &[u8],
+    ) -> std::result::Result<Response<BoxStream<arrow_flight::Result>>, Status> {
+        let req: LoadRequest = parse(body).map_err(Status::from)?;
+        tracing::debug!(query = %req.query_id, tasks = req.tasks.len(), "load");
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(crate::load::run_load(
+            Arc::clone(&self.store),
+            Arc::clone(&self.stores),
+            self.opts.node,
+            self.opts.slices.len(),
+            req,
+            tx,
+        ));
+        let answers = tokio_stream::wrappers::ReceiverStream::new(rx).map(|event| {
+            let event = event.map_err(Status::from)?;
+            let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
+            Ok(arrow_flight::Result { body: body.into() })
+        });
+        Ok(Response::new(Box::pin(answers)))
+    }
+
     /// Records the cluster identity on first contact; refuses a different one afterwards.
     fn check_identity(&self, req: &HealthRequest) -> Result<()> {
         let path = self.store.root().join("node.json");
@@ -336,6 +334,9 @@ impl FlightService for ComputeService {
         request: Request<Action>,
     ) -> std::result::Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
+        if action.r#type == ACTION_LOAD {
+            return self.start_load(&action.body);
+        }
         // Actions touch files: keep them off the async workers.
         let body = tokio::task::block_in_place(|| self.action(&action)).map_err(Status::from)?;
         let out = arrow_flight::Result { body: body.into() };
@@ -348,7 +349,7 @@ impl FlightService for ComputeService {
         &self,
         _r: Request<Empty>,
     ) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
-        let actions = [ACTION_HEALTH, ACTION_GC, ACTION_DELETE_ROWS]
+        let actions = [ACTION_HEALTH, ACTION_GC, ACTION_DELETE_ROWS, ACTION_LOAD]
             .into_iter()
             .map(|a| {
                 Ok(ActionType {

@@ -14,6 +14,19 @@ pub struct Config {
     pub leader: LeaderConfig,
     pub compute: ComputeConfig,
     pub storage: StorageConfig,
+    /// `[regions.<name>]`: S3-compatible endpoints and keys that COPY/UNLOAD `REGION 'name'`
+    /// (or `storage.default_region`) selects.
+    pub regions: std::collections::BTreeMap<String, blueshift_load::RegionConfig>,
+}
+
+impl Config {
+    /// How `s3://` URLs resolve; the same on the leader and every compute node.
+    pub fn store_config(&self) -> blueshift_load::StoreConfig {
+        blueshift_load::StoreConfig {
+            regions: self.regions.clone(),
+            default_region: Some(self.storage.default_region.clone()).filter(|r| !r.is_empty()),
+        }
+    }
 }
 
 /// The leader role.
@@ -32,6 +45,9 @@ pub struct LeaderConfig {
     pub auto_all_max_rows: u64,
     /// How many finished queries `stl_query` keeps.
     pub query_log_size: usize,
+    /// COPY splits uncompressed CSV/text files and Parquet files larger than this (MiB)
+    /// into byte ranges / row-group sets, so one big file loads on every slice.
+    pub copy_split_mb: u64,
 }
 
 /// The compute role.
@@ -47,6 +63,9 @@ pub struct ComputeConfig {
 pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub slices_per_node: u32,
+    /// The `[regions.<name>]` used when COPY/UNLOAD names no REGION; empty means the AWS
+    /// environment variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...).
+    pub default_region: String,
 }
 
 impl Default for LeaderConfig {
@@ -58,6 +77,7 @@ impl Default for LeaderConfig {
             node_timeout_secs: 30,
             auto_all_max_rows: 1_000_000,
             query_log_size: 10_000,
+            copy_split_mb: 64,
         }
     }
 }
@@ -76,6 +96,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("./blueshift-data"),
             slices_per_node: 2,
+            default_region: String::new(),
         }
     }
 }

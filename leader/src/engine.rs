@@ -53,6 +53,10 @@ pub enum Output {
         tag: &'static str,
         start: bool,
     },
+    /// COPY FROM STDIN: the client sends the data next (the session holds the pending COPY).
+    CopyIn {
+        columns: usize,
+    },
     Empty,
 }
 
@@ -63,6 +67,7 @@ impl std::fmt::Debug for Output {
             Output::Stream(_) => write!(f, "Stream"),
             Output::Command { tag, rows } => write!(f, "Command({tag}, {rows:?})"),
             Output::Transaction { tag, .. } => write!(f, "Transaction({tag})"),
+            Output::CopyIn { columns } => write!(f, "CopyIn({columns})"),
             Output::Empty => write!(f, "Empty"),
         }
     }
@@ -98,6 +103,10 @@ pub struct Engine {
     pub cluster: Arc<Cluster>,
     pub config: LeaderConfig,
     pub log: Arc<QueryLog>,
+    /// Object stores for COPY and UNLOAD.
+    pub stores: Arc<blueshift_load::Stores>,
+    /// Where COPY FROM STDIN spools its input until the client's last byte.
+    pub spool_dir: std::path::PathBuf,
 }
 
 /// A connection's state: its DataFusion context (with pg_catalog), settings, user.
@@ -109,6 +118,21 @@ pub struct Session {
     pub settings: std::sync::Mutex<BTreeMap<String, String>>,
     /// Bumped by a cancel request; a running statement watches it.
     pub cancel: tokio::sync::watch::Sender<u64>,
+    /// Where NOTICEs of the running statement go (set by the server while it runs one).
+    pub notices: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
+    /// `pg_last_copy_id()` and `pg_last_copy_count()`.
+    pub last_copy: Arc<std::sync::Mutex<(i64, i64)>>,
+    /// A COPY FROM STDIN whose data is arriving.
+    pub pending_copy: std::sync::Mutex<Option<crate::copy::PendingCopy>>,
+}
+
+impl Session {
+    /// Sends a NOTICE to the client, if it is listening.
+    pub fn notice(&self, message: &str) {
+        if let Some(tx) = self.notices.lock().expect("notices").as_ref() {
+            let _ = tx.send(message.to_string());
+        }
+    }
 }
 
 impl Engine {
@@ -138,7 +162,27 @@ impl Engine {
         ctx.register_catalog("dev", Arc::new(catalog));
         datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider)
             .map_err(|e| Error::DataFusion(*e))?;
+        let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));
+        for (name, pick) in [("pg_last_copy_id", 0usize), ("pg_last_copy_count", 1)] {
+            let last = Arc::clone(&last_copy);
+            ctx.register_udf(datafusion::logical_expr::create_udf(
+                name,
+                vec![],
+                DataType::Int64,
+                datafusion::logical_expr::Volatility::Volatile,
+                Arc::new(move |_args: &[datafusion::logical_expr::ColumnarValue]| {
+                    let (id, count) = *last.lock().expect("last copy");
+                    let v = if pick == 0 { id } else { count };
+                    Ok(datafusion::logical_expr::ColumnarValue::Scalar(
+                        datafusion::common::ScalarValue::Int64(Some(v)),
+                    ))
+                }),
+            ));
+        }
         Ok(Session {
+            notices: std::sync::Mutex::new(None),
+            last_copy,
+            pending_copy: std::sync::Mutex::new(None),
             ctx,
             schema,
             user: user.to_string(),
@@ -204,6 +248,17 @@ impl Engine {
         params: Option<&ParamValues>,
         query_id: u64,
     ) -> Result<Output> {
+        match crate::copy_sql::kind(&text.sql) {
+            Some("COPY") => {
+                session.schema.pin(self.catalog.pin());
+                return self.copy(session, &text.sql, query_id).await;
+            }
+            Some("UNLOAD") => {
+                session.schema.pin(self.catalog.pin());
+                return self.unload(session, &text.sql, query_id).await;
+            }
+            _ => {}
+        }
         let Some(stmt) = self.parse(text)? else {
             return Ok(Output::Empty);
         };
@@ -312,6 +367,9 @@ impl Engine {
         session: &Session,
         text: &StatementText,
     ) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+        if crate::copy_sql::kind(&text.sql).is_some() {
+            return Ok((vec![], None));
+        }
         let Some(stmt) = self.parse(text)? else {
             return Ok((vec![], None));
         };
@@ -376,7 +434,7 @@ impl Engine {
         }
     }
 
-    async fn physical(
+    pub(crate) async fn physical(
         &self,
         session: &Session,
         plan: &LogicalPlan,
@@ -538,7 +596,7 @@ impl Engine {
     /// Removes files no version in use names (dropped or truncated tables), while the write
     /// lock keeps any new write from staging files meanwhile. The statement has committed,
     /// so a failure here is only logged; start-up collection catches what is left.
-    async fn collect_garbage(&self, _guard: &tokio::sync::MutexGuard<'_, ()>) {
+    pub(crate) async fn collect_garbage(&self, _guard: &tokio::sync::MutexGuard<'_, ()>) {
         match self.cluster.gc(&self.catalog.files_in_use()).await {
             Ok(n) => tracing::debug!(removed = n, "collected garbage"),
             Err(e) => tracing::warn!("garbage collection: {e}"),
@@ -734,7 +792,7 @@ impl Engine {
 
     /// Streams rows into staged blocks on their slices and returns the table's next data
     /// (old blocks plus the new ones) without committing it.
-    async fn write_rows(
+    pub(crate) async fn write_rows(
         &self,
         state: &ClusterState,
         table: &TableState,
@@ -815,7 +873,7 @@ impl Engine {
 
     /// DISTSTYLE AUTO starts as ALL; once the table outgrows `auto_all_max_rows` its rows are
     /// redistributed EVEN (in the same commit as the write that made it grow).
-    async fn maybe_leave_auto_all(
+    pub(crate) async fn maybe_leave_auto_all(
         &self,
         state: &ClusterState,
         table: TableState,

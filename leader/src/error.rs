@@ -42,6 +42,11 @@ pub enum Error {
     Internal(String),
     #[error("canceling statement due to user request")]
     Cancelled,
+    #[error(transparent)]
+    Load(#[from] blueshift_load::Error),
+    /// A COPY that rejected more rows than MAXERROR allows.
+    #[error("{message}")]
+    LoadFailed { message: String, hint: String },
 }
 
 impl Error {
@@ -71,6 +76,8 @@ impl Error {
             Error::Io(_) => Code::Storage,
             Error::Internal(_) => Code::Internal,
             Error::Cancelled => Code::Cancelled,
+            Error::Load(e) => e.code(),
+            Error::LoadFailed { .. } => Code::BadCopyData,
         }
     }
 

@@ -18,8 +18,11 @@
 mod catalog;
 mod cluster;
 pub mod config;
+mod copy;
+mod copy_sql;
 mod engine;
 mod error;
+mod load_log;
 mod query_log;
 pub mod run;
 mod schema;
@@ -27,5 +30,6 @@ mod server;
 mod sql_split;
 mod stages;
 mod system;
+mod unload;
 
 pub use error::{Error, Result};

@@ -24,6 +24,8 @@ pub struct QueryLog {
     next: AtomicU64,
     entries: Mutex<VecDeque<QueryRecord>>,
     capacity: usize,
+    /// `stl_load_errors` and `stv_load_state`.
+    pub loads: crate::load_log::LoadLog,
 }
 
 pub fn now_micros() -> i64 {
@@ -38,6 +40,7 @@ impl QueryLog {
             next: AtomicU64::new(1),
             entries: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
+            loads: crate::load_log::LoadLog::new(capacity),
         }
     }
 

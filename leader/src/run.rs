@@ -52,6 +52,8 @@ pub async fn run_leader(config: Config) -> Result<()> {
         catalog,
         cluster,
         log: Arc::new(QueryLog::new(lc.query_log_size)),
+        stores: Arc::new(blueshift_load::Stores::new(config.store_config())),
+        spool_dir: config.storage.data_dir.join("spool"),
         config: lc,
     });
     crate::server::serve(engine, listener, shutdown_signal()).await;
@@ -70,6 +72,7 @@ pub async fn run_compute(config: Config) -> Result<()> {
         slices: (node * s..(node + 1) * s).collect(),
         listen,
         data_dir: config.storage.data_dir.clone(),
+        stores: config.store_config(),
     };
     tracing::info!("compute node {node} listening on {listen}");
     blueshift_compute::serve(opts, shutdown_signal()).await?;

@@ -9,11 +9,11 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use async_trait::async_trait;
 use blueshift_storage::Code;
-use futures::{FutureExt, Sink, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, PgWireServerHandlers, Type};
@@ -41,6 +41,10 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::NodeUnavailable => "58030",
         Code::Storage => "58030",
         Code::Cancelled => "57014",
+        Code::BadCopyData => "22P04",
+        Code::UndefinedFile => "58P01",
+        Code::DuplicateFile => "58P02",
+        Code::AccessDenied => "42501",
         Code::Internal => "XX000",
     }
 }
@@ -91,6 +95,9 @@ async fn execute_guarded(
 
 fn to_pg_error(e: &Error) -> PgWireError {
     let mut info = ErrorInfo::new("ERROR".into(), sqlstate(e.code()).into(), e.user_message());
+    if let Error::LoadFailed { hint, .. } = e {
+        info.hint = Some(hint.clone());
+    }
     if let Error::Syntax {
         position: Some(p), ..
     } = e
@@ -104,6 +111,133 @@ fn error_response(e: &Error) -> Response {
     match to_pg_error(e) {
         PgWireError::UserError(info) => Response::Error(info),
         _ => unreachable!("to_pg_error builds user errors"),
+    }
+}
+
+/// Runs a statement while passing the NOTICEs it raises (COPY progress, ignored options)
+/// to the client as they come.
+async fn with_notices<C, T>(
+    client: &mut C,
+    session: &Session,
+    run: impl std::future::Future<Output = T>,
+) -> PgWireResult<T>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    *session.notices.lock().expect("notices") = Some(tx);
+    tokio::pin!(run);
+    let out = loop {
+        tokio::select! {
+            out = &mut run => break out,
+            Some(message) = rx.recv() => send_notice(client, message).await?,
+        }
+    };
+    *session.notices.lock().expect("notices") = None;
+    while let Ok(message) = rx.try_recv() {
+        send_notice(client, message).await?;
+    }
+    Ok(out)
+}
+
+async fn send_notice<C>(client: &mut C, message: String) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let info = ErrorInfo::new("NOTICE".into(), "00000".into(), message);
+    client
+        .send(PgWireBackendMessage::NoticeResponse(info.into()))
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl pgwire::api::copy::CopyHandler for Handlers {
+    async fn on_copy_data<C>(
+        &self,
+        client: &mut C,
+        copy_data: pgwire::messages::copy::CopyData,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session(client)?;
+        let mut pending = session.pending_copy.lock().expect("pending copy");
+        let written = match pending.as_mut() {
+            Some(p) => p.write(&copy_data.data),
+            None => Err(Error::InvalidInput(
+                "no COPY FROM STDIN is in progress".into(),
+            )),
+        };
+        if written.is_err() {
+            // The rest of the client's data is dropped; so is the spool.
+            pending.take();
+        }
+        written.map_err(|e| to_pg_error(&e))
+    }
+
+    async fn on_copy_done<C>(
+        &self,
+        client: &mut C,
+        _done: pgwire::messages::copy::CopyDone,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session(client)?;
+        let pending = session
+            .pending_copy
+            .lock()
+            .expect("pending copy")
+            .take()
+            .ok_or_else(|| {
+                to_pg_error(&Error::InvalidInput(
+                    "no COPY FROM STDIN is in progress".into(),
+                ))
+            })?;
+        let run = std::panic::AssertUnwindSafe(self.engine.finish_stdin_copy(&session, pending))
+            .catch_unwind();
+        let rows = match with_notices(client, &session, run).await? {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => return Err(to_pg_error(&e)),
+            Err(_) => {
+                return Err(to_pg_error(&Error::Internal(
+                    "internal error while loading COPY data".into(),
+                )));
+            }
+        };
+        let done: pgwire::messages::response::CommandComplete =
+            Tag::new("COPY").with_rows(rows as usize).into();
+        client
+            .send(PgWireBackendMessage::CommandComplete(done))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(
+        &self,
+        client: &mut C,
+        fail: pgwire::messages::copy::CopyFail,
+    ) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(session) = self.session(client) {
+            session.pending_copy.lock().expect("pending copy").take();
+        }
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "57014".into(),
+            format!("COPY from stdin failed: {}", fail.message),
+        )))
     }
 }
 
@@ -224,6 +358,9 @@ fn output_response(out: Output, format: &Format) -> PgWireResult<Response> {
         }
         Output::Transaction { tag, start: true } => Response::TransactionStart(Tag::new(tag)),
         Output::Transaction { tag, start: false } => Response::TransactionEnd(Tag::new(tag)),
+        Output::CopyIn { columns } => {
+            Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
+        }
         Output::Empty => Response::EmptyQuery,
     })
 }
@@ -248,12 +385,11 @@ impl SimpleQueryHandler for Handlers {
         let mut responses = Vec::with_capacity(statements.len());
         let single = statements.len() == 1;
         for text in &statements {
-            let result = execute_guarded(&self.engine, &session, text, None, single)
-                .await
-                .and_then(|out| {
-                    output_response(out, &Format::UnifiedText)
-                        .map_err(|e| Error::Internal(e.to_string()))
-                });
+            let run = execute_guarded(&self.engine, &session, text, None, single);
+            let result = with_notices(client, &session, run).await?.and_then(|out| {
+                output_response(out, &Format::UnifiedText)
+                    .map_err(|e| Error::Internal(e.to_string()))
+            });
             match result {
                 Ok(response) => responses.push(response),
                 Err(e) => {
@@ -384,7 +520,8 @@ impl ExtendedQueryHandler for Handlers {
                 )?,
             )
         };
-        match execute_guarded(&self.engine, &session, text, params.as_ref(), true).await {
+        let run = execute_guarded(&self.engine, &session, text, params.as_ref(), true);
+        match with_notices(client, &session, run).await? {
             Ok(out) => output_response(out, &portal.result_column_format),
             Err(e) => Err(to_pg_error(&e)),
         }
@@ -448,6 +585,10 @@ impl PgWireServerHandlers for Factory {
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.handlers)
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
         Arc::clone(&self.handlers)
     }
 

@@ -1,6 +1,6 @@
 //! System views, built from the pinned catalog state when a query names them:
-//! `stv_slices`, `stv_tbl_perm` (rows and blocks per table per slice), `svv_table_info`
-//! and `stl_query`.
+//! `stv_slices`, `stv_tbl_perm` (rows and blocks per table per slice), `svv_table_info`,
+//! `stl_query`, `stl_load_errors` (rows COPY rejected) and `stv_load_state` (COPYs running).
 
 use std::sync::Arc;
 
@@ -15,7 +15,14 @@ use datafusion::datasource::TableProvider;
 use crate::catalog::ClusterState;
 use crate::query_log::QueryLog;
 
-pub const NAMES: &[&str] = &["stv_slices", "stv_tbl_perm", "svv_table_info", "stl_query"];
+pub const NAMES: &[&str] = &[
+    "stv_slices",
+    "stv_tbl_perm",
+    "svv_table_info",
+    "stl_query",
+    "stl_load_errors",
+    "stv_load_state",
+];
 
 pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn TableProvider>> {
     let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = match name {
@@ -174,6 +181,117 @@ pub fn table(name: &str, state: &ClusterState, log: &QueryLog) -> Option<Arc<dyn
                     Arc::new(Int64Array::from_iter_values(q.iter().map(|r| r.rows))),
                     Arc::new(StringArray::from_iter_values(q.iter().map(|r| r.status))),
                     Arc::new(StringArray::from_iter(q.iter().map(|r| r.error.clone()))),
+                ],
+            )
+        }
+        "stl_load_errors" => {
+            let e = log.loads.errors();
+            let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+            (
+                vec![
+                    Field::new("userid", DataType::Utf8, false),
+                    Field::new("session", DataType::Int32, false),
+                    Field::new("query", DataType::Int64, false),
+                    Field::new("starttime", ts, false),
+                    Field::new("filename", DataType::Utf8, false),
+                    Field::new("line_number", DataType::Int64, false),
+                    Field::new("colname", DataType::Utf8, false),
+                    Field::new("type", DataType::Utf8, false),
+                    Field::new("raw_field_value", DataType::Utf8, false),
+                    Field::new("err_code", DataType::Int32, false),
+                    Field::new("err_reason", DataType::Utf8, false),
+                ],
+                vec![
+                    Arc::new(StringArray::from_iter_values(
+                        e.iter().map(|r| r.user.clone()),
+                    )),
+                    Arc::new(Int32Array::from_iter_values(e.iter().map(|r| r.pid))),
+                    Arc::new(Int64Array::from_iter_values(
+                        e.iter().map(|r| r.query as i64),
+                    )),
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(
+                        e.iter().map(|r| r.time),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        e.iter().map(|r| r.reject.file.clone()),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        e.iter().map(|r| r.reject.line as i64),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        e.iter().map(|r| r.reject.column.clone()),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        e.iter().map(|r| r.reject.column_type.clone()),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        e.iter().map(|r| r.reject.raw_value.clone()),
+                    )),
+                    Arc::new(Int32Array::from_iter_values(
+                        e.iter().map(|r| r.reject.code as i32),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        e.iter().map(|r| r.reject.reason.clone()),
+                    )),
+                ],
+            )
+        }
+        "stv_load_state" => {
+            let loads = log.loads.running();
+            let totals: Vec<(u64, u64, u64)> = loads.iter().map(|l| l.totals()).collect();
+            let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+            (
+                vec![
+                    Field::new("query", DataType::Int64, false),
+                    Field::new("session", DataType::Int32, false),
+                    Field::new("table_name", DataType::Utf8, false),
+                    Field::new("starttime", ts, false),
+                    Field::new("files", DataType::Int64, false),
+                    Field::new("tasks", DataType::Int64, false),
+                    Field::new("tasks_done", DataType::Int64, false),
+                    Field::new("bytes_to_load", DataType::Int64, false),
+                    Field::new("bytes_loaded", DataType::Int64, false),
+                    Field::new("rows_parsed", DataType::Int64, false),
+                    Field::new("pct_complete", DataType::Float64, false),
+                ],
+                vec![
+                    Arc::new(Int64Array::from_iter_values(
+                        loads.iter().map(|l| l.query as i64),
+                    )),
+                    Arc::new(Int32Array::from_iter_values(loads.iter().map(|l| l.pid))),
+                    Arc::new(StringArray::from_iter_values(
+                        loads.iter().map(|l| l.table.clone()),
+                    )),
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(
+                        loads.iter().map(|l| l.start),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        loads.iter().map(|l| l.files as i64),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        loads.iter().map(|l| l.tasks as i64),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        totals.iter().map(|t| t.2 as i64),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        loads.iter().map(|l| l.bytes_total as i64),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        totals.iter().map(|t| t.0 as i64),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        totals.iter().map(|t| t.1 as i64),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(
+                        loads.iter().zip(&totals).map(|(l, t)| {
+                            if l.bytes_total == 0 {
+                                0.0
+                            } else {
+                                (100.0 * t.0 as f64 / l.bytes_total as f64).min(100.0)
+                            }
+                        }),
+                    )),
                 ],
             )
         }

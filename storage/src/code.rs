@@ -20,6 +20,14 @@ pub enum Code {
     NodeUnavailable,
     Storage,
     Cancelled,
+    /// A COPY rejected more rows than MAXERROR allows, or its input is unreadable.
+    BadCopyData,
+    /// A COPY source (object, prefix, manifest entry) that does not exist.
+    UndefinedFile,
+    /// An UNLOAD target that already holds files.
+    DuplicateFile,
+    /// The object store refused the credentials.
+    AccessDenied,
     Internal,
 }
 
@@ -38,6 +46,10 @@ const ALL: &[Code] = &[
     Code::NodeUnavailable,
     Code::Storage,
     Code::Cancelled,
+    Code::BadCopyData,
+    Code::UndefinedFile,
+    Code::DuplicateFile,
+    Code::AccessDenied,
     Code::Internal,
 ];
 
@@ -58,6 +70,10 @@ impl Code {
             Code::NodeUnavailable => "node_unavailable",
             Code::Storage => "storage",
             Code::Cancelled => "cancelled",
+            Code::BadCopyData => "bad_copy_data",
+            Code::UndefinedFile => "undefined_file",
+            Code::DuplicateFile => "duplicate_file",
+            Code::AccessDenied => "access_denied",
             Code::Internal => "internal",
         }
     }

@@ -1,0 +1,335 @@
+//! A node's share of a COPY.
+//!
+//! ```text
+//!   tasks ─► worker per local slice (blocking thread): read, parse, convert, route
+//!                 │ rows for slice s
+//!                 ├─► s on this node:   stage_rows (sort, encode, write blocks)
+//!                 └─► s on node n:      do_put to node n (which stages them)
+//!   every second: Progress{bytes, rows}     at the end: Done{blocks per slice, rejects}
+//! ```
+//!
+//! Nothing is committed here: the leader commits every node's blocks in one catalog
+//! version, or none of them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use blueshift_load::{LoadTask, Reject, Sink, Stores};
+use blueshift_storage::placement::route_batch;
+use blueshift_storage::table::{DistStyle, TableDef};
+use blueshift_storage::{BLOCK_ROWS, BlockMeta, SliceStore, encode_block};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::client::ComputeClient;
+use crate::error::{Error, Result};
+use crate::protocol::{IngestRequest, LoadEvent, LoadRequest, LoadResponse};
+
+/// Sorts, encodes and writes a stream of rows for one slice as staged blocks.
+pub async fn stage_rows<S, E>(
+    store: Arc<SliceStore>,
+    table: TableDef,
+    slice: u32,
+    mut batches: S,
+) -> Result<Vec<BlockMeta>>
+where
+    S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+    Error: From<E>,
+{
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut pending_rows = 0;
+    let mut blocks = Vec::new();
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        pending_rows += batch.num_rows();
+        pending.push(batch);
+        if pending_rows >= BLOCK_ROWS {
+            let full = std::mem::take(&mut pending);
+            pending_rows = 0;
+            blocks.push(write_block(&store, &table, slice, full).await?);
+        }
+    }
+    if pending_rows > 0 {
+        blocks.push(write_block(&store, &table, slice, pending).await?);
+    }
+    Ok(blocks)
+}
+
+async fn write_block(
+    store: &Arc<SliceStore>,
+    table: &TableDef,
+    slice: u32,
+    batches: Vec<RecordBatch>,
+) -> Result<BlockMeta> {
+    let store = Arc::clone(store);
+    let table = table.clone();
+    tokio::task::spawn_blocking(move || -> Result<BlockMeta> {
+        let (meta, bytes) = encode_block(&table, &batches)?;
+        store.put_block(slice, &meta, &bytes)?;
+        Ok(meta)
+    })
+    .await
+    .map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?
+}
+
+type RowSender = mpsc::Sender<std::result::Result<RecordBatch, Error>>;
+
+/// Shared between the workers of one load.
+struct Shared {
+    req: LoadRequest,
+    senders: HashMap<u32, RowSender>,
+    rejects: Mutex<Vec<Reject>>,
+    reject_count: AtomicU64,
+    rows: AtomicU64,
+    bytes: Arc<AtomicU64>,
+    tasks_done: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Routes one worker's rows to their slices.
+struct Router<'a> {
+    shared: &'a Shared,
+    cursor: u64,
+}
+
+impl Sink for Router<'_> {
+    fn rows(&mut self, batch: RecordBatch) -> blueshift_load::Result<()> {
+        let shared = self.shared;
+        if shared.stop.load(Ordering::Relaxed) {
+            return Err(blueshift_load::Error::Data("load stopped".into()));
+        }
+        shared
+            .rows
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let parts = route_batch(
+            &shared.req.target.table,
+            &shared.req.topology,
+            &batch,
+            &mut self.cursor,
+        )
+        .map_err(|e| blueshift_load::Error::Data(e.to_string()))?;
+        for (slice, part) in parts {
+            let tx = shared.senders.get(&slice).ok_or_else(|| {
+                blueshift_load::Error::Data(format!("no writer for slice {slice}"))
+            })?;
+            tx.blocking_send(Ok(part)).map_err(|_| {
+                blueshift_load::Error::Data(format!("{WRITER_STOPPED} (slice {slice})"))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> blueshift_load::Result<()> {
+        let shared = self.shared;
+        let n = rejects.len() as u64;
+        let total = shared.reject_count.fetch_add(n, Ordering::Relaxed) + n;
+        let keep = shared.req.options.max_error + 1;
+        let mut kept = shared.rejects.lock().expect("rejects");
+        let room = keep.saturating_sub(kept.len() as u64) as usize;
+        kept.extend(rejects.into_iter().take(room));
+        if total > shared.req.options.max_error {
+            shared.stop.store(true, Ordering::Relaxed);
+            return Err(blueshift_load::Error::Data(MAXERROR_STOP.into()));
+        }
+        Ok(())
+    }
+}
+
+const MAXERROR_STOP: &str = "stopped: MAXERROR exceeded";
+const WRITER_STOPPED: &str = "a block writer stopped";
+
+/// The slices a table's rows can go to.
+fn destinations(req: &LoadRequest) -> Vec<u32> {
+    let t = req.topology;
+    match req.target.table.dist_style {
+        DistStyle::All | DistStyle::AutoAll => (0..t.nodes).map(|n| t.all_copy_slice(n)).collect(),
+        _ => (0..t.total_slices()).collect(),
+    }
+}
+
+/// Runs a load, sending progress and the final answer on `events`.
+pub async fn run_load(
+    store: Arc<SliceStore>,
+    stores: Arc<Stores>,
+    node: u32,
+    workers: usize,
+    req: LoadRequest,
+    events: mpsc::Sender<std::result::Result<LoadEvent, Error>>,
+) {
+    let result = load(store, stores, node, workers, req, &events).await;
+    let _ = events.send(result.map(LoadEvent::Done)).await;
+}
+
+async fn load(
+    store: Arc<SliceStore>,
+    stores: Arc<Stores>,
+    node: u32,
+    workers: usize,
+    req: LoadRequest,
+    events: &mpsc::Sender<std::result::Result<LoadEvent, Error>>,
+) -> Result<LoadResponse> {
+    let timeout = Duration::from_secs(req.timeout_secs.max(1));
+    let table = req.target.table.clone();
+    let schema = table.schema();
+    let mut writers = tokio::task::JoinSet::new();
+    let mut senders = HashMap::new();
+    for slice in destinations(&req) {
+        let (tx, rx) = mpsc::channel(4);
+        senders.insert(slice, tx);
+        let rows = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let owner = req.topology.node_of(slice);
+        if owner == node {
+            let store = Arc::clone(&store);
+            let table = table.clone();
+            writers.spawn(async move { (slice, stage_rows(store, table, slice, rows).await) });
+        } else {
+            let addr =
+                req.nodes.get(owner as usize).cloned().ok_or_else(|| {
+                    Error::BadRequest(format!("no address for compute node {owner}"))
+                })?;
+            let client = ComputeClient::new(owner, &addr, timeout)?;
+            let ingest = IngestRequest {
+                table: table.clone(),
+                slice,
+            };
+            let schema = Arc::clone(&schema);
+            writers.spawn(async move {
+                let r = client.ingest(&ingest, schema, rows).await;
+                (slice, r.map(|resp| resp.blocks))
+            });
+        }
+    }
+    let queue: Arc<Mutex<VecDeque<LoadTask>>> =
+        Arc::new(Mutex::new(req.tasks.iter().cloned().collect()));
+    let shared = Arc::new(Shared {
+        req,
+        senders,
+        rejects: Mutex::new(Vec::new()),
+        reject_count: AtomicU64::new(0),
+        rows: AtomicU64::new(0),
+        bytes: Arc::new(AtomicU64::new(0)),
+        tasks_done: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+    });
+    let mut readers = tokio::task::JoinSet::new();
+    for w in 0..workers.max(1) {
+        let shared = Arc::clone(&shared);
+        let queue = Arc::clone(&queue);
+        let stores = Arc::clone(&stores);
+        readers.spawn_blocking(move || -> Result<Vec<(usize, u64)>> {
+            let mut router = Router {
+                shared: &shared,
+                cursor: shared.req.even_start + w as u64,
+            };
+            let mut lines = Vec::new();
+            loop {
+                let Some(task) = queue.lock().expect("task queue").pop_front() else {
+                    return Ok(lines);
+                };
+                let outcome = blueshift_load::read_task(
+                    &stores,
+                    &shared.req.access,
+                    &task,
+                    &shared.req.target,
+                    &shared.req.options,
+                    Arc::clone(&shared.bytes),
+                    &mut router,
+                );
+                match outcome {
+                    Ok(o) => lines.push((task.id, o.lines)),
+                    Err(e) => {
+                        shared.stop.store(true, Ordering::Relaxed);
+                        return Err(Error::Load(e));
+                    }
+                }
+                shared.tasks_done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let mut task_lines = Vec::new();
+    let mut failure: Option<Error> = None;
+    loop {
+        tokio::select! {
+            joined = readers.join_next() => {
+                let Some(joined) = joined else { break };
+                match joined {
+                    Ok(Ok(lines)) => task_lines.extend(lines),
+                    Ok(Err(e)) => {
+                        if failure.is_none() {
+                            failure = Some(e);
+                        }
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(Error::BadRequest(format!("load worker failed: {e}")));
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                let progress = LoadEvent::Progress {
+                    bytes: shared.bytes.load(Ordering::Relaxed),
+                    rows: shared.rows.load(Ordering::Relaxed),
+                    tasks_done: shared.tasks_done.load(Ordering::Relaxed),
+                };
+                if events.send(Ok(progress)).await.is_err() {
+                    // The leader went away: stop reading; nothing will be committed.
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    let exceeded = shared.reject_count.load(Ordering::Relaxed) > shared.req.options.max_error;
+    let failure = failure.filter(|e| !(exceeded && e.to_string().contains(MAXERROR_STOP)));
+    let shared = Arc::into_inner(shared)
+        .ok_or_else(|| Error::BadRequest("load workers still hold the load state".into()))?;
+    let Shared {
+        senders,
+        rejects,
+        reject_count,
+        rows,
+        ..
+    } = shared;
+    if let Some(e) = failure {
+        if e.to_string().contains(WRITER_STOPPED) {
+            // A writer failed first (a node lost, a disk full): its error is the one to tell.
+            drop(senders);
+            while let Some(joined) = writers.join_next().await {
+                if let Ok((_, Err(writer_error))) = joined {
+                    writers.abort_all();
+                    return Err(writer_error);
+                }
+            }
+        }
+        writers.abort_all();
+        return Err(e);
+    }
+    if exceeded {
+        writers.abort_all();
+        return Ok(LoadResponse {
+            rejects: rejects.into_inner().expect("rejects"),
+            reject_count: reject_count.into_inner(),
+            exceeded: true,
+            task_lines,
+            ..Default::default()
+        });
+    }
+    drop(senders);
+    let mut blocks: BTreeMap<u32, Vec<BlockMeta>> = BTreeMap::new();
+    while let Some(joined) = writers.join_next().await {
+        let (slice, r) =
+            joined.map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?;
+        blocks.entry(slice).or_default().extend(r?);
+    }
+    Ok(LoadResponse {
+        blocks,
+        rows: rows.into_inner(),
+        rejects: rejects.into_inner().expect("rejects"),
+        reject_count: reject_count.into_inner(),
+        task_lines,
+        exceeded: false,
+    })
+}
