@@ -5,7 +5,7 @@
 //!                 │ rows for slice s
 //!                 ├─► s on this node:   stage_rows (sort, encode, write blocks)
 //!                 └─► s on node n:      do_put to node n (which stages them)
-//!   every second: Progress{bytes, rows}     at the end: Done{blocks per slice, rejects}
+//!   every 250 ms: Progress{bytes, rows}     at the end: Done{blocks per slice, rejects}
 //! ```
 //!
 //! Nothing is committed here: the leader commits every node's blocks in one catalog
@@ -249,7 +249,7 @@ async fn load(
             }
         });
     }
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
     ticker.tick().await;
     let mut task_lines = Vec::new();
     let mut failure: Option<Error> = None;

@@ -131,7 +131,7 @@ impl ComputeService {
 }
 
 impl ComputeService {
-    /// Starts a load; its answer stream carries progress every second, then the result.
+    /// Starts a load; its answer stream carries progress every 250 ms, then the result.
     #[allow(clippy::result_large_err)]
     fn start_load(
         &self,

@@ -48,6 +48,8 @@ pub struct LeaderConfig {
     /// COPY splits uncompressed CSV/text files and Parquet files larger than this (MiB)
     /// into byte ranges / row-group sets, so one big file loads on every slice.
     pub copy_split_mb: u64,
+    /// Milliseconds between progress NOTICEs of a running COPY.
+    pub copy_progress_ms: u64,
 }
 
 /// The compute role.
@@ -78,6 +80,7 @@ impl Default for LeaderConfig {
             auto_all_max_rows: 1_000_000,
             query_log_size: 10_000,
             copy_split_mb: 64,
+            copy_progress_ms: 3000,
         }
     }
 }

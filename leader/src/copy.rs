@@ -35,9 +35,6 @@ use crate::copy_sql::{CopyStatement, Source};
 use crate::engine::{Engine, Output, Session};
 use crate::error::{Error, Result};
 
-/// Seconds between progress NOTICEs of a running COPY.
-const NOTICE_SECS: u64 = 3;
-
 /// A COPY FROM STDIN waiting for the client's data.
 pub struct PendingCopy {
     stmt: CopyStatement,
@@ -389,7 +386,8 @@ impl Engine {
             });
         let all = futures::future::try_join_all(calls);
         tokio::pin!(all);
-        let mut tick = tokio::time::interval(Duration::from_secs(NOTICE_SECS));
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(self.config.copy_progress_ms.max(10)));
         tick.tick().await;
         let answers = loop {
             tokio::select! {

@@ -42,6 +42,16 @@ impl Error {
                 url: url.to_string(),
                 reason: source.to_string(),
             },
+            // Listing errors arrive as generic ones; the HTTP status still tells.
+            other
+                if other.to_string().contains("403 Forbidden")
+                    || other.to_string().contains("401 Unauthorized") =>
+            {
+                Error::AccessDenied {
+                    url: url.to_string(),
+                    reason: other.to_string(),
+                }
+            }
             other => Error::Store {
                 url: url.to_string(),
                 reason: other.to_string(),

@@ -133,6 +133,16 @@ struct OpenFile {
     rows: u64,
 }
 
+impl OpenFile {
+    /// Bytes the file holds so far, counting what the Parquet writer still buffers.
+    fn size(&self) -> u64 {
+        match &self.encoder {
+            Encoder::Parquet(w) => self.bytes + w.in_progress_size() as u64,
+            _ => self.bytes,
+        }
+    }
+}
+
 /// Writes the files of one output stream: `<prefix><stem>_part_00<ext>`, `..._part_01`, ...
 pub struct FileSet {
     store: Arc<dyn ObjectStore>,
@@ -204,10 +214,32 @@ impl FileSet {
         })
     }
 
+    /// Writes a batch, in slices small enough that no file grows much past MAXFILESIZE:
+    /// a file is closed before a slice that would take it over the limit.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
+        let rows = batch.num_rows();
+        if rows == 0 {
             return Ok(());
         }
+        let per_row = (batch.get_array_memory_size() / rows).max(1) as u64;
+        let chunk = ((self.opts.max_file_size / 16) / per_row).clamp(1, rows as u64) as usize;
+        let mut offset = 0;
+        while offset < rows {
+            let len = chunk.min(rows - offset);
+            let estimate = per_row * len as u64;
+            if let Some(file) = &self.open
+                && file.rows > 0
+                && file.size() + estimate > self.opts.max_file_size
+            {
+                self.close().await?;
+            }
+            self.write_slice(&batch.slice(offset, len)).await?;
+            offset += len;
+        }
+        Ok(())
+    }
+
+    async fn write_slice(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.open.is_none() {
             self.open = Some(self.open_next()?);
         }
@@ -223,7 +255,7 @@ impl FileSet {
                 .await
                 .map_err(|e| Error::Data(format!("{}: {e}", file.url)))?;
         }
-        if file.bytes >= self.opts.max_file_size {
+        if file.size() >= self.opts.max_file_size {
             self.close().await?;
         }
         Ok(())

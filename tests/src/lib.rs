@@ -4,6 +4,8 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+pub mod s3;
 use std::time::{Duration, Instant};
 
 /// The `blueshift` binary built beside this test binary.
@@ -38,6 +40,8 @@ pub struct TestCluster {
     pub compute_addrs: Vec<String>,
     pub leader_args: Vec<String>,
     pub leader_env: Vec<(String, String)>,
+    /// A `blueshift.toml` every process reads (`--config`).
+    pub config: Option<PathBuf>,
 }
 
 impl TestCluster {
@@ -56,7 +60,23 @@ impl TestCluster {
         leader_args: &[&str],
         leader_env: &[(&str, &str)],
     ) -> TestCluster {
+        Self::start_config(nodes, slices_per_node, leader_args, leader_env, None).await
+    }
+
+    /// Starts a cluster whose processes all read `config` as their configuration file.
+    pub async fn start_config(
+        nodes: u32,
+        slices_per_node: u32,
+        leader_args: &[&str],
+        leader_env: &[(&str, &str)],
+        config: Option<&str>,
+    ) -> TestCluster {
         let tmp = tempfile::tempdir().unwrap();
+        let config = config.map(|text| {
+            let path = tmp.path().join("blueshift.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
         let mut c = TestCluster {
             dir: tmp.path().to_path_buf(),
             _tmp: Some(tmp),
@@ -71,6 +91,7 @@ impl TestCluster {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            config,
         };
         for node in 0..nodes {
             c.compute_addrs.push(format!("127.0.0.1:{}", free_port()));
@@ -82,8 +103,17 @@ impl TestCluster {
         c
     }
 
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(blueshift_bin());
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd
+    }
+
     pub fn spawn_compute(&mut self, node: u32) {
-        let child = Command::new(blueshift_bin())
+        let child = self
+            .command()
             .args([
                 "compute",
                 "--node",
@@ -102,7 +132,8 @@ impl TestCluster {
     }
 
     pub fn spawn_leader(&mut self) {
-        let child = Command::new(blueshift_bin())
+        let child = self
+            .command()
             .args(["leader", "--port", &self.port.to_string()])
             .arg("--data-dir")
             .arg(self.dir.join("leader"))
@@ -142,6 +173,29 @@ impl TestCluster {
 
     pub fn conn_str(&self) -> String {
         format!("host=127.0.0.1 port={} user=admin dbname=dev", self.port)
+    }
+
+    /// A client whose NOTICEs are collected into the returned list.
+    pub async fn client_with_notices(
+        &self,
+    ) -> (
+        tokio_postgres::Client,
+        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        let (client, mut conn) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&notices);
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(m)) = futures::StreamExt::next(&mut messages).await {
+                if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                    seen.lock().unwrap().push(n.message().to_string());
+                }
+            }
+        });
+        (client, notices)
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {

@@ -3,6 +3,7 @@
 //! tokio-postgres or the real `psql`. One binary, so the tree links once.
 
 mod basic;
+mod copy;
 mod crash;
 mod dev;
 mod distribution;
