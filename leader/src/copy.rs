@@ -35,6 +35,10 @@ use crate::copy_sql::{CopyStatement, Source};
 use crate::engine::{Engine, Output, Session};
 use crate::error::{Error, Result};
 
+/// The NOTICE for COPY's and UNLOAD's `IAM_ROLE`.
+pub const IAM_ROLE_IGNORED: &str = "IAM_ROLE is accepted and ignored: object storage is reached \
+     with the keys of the [regions] configuration or the AWS environment";
+
 /// A COPY FROM STDIN waiting for the client's data.
 pub struct PendingCopy {
     stmt: CopyStatement,
@@ -100,10 +104,7 @@ impl Engine {
     pub(crate) async fn copy(&self, session: &Session, sql: &str, query: u64) -> Result<Output> {
         let stmt = crate::copy_sql::parse_copy(sql)?;
         if stmt.iam_role {
-            session.notice(
-                "IAM_ROLE is accepted and ignored: object storage is reached with the keys of \
-                 the [regions] configuration or the AWS environment",
-            );
+            session.notice(IAM_ROLE_IGNORED);
         }
         let state = self.catalog.pin();
         let table = state.table(&stmt.table)?;

@@ -299,9 +299,10 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
     let mut iam = false;
     let mut quote: Option<u8> = None;
     let mut csv = false;
+    let mut delimiter: Option<u8> = None;
     t.eat_word("WITH");
     if t.eat(&Token::LParen) {
-        postgres_options(&mut t, &mut o, &mut csv, &mut quote)?;
+        postgres_options(&mut t, &mut o, &mut csv, &mut quote, &mut delimiter)?;
     }
     while !t.done() {
         let word = t
@@ -345,7 +346,7 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
                 o.format = Format::Json { ignore_case };
             }
             "PARQUET" => o.format = Format::Parquet,
-            "DELIMITER" => o.delimiter = single_byte(&t.string("DELIMITER")?, "DELIMITER")?,
+            "DELIMITER" => delimiter = Some(single_byte(&t.string("DELIMITER")?, "DELIMITER")?),
             "ESCAPE" => o.escape = true,
             "REMOVEQUOTES" => o.remove_quotes = true,
             "IGNOREHEADER" => o.ignore_header = t.number("IGNOREHEADER")?,
@@ -399,9 +400,10 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
         o.format = Format::Csv {
             quote: quote.unwrap_or(b'"'),
         };
-        if o.delimiter == b'|' && !sql.to_ascii_uppercase().contains("DELIMITER") {
-            o.delimiter = b',';
-        }
+        o.delimiter = b',';
+    }
+    if let Some(d) = delimiter {
+        o.delimiter = d;
     }
     blueshift_load::CopyOptions::validate(&o).map_err(|e| Error::InvalidInput(e.to_string()))?;
     if source == Source::Stdin && o.manifest {
@@ -425,6 +427,7 @@ fn postgres_options(
     o: &mut CopyOptions,
     csv: &mut bool,
     quote: &mut Option<u8>,
+    delimiter: &mut Option<u8>,
 ) -> Result<()> {
     loop {
         let word = t
@@ -444,7 +447,7 @@ fn postgres_options(
                 }
             }
             "HEADER" => o.ignore_header = u64::from(t.switch()),
-            "DELIMITER" => o.delimiter = single_byte(&t.string("DELIMITER")?, "DELIMITER")?,
+            "DELIMITER" => *delimiter = Some(single_byte(&t.string("DELIMITER")?, "DELIMITER")?),
             "NULL" => o.null_as = Some(t.string("NULL")?),
             "QUOTE" => *quote = Some(single_byte(&t.string("QUOTE")?, "QUOTE")?),
             other => {

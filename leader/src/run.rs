@@ -40,6 +40,12 @@ pub async fn run_leader(config: Config) -> Result<()> {
     cluster
         .wait_healthy(&cluster_id, Duration::from_secs(120))
         .await?;
+    // COPY FROM STDIN input spooled before a crash belongs to no statement any more.
+    let spool = config.storage.data_dir.join("spool");
+    if spool.exists() {
+        std::fs::remove_dir_all(&spool)
+            .map_err(|e| Error::Io(format!("cannot clear {}: {e}", spool.display())))?;
+    }
     let removed = cluster.gc(&catalog.files_in_use()).await?;
     if removed > 0 {
         tracing::info!(removed, "removed files of uncommitted or dropped data");

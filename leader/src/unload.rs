@@ -104,10 +104,7 @@ impl Engine {
     pub(crate) async fn unload(&self, session: &Session, sql: &str, query: u64) -> Result<Output> {
         let u = crate::copy_sql::parse_unload(sql)?;
         if u.iam_role {
-            session.notice(
-                "IAM_ROLE is accepted and ignored: object storage is reached with the keys of \
-                 the [regions] configuration or the AWS environment",
-            );
+            session.notice(crate::copy::IAM_ROLE_IGNORED);
         }
         let mut texts = crate::sql_split::split(&u.query)?;
         if texts.len() != 1 {

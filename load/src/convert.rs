@@ -6,11 +6,12 @@
 //! cast kernels. A value that does not convert rejects its row only, with the line number,
 //! column and reason that `stl_load_errors` shows; the other rows load.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Decimal128Builder, RecordBatch,
+    StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, SchemaRef};
@@ -68,7 +69,6 @@ pub struct RowBuffer<'a> {
     columns: Vec<StringBuilder>,
     lines: Vec<u64>,
     rejects: Vec<Reject>,
-    scratch: Vec<Option<String>>,
     task: usize,
 }
 
@@ -88,7 +88,6 @@ impl<'a> RowBuffer<'a> {
                 .collect(),
             lines: Vec::with_capacity(BATCH_ROWS),
             rejects: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -163,17 +162,14 @@ impl<'a> RowBuffer<'a> {
             );
             return;
         }
-        let mut values = std::mem::take(&mut self.scratch);
-        values.clear();
-        values.resize(ncols, None);
+        let mut values: Vec<Option<Cow<'_, str>>> = vec![None; ncols];
         for (i, field) in fields.iter().enumerate() {
             let col = self.target.fields[i];
             let Some(bytes) = field else { continue };
-            match self.field_value(col, bytes) {
+            match field_value(self.opts, &self.target.table.columns[col].sql_type, bytes) {
                 Ok(v) => values[col] = v,
                 Err((code, reason, raw)) => {
                     self.reject(line, col, &raw, code, reason);
-                    self.scratch = values;
                     return;
                 }
             }
@@ -185,84 +181,6 @@ impl<'a> RowBuffer<'a> {
             }
         }
         self.lines.push(line);
-        self.scratch = values;
-    }
-
-    /// Applies the field options to one raw value.
-    fn field_value(
-        &self,
-        col: usize,
-        bytes: &[u8],
-    ) -> std::result::Result<Option<String>, (u32, String, String)> {
-        let def = &self.target.table.columns[col];
-        let text = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_string(),
-            Err(e) => match self.opts.accept_inv_chars {
-                Some(c) => replace_invalid_utf8(bytes, c),
-                None => {
-                    let at = e.valid_up_to();
-                    let bad = &bytes[at..(at + e.error_len().unwrap_or(1)).min(bytes.len())];
-                    let hex: Vec<String> = bad.iter().map(|b| format!("{b:02x}")).collect();
-                    return Err((
-                        1220,
-                        format!(
-                            "String contains invalid or unsupported UTF8 codepoints. Bad UTF8 hex sequence: {} (byte {} of the value); use ACCEPTINVCHARS to replace such bytes",
-                            hex.join(" "),
-                            at + 1
-                        ),
-                        String::from_utf8_lossy(bytes).into_owned(),
-                    ));
-                }
-            },
-        };
-        if self.opts.null_string() == Some(text.as_str()) {
-            return Ok(None);
-        }
-        if self.opts.blanks_as_null && !text.is_empty() && text.trim().is_empty() {
-            return Ok(None);
-        }
-        let is_string = def.sql_type.max_len().is_some();
-        if text.is_empty() {
-            return Ok(if is_string && !self.opts.empty_as_null {
-                Some(text)
-            } else {
-                None
-            });
-        }
-        if !is_string {
-            return Ok(Some(text.trim().to_string()));
-        }
-        let mut text = text;
-        if self.opts.trim_blanks {
-            let kept = text.trim_end().len();
-            text.truncate(kept);
-        }
-        let limit = def.sql_type.max_len().unwrap_or(u32::MAX) as usize;
-        let counted = if matches!(def.sql_type, SqlType::Char(_)) {
-            text.trim_end_matches(' ').len()
-        } else {
-            text.len()
-        };
-        if counted > limit {
-            if self.opts.truncate_columns {
-                let mut end = limit;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-            } else {
-                return Err((
-                    1204,
-                    format!(
-                        "String length exceeds DDL length: {} bytes for {}; use TRUNCATECOLUMNS to cut such values",
-                        text.len(),
-                        def.sql_type.display_name()
-                    ),
-                    text,
-                ));
-            }
-        }
-        Ok(Some(text))
     }
 
     /// Converts the buffered rows to the table's types; rows that do not convert are
@@ -333,6 +251,89 @@ fn batch_without(
     )?)
 }
 
+/// Applies the field options to one raw value; borrows from the input unless invalid
+/// UTF-8 had to be replaced.
+fn field_value<'b>(
+    opts: &CopyOptions,
+    sql_type: &SqlType,
+    bytes: &'b [u8],
+) -> std::result::Result<Option<Cow<'b, str>>, (u32, String, String)> {
+    let text: Cow<'b, str> = match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(e) => match opts.accept_inv_chars {
+            Some(c) => Cow::Owned(replace_invalid_utf8(bytes, c)),
+            None => {
+                let at = e.valid_up_to();
+                let bad = &bytes[at..(at + e.error_len().unwrap_or(1)).min(bytes.len())];
+                let hex: Vec<String> = bad.iter().map(|b| format!("{b:02x}")).collect();
+                return Err((
+                    1220,
+                    format!(
+                        "String contains invalid or unsupported UTF8 codepoints. Bad UTF8 hex sequence: {} (byte {} of the value); use ACCEPTINVCHARS to replace such bytes",
+                        hex.join(" "),
+                        at + 1
+                    ),
+                    String::from_utf8_lossy(bytes).into_owned(),
+                ));
+            }
+        },
+    };
+    if opts.null_string() == Some(text.as_ref()) {
+        return Ok(None);
+    }
+    if opts.blanks_as_null && !text.is_empty() && text.trim().is_empty() {
+        return Ok(None);
+    }
+    let Some(limit) = sql_type.max_len() else {
+        // Not a string: empty is NULL, and surrounding blanks do not count (blanks alone
+        // do not convert, unless BLANKSASNULL).
+        if text.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(trimmed(text, |t| t.trim())));
+    };
+    if text.is_empty() {
+        return Ok(if opts.empty_as_null { None } else { Some(text) });
+    }
+    let mut text = text;
+    if opts.trim_blanks {
+        text = trimmed(text, |t| t.trim_end());
+    }
+    let limit = limit as usize;
+    let counted = if matches!(sql_type, SqlType::Char(_)) {
+        text.trim_end_matches(' ').len()
+    } else {
+        text.len()
+    };
+    if counted > limit {
+        if !opts.truncate_columns {
+            return Err((
+                1204,
+                format!(
+                    "String length exceeds DDL length: {} bytes for {}; use TRUNCATECOLUMNS to cut such values",
+                    text.len(),
+                    sql_type.display_name()
+                ),
+                text.into_owned(),
+            ));
+        }
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text = trimmed(text, |t| &t[..end]);
+    }
+    Ok(Some(text))
+}
+
+/// A sub-slice of a value, still borrowed when the value was.
+fn trimmed<'b>(text: Cow<'b, str>, f: impl Fn(&str) -> &str) -> Cow<'b, str> {
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(f(t)),
+        Cow::Owned(t) => Cow::Owned(f(&t).to_string()),
+    }
+}
+
 fn truncate_chars(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
@@ -370,6 +371,11 @@ fn convert_strings(
                 cast_with_options(&array, &target, &CastOptions::default())?
             };
             Ok((array, failures))
+        }
+        SqlType::Decimal { precision, scale }
+            if let Some(array) = fast_decimals(input, *precision, *scale) =>
+        {
+            Ok((Arc::new(array), vec![]))
         }
         _ => {
             let cast = cast_with_options(
@@ -498,6 +504,73 @@ fn parse_timestamp_naive(s: &str, format: &TimeFormat) -> Option<NaiveDateTime> 
     }
 }
 
+/// Plain decimals (`-123.45`) without going through Arrow's general parser, which
+/// allocates per value. `None` if any value is not plain or does not fit: the caller then
+/// casts the column the general way, which also names the bad values.
+fn fast_decimals(input: &StringArray, precision: u8, scale: i8) -> Option<Decimal128Array> {
+    if scale < 0 {
+        return None;
+    }
+    let scale = scale as usize;
+    let max_int_digits = usize::from(precision).checked_sub(scale)?;
+    let mut out = Decimal128Builder::with_capacity(input.len());
+    for v in input.iter() {
+        let Some(v) = v else {
+            out.append_null();
+            continue;
+        };
+        let b = v.as_bytes();
+        let (neg, digits) = match b.first() {
+            Some(b'-') => (true, &b[1..]),
+            Some(b'+') => (false, &b[1..]),
+            _ => (false, b),
+        };
+        let (int, frac) = match digits.iter().position(|c| *c == b'.') {
+            Some(i) => (&digits[..i], &digits[i + 1..]),
+            None => (digits, &digits[digits.len()..]),
+        };
+        if (int.is_empty() && frac.is_empty())
+            || frac.len() > scale
+            || !int.iter().chain(frac).all(u8::is_ascii_digit)
+        {
+            return None;
+        }
+        let int = &int[int.iter().take_while(|c| **c == b'0').count()..];
+        if int.len() > max_int_digits {
+            return None;
+        }
+        let mut n: i128 = 0;
+        for c in int.iter().chain(frac) {
+            n = n * 10 + i128::from(c - b'0');
+        }
+        n *= 10i128.pow((scale - frac.len()) as u32);
+        out.append_value(if neg { -n } else { n });
+    }
+    out.finish()
+        .with_precision_and_scale(precision, scale as i8)
+        .ok()
+}
+
+/// Whether a DATEFORMAT is plain ISO (`YYYY-MM-DD`), which the fast path reads.
+fn is_iso_pattern(format: &TimeFormat) -> bool {
+    matches!(format, TimeFormat::Pattern(p) if p == "%Y-%m-%d")
+}
+
+/// `YYYY-MM-DD` without going through a format parser (the common case, millions of times
+/// per load).
+fn iso_date(b: &[u8]) -> Option<i32> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    Some(days(date))
+}
+
 fn convert_dates(
     input: &StringArray,
     format: &TimeFormat,
@@ -508,7 +581,11 @@ fn convert_dates(
         .enumerate()
         .map(|(row, v)| {
             let v = v?;
-            let parsed = parse_date(v, format);
+            let iso = matches!(format, TimeFormat::Auto) || is_iso_pattern(format);
+            let parsed = iso
+                .then(|| iso_date(v.as_bytes()))
+                .flatten()
+                .or_else(|| parse_date(v, format));
             if parsed.is_none() {
                 failures.push((
                     row,
@@ -688,6 +765,61 @@ mod tests {
     }
 
     #[test]
+    fn plain_decimals_take_the_fast_path_and_agree_with_arrow() {
+        let values = [
+            "1.25",
+            "-0.5",
+            "17",
+            "+3.1",
+            "0",
+            "000123.40",
+            "9999999999999.99",
+            ".5",
+        ];
+        let input = StringArray::from_iter_values(values);
+        let fast = fast_decimals(&input, 15, 2).expect("plain values");
+        let general = cast_with_options(
+            &input,
+            &DataType::Decimal128(15, 2),
+            &CastOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(&fast as &dyn Array, general.as_ref());
+        for odd in ["1e5", "1.234", "abc", "12345678901234.00", "-", " 1"] {
+            assert!(
+                fast_decimals(&StringArray::from_iter_values([odd]), 15, 2).is_none(),
+                "{odd}"
+            );
+        }
+    }
+
+    #[test]
+    fn iso_dates_take_the_fast_path_and_agree_with_chrono() {
+        for d in [
+            "1970-01-01",
+            "2024-02-29",
+            "1998-12-01",
+            "0001-01-01",
+            "9999-12-31",
+        ] {
+            assert_eq!(
+                iso_date(d.as_bytes()),
+                parse_date(d, &TimeFormat::Auto),
+                "{d}"
+            );
+        }
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "20240101",
+            "2024-01-0x",
+        ] {
+            assert_eq!(iso_date(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_rows_are_rejected_with_line_column_and_reason() {
         let target = Target::all_columns(table());
         let opts = CopyOptions::default();
@@ -719,11 +851,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
+                (2, "id", 1207),
                 (3, "name", 1204),
+                (4, "day", 1205),
                 (5, "day", 1214),
                 (6, "name", 1220),
-                (2, "id", 1207),
-                (4, "day", 1205),
                 (7, "id", 1213),
             ]
         );

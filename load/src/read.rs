@@ -153,12 +153,31 @@ pub fn read_task(
     } else {
         0
     };
+    let part = Part {
+        task,
+        target,
+        opts,
+        limit,
+        header,
+    };
     match &opts.format {
-        Format::Csv { quote } => read_csv(input, *quote, limit, header, task, target, opts, sink),
-        Format::Text => read_lines(input, limit, header, task, target, opts, sink, false),
-        Format::Json { .. } => read_lines(input, limit, header, task, target, opts, sink, true),
+        Format::Csv { quote } => read_csv(input, *quote, &part, sink),
+        Format::Text => read_lines(input, &part, sink, false),
+        Format::Json { .. } => read_lines(input, &part, sink, true),
         Format::Parquet => unreachable!("handled above"),
     }
+}
+
+/// What a reader needs to know about its part of a file.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    task: &'a LoadTask,
+    target: &'a Target,
+    opts: &'a CopyOptions,
+    /// Bytes after the start within which records may start (a split range).
+    limit: Option<u64>,
+    /// Lines to skip first (IGNOREHEADER, in the file's first part only).
+    header: u64,
 }
 
 fn flush(buffer: &mut RowBuffer<'_>, sink: &mut dyn Sink) -> Result<u64> {
@@ -173,17 +192,19 @@ fn flush(buffer: &mut RowBuffer<'_>, sink: &mut dyn Sink) -> Result<u64> {
     Ok(rows)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_csv(
     input: Box<dyn BufRead>,
     quote: u8,
-    limit: Option<u64>,
-    header: u64,
-    task: &LoadTask,
-    target: &Target,
-    opts: &CopyOptions,
+    part: &Part<'_>,
     sink: &mut dyn Sink,
 ) -> Result<TaskOutcome> {
+    let Part {
+        task,
+        target,
+        opts,
+        limit,
+        header,
+    } = *part;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -243,17 +264,19 @@ fn read_csv(
 
 /// Text and JSON input: one record per line (text lines may continue after an escaped
 /// newline).
-#[allow(clippy::too_many_arguments)]
 fn read_lines(
     mut input: Box<dyn BufRead>,
-    limit: Option<u64>,
-    header: u64,
-    task: &LoadTask,
-    target: &Target,
-    opts: &CopyOptions,
+    part: &Part<'_>,
     sink: &mut dyn Sink,
     json: bool,
 ) -> Result<TaskOutcome> {
+    let Part {
+        task,
+        target,
+        opts,
+        limit,
+        header,
+    } = *part;
     let mut buffer = RowBuffer::new(target, opts, &task.url, task.id);
     let mut outcome = TaskOutcome::default();
     let mut line_no = 0u64;

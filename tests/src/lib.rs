@@ -276,3 +276,32 @@ pub async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
             .unwrap_or_else(|| panic!("not a database error from {sql}: {e}")),
     }
 }
+
+/// Rows per slice of a table, from the `stv_tbl_perm` system view.
+pub async fn per_slice(c: &tokio_postgres::Client, table: &str) -> Vec<i64> {
+    rows(
+        c,
+        &format!("SELECT rows FROM stv_tbl_perm WHERE name = '{table}' ORDER BY slice"),
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].as_ref().unwrap().parse().unwrap())
+    .collect()
+}
+
+/// The error of a failed statement: SQLSTATE, message, hint.
+pub async fn error_of(c: &tokio_postgres::Client, sql: &str) -> (String, String, String) {
+    let e = c
+        .simple_query(sql)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("expected an error from: {sql}"));
+    let db = e
+        .as_db_error()
+        .unwrap_or_else(|| panic!("not a database error from {sql}: {e}"));
+    (
+        db.code().code().to_string(),
+        db.message().to_string(),
+        db.hint().unwrap_or_default().to_string(),
+    )
+}

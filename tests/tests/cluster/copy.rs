@@ -12,7 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use blueshift_tests::s3::S3Server;
-use blueshift_tests::{TestCluster, rows, try_rows};
+use blueshift_tests::{TestCluster, error_of, per_slice, rows, try_rows};
 
 const TYPED: &str = "(id INT NOT NULL, s SMALLINT, b BIGINT, d DECIMAL(12,2), r REAL, \
      f DOUBLE PRECISION, ok BOOLEAN, name VARCHAR(20), code CHAR(4), day DATE, ts TIMESTAMP)";
@@ -223,23 +223,6 @@ fn bzip2(bytes: &[u8]) -> Vec<u8> {
 
 async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
     rows(c, sql).await[0][0].clone().unwrap_or_default()
-}
-
-/// The error of a failed statement: SQLSTATE, message, hint.
-async fn error_of(c: &tokio_postgres::Client, sql: &str) -> (String, String, String) {
-    let e = c
-        .simple_query(sql)
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("expected an error from: {sql}"));
-    let db = e
-        .as_db_error()
-        .unwrap_or_else(|| panic!("not a database error from {sql}: {e}"));
-    (
-        db.code().code().to_string(),
-        db.message().to_string(),
-        db.hint().unwrap_or_default().to_string(),
-    )
 }
 
 /// The whole table as text, in id order.
@@ -658,18 +641,6 @@ async fn manifest_entries_and_mandatory_files() {
     );
 }
 
-/// Rows per slice of a table.
-async fn per_slice(c: &tokio_postgres::Client, table: &str) -> Vec<i64> {
-    rows(
-        c,
-        &format!("SELECT rows FROM stv_tbl_perm WHERE name = '{table}' ORDER BY slice"),
-    )
-    .await
-    .into_iter()
-    .map(|r| r[0].as_ref().unwrap().parse().unwrap())
-    .collect()
-}
-
 #[tokio::test]
 async fn copy_from_a_local_folder_places_rows_by_diststyle() {
     let cluster = TestCluster::start(2, 2).await;
@@ -976,6 +947,29 @@ async fn large_files_split_across_slices_with_progress_and_exact_line_numbers() 
     );
 }
 
+/// Waits until `stv_load_state` shows a COPY that has read some input (and is still running).
+async fn wait_until_loading<T>(c: &tokio_postgres::Client, load: &tokio::task::JoinHandle<T>) {
+    loop {
+        let state = rows(c, "SELECT bytes_loaded FROM stv_load_state").await;
+        if state
+            .first()
+            .and_then(|r| r[0].as_deref())
+            .is_some_and(|n| n != "0")
+        {
+            break;
+        }
+        assert!(
+            !load.is_finished(),
+            "the COPY ended before a process could be killed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(
+        !load.is_finished(),
+        "the COPY ended before a process could be killed"
+    );
+}
+
 #[tokio::test]
 async fn kill9_of_a_compute_node_during_copy_leaves_the_table_unchanged() {
     let mut cluster = TestCluster::start_full(
@@ -995,25 +989,7 @@ async fn kill9_of_a_compute_node_during_copy_leaves_the_table_unchanged() {
     let sql = format!("COPY k FROM '{}' CSV", file.display());
     let load = tokio::spawn(async move { copier.simple_query(&sql).await });
     // Wait until the nodes have read some of the input, then kill one.
-    loop {
-        let state = rows(&c, "SELECT bytes_loaded FROM stv_load_state").await;
-        if state
-            .first()
-            .and_then(|r| r[0].as_deref())
-            .is_some_and(|n| n != "0")
-        {
-            break;
-        }
-        assert!(
-            !load.is_finished(),
-            "the COPY ended before a node could be killed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    assert!(
-        !load.is_finished(),
-        "the COPY ended before a node could be killed"
-    );
+    wait_until_loading(&c, &load).await;
     cluster.kill9_compute(1);
     let err = load
         .await
@@ -1037,4 +1013,136 @@ async fn kill9_of_a_compute_node_during_copy_leaves_the_table_unchanged() {
         vec![vec![Some("1".into()), Some("before".into())]]
     );
     assert!(rows(&c, "SELECT * FROM stv_load_state").await.is_empty());
+
+    // The same for the leader: killed mid-COPY, restarted, the table is as before.
+    let copier = cluster.client().await;
+    let sql = format!("COPY k FROM '{}' CSV", file.display());
+    let load = tokio::spawn(async move { copier.simple_query(&sql).await });
+    wait_until_loading(&c, &load).await;
+    cluster.kill9_leader();
+    assert!(load.await.unwrap().is_err());
+    cluster.spawn_leader();
+    cluster.wait_ready().await;
+    let c = cluster.client().await;
+    assert_eq!(
+        rows(&c, "SELECT count(*), min(note) FROM k").await,
+        vec![vec![Some("1".into()), Some("before".into())]]
+    );
+}
+
+#[tokio::test]
+async fn field_options_shape_values_as_redshift_does() {
+    let cluster = TestCluster::start(1, 2).await;
+    let c = cluster.client().await;
+    let dir = cluster.dir.join("opts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        path.display().to_string()
+    };
+    c.batch_execute(
+        "CREATE TABLE f (id INT, a VARCHAR(10), b VARCHAR(10), day DATE, ts TIMESTAMP)",
+    )
+    .await
+    .unwrap();
+    // ESCAPE: a backslash makes the delimiter, a newline and itself literal.
+    let escaped = write(
+        "escaped.txt",
+        "1|a\\|b|x\\\ny|2024-01-02|2024-01-02 03:04:05\n",
+    );
+    rows(&c, &format!("COPY f FROM '{escaped}' ESCAPE")).await;
+    // REMOVEQUOTES and a custom delimiter.
+    let quoted = write(
+        "quoted.txt",
+        "2;\"p;q\";\"r\";2024-01-03;2024-01-03 00:00:00\n",
+    );
+    rows(
+        &c,
+        &format!("COPY f FROM '{quoted}' DELIMITER ';' REMOVEQUOTES"),
+    )
+    .await;
+    // EMPTYASNULL, BLANKSASNULL, TRIMBLANKS, NULL AS.
+    let blanks = write("blanks.txt", "3||   |nil|\n4|keep   |x|2024-01-04|\n");
+    rows(
+        &c,
+        &format!("COPY f FROM '{blanks}' EMPTYASNULL BLANKSASNULL TRIMBLANKS NULL AS 'nil'"),
+    )
+    .await;
+    // DATEFORMAT / TIMEFORMAT patterns and epoch seconds.
+    let dates = write("dates.csv", "5,a,b,03/15/2024,15.03.2024 10:11:12\n");
+    rows(
+        &c,
+        &format!(
+            "COPY f FROM '{dates}' CSV DATEFORMAT 'MM/DD/YYYY' TIMEFORMAT 'DD.MM.YYYY HH24:MI:SS'"
+        ),
+    )
+    .await;
+    let epoch = write("epoch.csv", "6,a,b,2024-01-05,1700000000\n");
+    rows(
+        &c,
+        &format!("COPY f FROM '{epoch}' CSV TIMEFORMAT 'epochsecs'"),
+    )
+    .await;
+    // 'auto' reads the common spellings.
+    let auto = write(
+        "auto.csv",
+        "7,a,b,2024/01/06,2024-01-06T07:08:09\n8,a,b,20240107,2024-01-07 07:08\n",
+    );
+    rows(&c, &format!("COPY f FROM '{auto}' CSV")).await;
+    let got = rows(
+        &c,
+        "SELECT id, a, b, CAST(day AS VARCHAR), CAST(ts AS VARCHAR) FROM f ORDER BY id",
+    )
+    .await;
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        got,
+        vec![
+            vec![
+                s("1"),
+                s("a|b"),
+                s("x\ny"),
+                s("2024-01-02"),
+                s("2024-01-02T03:04:05")
+            ],
+            vec![
+                s("2"),
+                s("p;q"),
+                s("r"),
+                s("2024-01-03"),
+                s("2024-01-03T00:00:00")
+            ],
+            vec![s("3"), None, None, None, None],
+            vec![s("4"), s("keep"), s("x"), s("2024-01-04"), None],
+            vec![
+                s("5"),
+                s("a"),
+                s("b"),
+                s("2024-03-15"),
+                s("2024-03-15T10:11:12")
+            ],
+            vec![
+                s("6"),
+                s("a"),
+                s("b"),
+                s("2024-01-05"),
+                s("2023-11-14T22:13:20")
+            ],
+            vec![
+                s("7"),
+                s("a"),
+                s("b"),
+                s("2024-01-06"),
+                s("2024-01-06T07:08:09")
+            ],
+            vec![
+                s("8"),
+                s("a"),
+                s("b"),
+                s("2024-01-07"),
+                s("2024-01-07T07:08:00")
+            ],
+        ]
+    );
 }

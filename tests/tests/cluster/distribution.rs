@@ -1,16 +1,4 @@
-use blueshift_tests::{TestCluster, rows};
-
-/// Rows per slice of a table, from the `stv_tbl_perm` system view.
-async fn per_slice(c: &tokio_postgres::Client, table: &str) -> Vec<i64> {
-    rows(
-        c,
-        &format!("SELECT rows FROM stv_tbl_perm WHERE name = '{table}' ORDER BY slice"),
-    )
-    .await
-    .into_iter()
-    .map(|r| r[0].as_ref().unwrap().parse().unwrap())
-    .collect()
-}
+use blueshift_tests::{TestCluster, per_slice, rows};
 
 #[tokio::test]
 async fn every_diststyle_places_rows_as_stated() {
