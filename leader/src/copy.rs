@@ -204,6 +204,9 @@ impl Engine {
         files: Vec<(String, u64)>,
     ) -> Result<Vec<LoadTask>> {
         let split = self.config.copy_split_mb.max(1) << 20;
+        // Parquet sizes are compressed: the same amount of rows to convert takes about an
+        // eighth of the bytes.
+        let parquet_split = (split / 8).max(1);
         let mut tasks = Vec::new();
         for (url, size) in files {
             let whole = |id| LoadTask {
@@ -234,7 +237,7 @@ impl Engine {
                     });
                     start = end;
                 }
-            } else if size > split && stmt.options.format == Format::Parquet {
+            } else if size > parquet_split && stmt.options.format == Format::Parquet {
                 let groups = self.parquet_groups(stmt, &url, size).await?;
                 let mut current: Vec<usize> = Vec::new();
                 let mut current_bytes = 0;
@@ -247,7 +250,7 @@ impl Engine {
                     current.push(i);
                     current_bytes += bytes;
                     rows_before += rows;
-                    if current_bytes >= split {
+                    if current_bytes >= parquet_split {
                         tasks.push(LoadTask {
                             id: tasks.len(),
                             url: url.clone(),

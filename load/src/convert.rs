@@ -352,12 +352,15 @@ fn replace_invalid_utf8(bytes: &[u8], with: char) -> String {
     out
 }
 
+/// A value that did not convert: its row, Redshift's error code and the reason.
+type Failure = (usize, u32, String);
+
 /// Converts a string column to `ty`; returns the array and the rows that did not convert.
 fn convert_strings(
     input: &StringArray,
     ty: &SqlType,
     opts: &CopyOptions,
-) -> Result<(ArrayRef, Vec<(usize, u32, String)>)> {
+) -> Result<(ArrayRef, Vec<Failure>)> {
     let target = ty.arrow_type();
     match ty {
         SqlType::Char(_) | SqlType::Varchar(_) => Ok((Arc::new(input.clone()), vec![])),
@@ -574,7 +577,7 @@ fn iso_date(b: &[u8]) -> Option<i32> {
 fn convert_dates(
     input: &StringArray,
     format: &TimeFormat,
-) -> (ArrayRef, Vec<(usize, u32, String)>) {
+) -> (ArrayRef, Vec<Failure>) {
     let mut failures = Vec::new();
     let values: Date32Array = input
         .iter()
@@ -602,7 +605,7 @@ fn convert_dates(
 fn convert_timestamps(
     input: &StringArray,
     format: &TimeFormat,
-) -> (TimestampMicrosecondArray, Vec<(usize, u32, String)>) {
+) -> (TimestampMicrosecondArray, Vec<Failure>) {
     let mut failures = Vec::new();
     let values: TimestampMicrosecondArray = input
         .iter()
