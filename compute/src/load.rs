@@ -126,7 +126,7 @@ impl Sink for Router<'_> {
         let shared = self.shared;
         let n = rejects.len() as u64;
         let total = shared.reject_count.fetch_add(n, Ordering::Relaxed) + n;
-        let keep = shared.req.options.max_error + 1;
+        let keep = shared.req.options.max_error.saturating_add(1);
         let mut kept = shared.rejects.lock().expect("rejects");
         let room = keep.saturating_sub(kept.len() as u64) as usize;
         kept.extend(rejects.into_iter().take(room));
@@ -283,7 +283,8 @@ async fn load(
         }
     }
     let exceeded = shared.reject_count.load(Ordering::Relaxed) > shared.req.options.max_error;
-    let failure = failure.filter(|e| !(exceeded && e.to_string().contains(MAXERROR_STOP)));
+    // Once MAXERROR is exceeded every worker stops on purpose; that is the answer.
+    let failure = failure.filter(|_| !exceeded);
     let shared = Arc::into_inner(shared)
         .ok_or_else(|| Error::BadRequest("load workers still hold the load state".into()))?;
     let Shared {

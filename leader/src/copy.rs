@@ -27,7 +27,7 @@ use blueshift_load::{Access, Format, LoadTask, Reject, Sink, Target};
 use blueshift_storage::Code;
 use blueshift_storage::table::TableDef;
 use datafusion::execution::SendableRecordBatchStream;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc;
 
 use crate::catalog::TableState;
@@ -217,7 +217,9 @@ impl Engine {
                 row_groups: None,
                 first_of_file: true,
             };
-            let splittable_text = matches!(stmt.options.format, Format::Csv { .. } | Format::Text)
+            // With ESCAPE a newline may be part of a value, so such files are not split.
+            let splittable_text = (matches!(stmt.options.format, Format::Csv { .. })
+                || (stmt.options.format == Format::Text && !stmt.options.escape))
                 && stmt
                     .options
                     .compression
@@ -423,7 +425,10 @@ impl Engine {
             reject_count += a.reject_count;
             task_lines.extend(a.task_lines.iter().copied());
         }
-        number_lines(&tasks, &task_lines, &mut rejects);
+        let exact = self
+            .exact_offsets(stmt, &tasks, &task_lines, &rejects)
+            .await?;
+        number_lines(&tasks, &task_lines, &exact, &mut rejects);
         if let Err(e) = self.check_rejects(session, stmt, query, rejects, reject_count) {
             // Staged blocks of a failed load are never committed; free them now.
             self.collect_garbage(&guard).await;
@@ -449,6 +454,54 @@ impl Engine {
         self.catalog.commit(&guard, next)?;
         drop(running);
         Ok(rows)
+    }
+
+    /// For rejects in a range whose earlier ranges did not all report their line counts
+    /// (a load stopped by MAXERROR or an error), the lines before the range, counted in
+    /// the file itself.
+    async fn exact_offsets(
+        &self,
+        stmt: &CopyStatement,
+        tasks: &[LoadTask],
+        lines: &BTreeMap<usize, u64>,
+        rejects: &[Reject],
+    ) -> Result<BTreeMap<usize, u64>> {
+        let mut exact = BTreeMap::new();
+        for r in rejects {
+            let task = &tasks[r.task];
+            let Some((start, _)) = task.range else {
+                continue;
+            };
+            let earlier_unknown = tasks.iter().any(|t| {
+                t.url == task.url
+                    && t.range.is_some_and(|(s, _)| s < start)
+                    && !lines.contains_key(&t.id)
+            });
+            if start == 0 || !earlier_unknown || exact.contains_key(&task.id) {
+                continue;
+            }
+            // The range's first line follows the first newline at or after start - 1.
+            let located = self.stores.locate(&task.url, &stmt.access)?;
+            let mut bytes = located
+                .store
+                .get_opts(
+                    &located.path,
+                    object_store::GetOptions {
+                        range: Some((0..start - 1).into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| blueshift_load::Error::store(&task.url, e))?
+                .into_stream();
+            let mut newlines = 0u64;
+            while let Some(chunk) = futures::StreamExt::next(&mut bytes).await {
+                let chunk = chunk.map_err(|e| blueshift_load::Error::store(&task.url, e))?;
+                newlines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            }
+            exact.insert(task.id, newlines + 1);
+        }
+        Ok(exact)
     }
 
     /// Records rejects in `stl_load_errors`; fails the COPY if they exceed MAXERROR.
@@ -530,6 +583,12 @@ impl Engine {
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         let table = state.table(&stmt.table)?.clone();
+        if table.def != target.table {
+            return Err(Error::InvalidInput(format!(
+                "table \"{}\" changed while COPY FROM STDIN was receiving data",
+                stmt.table
+            )));
+        }
         let schema = table.def.schema();
         let (tx, rx) = mpsc::channel(4);
         let stores = Arc::clone(&self.stores);
@@ -577,9 +636,11 @@ impl Engine {
             r.file = "STDIN".into();
         }
         let checked = self.check_rejects(session, stmt, query, rejects, count);
-        let failed = checked.and_then(|_| {
-            read.map_err(|e| Error::Load(stdin_error(e, path)))?;
-            written
+        let failed = checked.and_then(|_| match (read, written) {
+            // The reader stops when the writer does: the writer's error is the cause.
+            (Err(_), Err(w)) => Err(w),
+            (Err(e), Ok(_)) => Err(Error::Load(stdin_error(e, path))),
+            (Ok(_), w) => w,
         });
         let (data, rows) = match failed {
             Ok(w) => w,
@@ -624,8 +685,15 @@ fn task_bytes(t: &LoadTask) -> u64 {
     }
 }
 
-/// Lines of a file read as several ranges are numbered from the file's start.
-fn number_lines(tasks: &[LoadTask], lines: &BTreeMap<usize, u64>, rejects: &mut [Reject]) {
+/// Lines of a file read as several ranges are numbered from the file's start: a range's
+/// offset is the lines of the ranges before it, or, where one of those stopped early (a
+/// load that failed), the exact count in `exact`.
+fn number_lines(
+    tasks: &[LoadTask],
+    lines: &BTreeMap<usize, u64>,
+    exact: &BTreeMap<usize, u64>,
+    rejects: &mut [Reject],
+) {
     let mut offset = vec![0u64; tasks.len()];
     let mut by_file: BTreeMap<&str, Vec<&LoadTask>> = BTreeMap::new();
     for t in tasks.iter().filter(|t| t.range.is_some()) {
@@ -644,6 +712,9 @@ fn number_lines(tasks: &[LoadTask], lines: &BTreeMap<usize, u64>, rejects: &mut 
         .filter(|t| t.range.is_some())
         .map(|t| t.id)
         .collect();
+    for (&task, &lines_before) in exact {
+        offset[task] = lines_before;
+    }
     for r in rejects.iter_mut() {
         if split.contains(&r.task) {
             r.line += offset[r.task];
@@ -670,7 +741,10 @@ impl Sink for ChannelSink {
 
     fn rejects(&mut self, rejects: Vec<Reject>) -> blueshift_load::Result<()> {
         self.count += rejects.len() as u64;
-        let room = (self.max_error + 1).saturating_sub(self.rejects.len() as u64) as usize;
+        let room = self
+            .max_error
+            .saturating_add(1)
+            .saturating_sub(self.rejects.len() as u64) as usize;
         self.rejects.extend(rejects.into_iter().take(room));
         if self.count > self.max_error {
             // End the row stream with an error so nothing is written; the caller reports
@@ -714,7 +788,7 @@ mod tests {
             reason: String::new(),
         };
         let mut rejects = vec![reject(0, 3), reject(2, 1), reject(1, 12)];
-        number_lines(&tasks, &lines, &mut rejects);
+        number_lines(&tasks, &lines, &BTreeMap::new(), &mut rejects);
         let got: Vec<u64> = rejects.iter().map(|r| r.line).collect();
         assert_eq!(got, vec![3, 23, 22]);
     }

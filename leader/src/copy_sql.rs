@@ -51,6 +51,12 @@ pub struct UnloadStatement {
     pub iam_role: bool,
 }
 
+/// Redshift's largest MAXERROR.
+const MAX_MAXERROR: u64 = 100_000;
+
+/// Redshift's largest MAXFILESIZE (6.2 GB).
+pub const MAX_FILE_SIZE: u64 = 6_200 << 20;
+
 /// Which of the two statements a text is, by its first word.
 pub fn kind(sql: &str) -> Option<&'static str> {
     let first = sql
@@ -375,7 +381,14 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
             "TIMEFORMAT" => o.time_format = TimeFormat::parse(&t.string("TIMEFORMAT")?)?,
             "FILLRECORD" => o.fill_record = true,
             "IGNOREBLANKLINES" => o.ignore_blank_lines = true,
-            "MAXERROR" => o.max_error = t.number("MAXERROR")?,
+            "MAXERROR" => {
+                o.max_error = t.number("MAXERROR")?;
+                if o.max_error > MAX_MAXERROR {
+                    return Err(Error::InvalidInput(format!(
+                        "MAXERROR must be at most {MAX_MAXERROR}"
+                    )));
+                }
+            }
             "MANIFEST" => o.manifest = true,
             "GZIP" => o.compression = Some(Compression::Gzip),
             "ZSTD" => o.compression = Some(Compression::Zstd),
@@ -384,7 +397,8 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
                 t.switch();
                 if t.eat_word("PRESET") {}
             }
-            "EXPLICIT_IDS" | "ROUNDEC" | "ESCAPEQUOTES" => {}
+            "ROUNDEC" => o.round_decimals = true,
+            "EXPLICIT_IDS" => {}
             _ => {
                 t.pos -= 1;
                 return Err(t.unexpected("unknown or unsupported COPY option"));
@@ -531,10 +545,16 @@ pub fn parse_unload(sql: &str) -> Result<UnloadStatement> {
                     }
                     _ => 1 << 20,
                 };
-                if n == 0 {
-                    return Err(Error::InvalidInput("MAXFILESIZE must be positive".into()));
+                match n.checked_mul(unit) {
+                    Some(bytes) if (1 << 20..=MAX_FILE_SIZE).contains(&bytes) => {
+                        u.max_file_size = Some(bytes)
+                    }
+                    _ => {
+                        return Err(Error::InvalidInput(
+                            "MAXFILESIZE must be between 1 MB and 6.2 GB".into(),
+                        ));
+                    }
                 }
-                u.max_file_size = Some(n * unit);
             }
             "MANIFEST" => u.manifest = Some(t.eat_word("VERBOSE")),
             "ALLOWOVERWRITE" => u.allow_overwrite = true,

@@ -391,6 +391,12 @@ impl SimpleQueryHandler for Handlers {
                     .map_err(|e| Error::Internal(e.to_string()))
             });
             match result {
+                Ok(response @ Response::CopyIn(_)) => {
+                    // The client sends the COPY data next; statements after it wait for
+                    // that, as in PostgreSQL (they are not run here).
+                    responses.push(response);
+                    break;
+                }
                 Ok(response) => responses.push(response),
                 Err(e) => {
                     // Like PostgreSQL, the rest of a multi-statement query is skipped.

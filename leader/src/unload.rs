@@ -19,9 +19,6 @@ use crate::copy_sql::{UnloadFormat, UnloadStatement};
 use crate::engine::{Engine, Output, Session, postgres_column_names};
 use crate::error::{Error, Result};
 
-/// Redshift's default MAXFILESIZE (6.2 GB).
-const DEFAULT_MAX_FILE: u64 = 6_200 << 20;
-
 /// Where one output stream's files go, split by PARTITION BY values when asked.
 struct Outputs<'a> {
     u: &'a UnloadStatement,
@@ -84,13 +81,23 @@ impl Outputs<'_> {
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<Vec<WrittenFile>> {
+    /// Closes every file; on an error the files not yet closed are abandoned and the
+    /// error comes with every file already written, for the caller to remove.
+    async fn finish(mut self) -> std::result::Result<Vec<WrittenFile>, (Error, Vec<WrittenFile>)> {
         let mut files = Vec::new();
+        let mut failure = None;
         for set in self.sets.values_mut() {
-            set.close().await?;
+            if failure.is_some() {
+                set.abort().await;
+            } else if let Err(e) = set.close().await {
+                failure = Some(e.into());
+            }
             files.append(&mut set.written);
         }
-        Ok(files)
+        match failure {
+            Some(e) => Err((e, files)),
+            None => Ok(files),
+        }
     }
 
     async fn abort(mut self) {
@@ -173,7 +180,7 @@ impl Engine {
             }),
             header: u.header,
             null_as: u.null_as.clone().unwrap_or_default(),
-            max_file_size: u.max_file_size.unwrap_or(DEFAULT_MAX_FILE),
+            max_file_size: u.max_file_size.unwrap_or(crate::copy_sql::MAX_FILE_SIZE),
         };
         let streams = if u.parallel {
             let n = physical.output_partitioning().partition_count();
@@ -212,18 +219,39 @@ impl Engine {
                         Err(e) => Err(e.into()),
                     };
                     if let Err(e) = written {
+                        let done: Vec<WrittenFile> =
+                            out.sets.values().flat_map(|s| s.written.clone()).collect();
                         out.abort().await;
-                        return Err(e);
+                        return Err((e, done));
                     }
                 }
                 out.finish().await
             }
         });
-        let mut files: Vec<WrittenFile> = futures::future::try_join_all(writers)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+        // Every writer runs to its end, so a failed UNLOAD can remove all it wrote.
+        let mut files = Vec::new();
+        let mut failure = None;
+        for result in futures::future::join_all(writers).await {
+            match result {
+                Ok(written) => files.extend(written),
+                Err((e, written)) => {
+                    files.extend(written);
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            for f in &files {
+                let key = f
+                    .url
+                    .strip_prefix(&located.url_for_key(""))
+                    .unwrap_or(&f.url);
+                if let Ok(path) = object_store::path::Path::parse(key) {
+                    let _ = located.store.delete(&path).await;
+                }
+            }
+            return Err(e);
+        }
         files.sort_by(|a, b| a.url.cmp(&b.url));
         let rows: u64 = files.iter().map(|f| f.rows).sum();
         if let Some(verbose) = u.manifest {

@@ -376,7 +376,7 @@ fn convert_strings(
             Ok((array, failures))
         }
         SqlType::Decimal { precision, scale }
-            if let Some(array) = fast_decimals(input, *precision, *scale) =>
+            if let Some(array) = fast_decimals(input, *precision, *scale, opts.round_decimals) =>
         {
             Ok((Arc::new(array), vec![]))
         }
@@ -508,9 +508,15 @@ fn parse_timestamp_naive(s: &str, format: &TimeFormat) -> Option<NaiveDateTime> 
 }
 
 /// Plain decimals (`-123.45`) without going through Arrow's general parser, which
-/// allocates per value. `None` if any value is not plain or does not fit: the caller then
+/// allocates per value; extra fraction digits are cut off, as Redshift does without
+/// ROUNDEC (with it, such values go to Arrow's parser, which rounds). `None` if any value is not plain or does not fit: the caller then
 /// casts the column the general way, which also names the bad values.
-fn fast_decimals(input: &StringArray, precision: u8, scale: i8) -> Option<Decimal128Array> {
+fn fast_decimals(
+    input: &StringArray,
+    precision: u8,
+    scale: i8,
+    round: bool,
+) -> Option<Decimal128Array> {
     if scale < 0 {
         return None;
     }
@@ -533,11 +539,13 @@ fn fast_decimals(input: &StringArray, precision: u8, scale: i8) -> Option<Decima
             None => (digits, &digits[digits.len()..]),
         };
         if (int.is_empty() && frac.is_empty())
-            || frac.len() > scale
+            || (round && frac.len() > scale)
             || !int.iter().chain(frac).all(u8::is_ascii_digit)
         {
             return None;
         }
+        // Redshift truncates extra fraction digits unless ROUNDEC.
+        let frac = &frac[..frac.len().min(scale)];
         let int = &int[int.iter().take_while(|c| **c == b'0').count()..];
         if int.len() > max_int_digits {
             return None;
@@ -574,10 +582,7 @@ fn iso_date(b: &[u8]) -> Option<i32> {
     Some(days(date))
 }
 
-fn convert_dates(
-    input: &StringArray,
-    format: &TimeFormat,
-) -> (ArrayRef, Vec<Failure>) {
+fn convert_dates(input: &StringArray, format: &TimeFormat) -> (ArrayRef, Vec<Failure>) {
     let mut failures = Vec::new();
     let values: Date32Array = input
         .iter()
@@ -780,7 +785,7 @@ mod tests {
             ".5",
         ];
         let input = StringArray::from_iter_values(values);
-        let fast = fast_decimals(&input, 15, 2).expect("plain values");
+        let fast = fast_decimals(&input, 15, 2, false).expect("plain values");
         let general = cast_with_options(
             &input,
             &DataType::Decimal128(15, 2),
@@ -788,12 +793,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&fast as &dyn Array, general.as_ref());
-        for odd in ["1e5", "1.234", "abc", "12345678901234.00", "-", " 1"] {
+        for odd in ["1e5", "abc", "12345678901234.00", "-", " 1"] {
             assert!(
-                fast_decimals(&StringArray::from_iter_values([odd]), 15, 2).is_none(),
+                fast_decimals(&StringArray::from_iter_values([odd]), 15, 2, false).is_none(),
                 "{odd}"
             );
         }
+        // Extra digits are cut off (Redshift without ROUNDEC), or left to Arrow to round.
+        let cut = fast_decimals(
+            &StringArray::from_iter_values(["20.259", "-1.999"]),
+            8,
+            2,
+            false,
+        );
+        assert_eq!(cut.unwrap().values(), &[2025, -199]);
+        assert!(fast_decimals(&StringArray::from_iter_values(["20.259"]), 8, 2, true).is_none());
     }
 
     #[test]

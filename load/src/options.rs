@@ -145,6 +145,9 @@ pub struct CopyOptions {
     pub ignore_blank_lines: bool,
     pub max_error: u64,
     pub manifest: bool,
+    /// ROUNDEC: round decimals with more fraction digits than the scale (default: truncate).
+    #[serde(default)]
+    pub round_decimals: bool,
 }
 
 impl Default for CopyOptions {
@@ -168,6 +171,7 @@ impl Default for CopyOptions {
             ignore_blank_lines: false,
             max_error: 0,
             manifest: false,
+            round_decimals: false,
         }
     }
 }

@@ -139,7 +139,7 @@ pub fn read_task(
     // A range that does not start the file begins after the first newline at or after its
     // start: the record straddling the boundary belongs to the range before.
     let mut offset = start;
-    if start > 0 {
+    if task.range.is_some_and(|(s, _)| s > 0) {
         let mut skipped = Vec::new();
         let n = input
             .read_until(b'\n', &mut skipped)
@@ -205,54 +205,80 @@ fn read_csv(
         limit,
         header,
     } = *part;
+    // '\n' ends a record (a '\r' before it is stripped below), so every blank line the
+    // reader skips is exactly one byte and positions can be worked out exactly.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(opts.delimiter)
         .quote(quote)
+        .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(1 << 20)
         .from_reader(input);
     let mut record = csv::ByteRecord::new();
     let mut buffer = RowBuffer::new(target, opts, &task.url, task.id);
     let mut outcome = TaskOutcome::default();
-    let mut next_line = 1u64;
+    let mut last_line = 0u64;
     let mut seen = 0u64;
     loop {
         let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(next_line);
+            let line = e.position().map(|p| p.line()).unwrap_or(last_line + 1);
             Error::read(&task.url, line, &e)
         })?;
         if !more {
-            outcome.lines = reader.position().line().saturating_sub(1);
+            outcome.lines = last_line;
             break;
         }
-        let pos = record
+        // Where the reader started (before any blank lines it skipped) and where it stands
+        // now (after the record's newline, unless the input ended without one).
+        let before = record
             .position()
-            .expect("records read from input have positions");
-        if let Some(limit) = limit
-            && pos.byte() >= limit
-        {
-            outcome.lines = pos.line() - 1;
-            break;
-        }
-        let line = pos.line();
-        seen += 1;
-        // The csv reader skips empty lines; without IGNOREBLANKLINES they are records with
-        // one empty field, as Redshift reads them.
-        if !opts.ignore_blank_lines && seen > header {
-            for blank in next_line..line {
-                buffer.push(blank, &[Some(b"")]);
-            }
-        }
+            .expect("records read from input have positions")
+            .clone();
+        let after = reader.position();
         let newlines: u64 = record
             .iter()
             .map(|f| f.iter().filter(|b| **b == b'\n').count() as u64)
             .sum();
-        next_line = line + 1 + newlines;
+        let end_line = if reader.is_done() {
+            after.line()
+        } else {
+            after.line() - 1
+        };
+        let line = end_line - newlines;
+        // The blank lines skipped before the record, one byte each; those that start at or
+        // after the limit belong to the next range, like the record after them.
+        let blanks = line.saturating_sub(before.line());
+        let owned = match limit {
+            Some(limit) => limit.saturating_sub(before.byte()).min(blanks),
+            None => blanks,
+        };
+        // The csv reader skips empty lines; without IGNOREBLANKLINES they are records with
+        // one empty field, as Redshift reads them.
+        if !opts.ignore_blank_lines && seen >= header {
+            for blank in before.line()..before.line() + owned {
+                buffer.push(blank, &[Some(b"")]);
+            }
+        }
+        if owned < blanks || limit.is_some_and(|limit| before.byte() + blanks >= limit) {
+            // The record starts in the next range.
+            outcome.lines = before.line() - 1 + owned;
+            break;
+        }
+        last_line = end_line;
+        seen += 1;
         if seen <= header {
             continue;
         }
-        let fields: Vec<Option<&[u8]>> = record.iter().map(Some).collect();
+        let mut fields: Vec<Option<&[u8]>> = record.iter().map(Some).collect();
+        if let Some(Some(last)) = fields.last_mut()
+            && let Some(stripped) = last.strip_suffix(b"\r")
+        {
+            *last = stripped;
+        }
+        if fields.len() == 1 && fields[0] == Some(b"".as_slice()) && opts.ignore_blank_lines {
+            continue;
+        }
         buffer.push(line, &fields);
         if buffer.is_full() {
             outcome.rows += flush(&mut buffer, sink)?;
@@ -514,6 +540,125 @@ fn read_parquet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects what a reader produced.
+    #[derive(Default)]
+    struct Collect {
+        rows: Vec<RecordBatch>,
+        rejects: Vec<Reject>,
+    }
+
+    impl Sink for Collect {
+        fn rows(&mut self, batch: RecordBatch) -> Result<()> {
+            self.rows.push(batch);
+            Ok(())
+        }
+        fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+            self.rejects.extend(rejects);
+            Ok(())
+        }
+    }
+
+    fn csv_target() -> Target {
+        use blueshift_storage::table::{ColumnDef, DistStyle, SqlType, TableDef};
+        let col = |name: &str, sql_type| ColumnDef {
+            name: name.into(),
+            sql_type,
+            nullable: true,
+            encoding: None,
+        };
+        Target::all_columns(TableDef {
+            id: 1,
+            name: "t".into(),
+            columns: vec![col("id", SqlType::Integer), col("v", SqlType::Varchar(10))],
+            dist_style: DistStyle::Even,
+            dist_key: None,
+            sort_key: vec![],
+        })
+    }
+
+    /// Reads `data` as CSV bytes `[start, end)` the way a task does; returns the ids read,
+    /// the lines of the rejects and the lines the part spans.
+    fn read_part(
+        data: &[u8],
+        range: Option<(u64, u64)>,
+        opts: &CopyOptions,
+    ) -> (Vec<i32>, Vec<u64>, u64) {
+        let start = range.map_or(0, |(s, _)| s.saturating_sub(1)) as usize;
+        let mut input: Box<dyn BufRead> = Box::new(std::io::Cursor::new(data[start..].to_vec()));
+        let mut offset = start as u64;
+        if range.is_some_and(|(s, _)| s > 0) {
+            let mut skipped = Vec::new();
+            offset += input.read_until(b'\n', &mut skipped).unwrap() as u64;
+        }
+        let task = LoadTask {
+            id: 0,
+            url: "/t.csv".into(),
+            size: data.len() as u64,
+            range,
+            row_groups: None,
+            first_of_file: range.is_none_or(|(s, _)| s == 0),
+        };
+        let target = csv_target();
+        let part = Part {
+            task: &task,
+            target: &target,
+            opts,
+            limit: range.map(|(_, e)| e.saturating_sub(offset)),
+            header: 0,
+        };
+        let mut sink = Collect::default();
+        let outcome = read_csv(input, b'"', &part, &mut sink).unwrap();
+        let ids = sink
+            .rows
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int32Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        (
+            ids,
+            sink.rejects.iter().map(|r| r.line).collect(),
+            outcome.lines,
+        )
+    }
+
+    #[test]
+    fn csv_ranges_take_each_record_once_with_crlf_and_blank_lines() {
+        let opts = CopyOptions {
+            format: Format::Csv { quote: b'"' },
+            delimiter: b',',
+            ..CopyOptions::default()
+        };
+        // Whole file: a quoted newline, blank lines rejected (two fields expected), exact
+        // line numbers.
+        let quoted = b"1,a\r\n2,\"b\r\nc\"\r\n\n\n3,x\r\nbad,y\r\n4,z";
+        let (ids, rejects, _) = read_part(quoted, None, &opts);
+        assert_eq!(ids, vec![1, 2, 3, 4]);
+        assert_eq!(rejects, vec![4, 5, 7]);
+        let data = b"1,a\r\n2,b\r\n\n\n3,x\r\nbad,y\r\n4,z\n";
+        // Every split point: each record read exactly once, line numbers add up.
+        for cut in 1..data.len() as u64 {
+            let (a, ra, lines) = read_part(data, Some((0, cut)), &opts);
+            let (b, rb, _) = read_part(data, Some((cut, data.len() as u64)), &opts);
+            let mut all = a.clone();
+            all.extend(&b);
+            assert_eq!(all, vec![1, 2, 3, 4], "cut at {cut}");
+            let mut lines_all = ra.clone();
+            lines_all.extend(rb.iter().map(|l| l + lines));
+            assert_eq!(lines_all, vec![3, 4, 6], "cut at {cut}");
+        }
+        let blanks_ignored = CopyOptions {
+            ignore_blank_lines: true,
+            ..opts
+        };
+        assert_eq!(read_part(data, None, &blanks_ignored).1, vec![6]);
+    }
 
     #[test]
     fn text_fields_honour_escape_and_removequotes() {

@@ -155,6 +155,8 @@ pub struct FileSet {
     schema: SchemaRef,
     next_part: usize,
     open: Option<OpenFile>,
+    /// Bytes per row seen in the files written so far.
+    per_row: u64,
     pub written: Vec<WrittenFile>,
 }
 
@@ -176,6 +178,7 @@ impl FileSet {
             schema,
             next_part: 0,
             open: None,
+            per_row: 1,
             written: Vec::new(),
         }
     }
@@ -221,7 +224,9 @@ impl FileSet {
         if rows == 0 {
             return Ok(());
         }
-        let per_row = (batch.get_array_memory_size() / rows).max(1) as u64;
+        // Bytes a row takes in the file: its in-memory size until the file has shown
+        // better (text forms of numbers and dates are larger than their Arrow values).
+        let per_row = ((batch.get_array_memory_size() / rows).max(1) as u64).max(self.per_row);
         let chunk = ((self.opts.max_file_size / 16) / per_row).clamp(1, rows as u64) as usize;
         let mut offset = 0;
         while offset < rows {
@@ -254,6 +259,9 @@ impl FileSet {
                 .write_all(&ready)
                 .await
                 .map_err(|e| Error::Data(format!("{}: {e}", file.url)))?;
+        }
+        if let Some(seen) = file.size().checked_div(file.rows) {
+            self.per_row = self.per_row.max(seen);
         }
         if file.size() >= self.opts.max_file_size {
             self.close().await?;
