@@ -427,29 +427,23 @@ impl JsonKeys {
     }
 
     fn push(&self, buffer: &mut RowBuffer<'_>, line: u64, record: &[u8]) {
-        let value: serde_json::Value = match serde_json::from_slice(record) {
-            Ok(v) => v,
-            Err(e) => {
-                buffer.reject_line(
-                    line,
-                    &String::from_utf8_lossy(record),
-                    1224,
-                    format!("Invalid JSON: {e}"),
-                );
-                return;
-            }
-        };
-        let serde_json::Value::Object(map) = value else {
-            buffer.reject_line(
-                line,
-                &String::from_utf8_lossy(record),
-                1224,
-                "Invalid JSON: each line must hold one JSON object".into(),
-            );
-            return;
-        };
+        // Values stay raw JSON text until a column needs them, so numbers keep every
+        // digit (a DECIMAL(38,10) does not pass through f64).
+        let map: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
+            match serde_json::from_slice(record) {
+                Ok(m) => m,
+                Err(e) => {
+                    let reason = if record.first() == Some(&b'{') {
+                        format!("Invalid JSON: {e}")
+                    } else {
+                        "Invalid JSON: each line must hold one JSON object".into()
+                    };
+                    buffer.reject_line(line, &String::from_utf8_lossy(record), 1224, reason);
+                    return;
+                }
+            };
         let mut texts: Vec<Option<String>> = vec![None; self.names.len()];
-        for (key, v) in map {
+        for (key, raw) in map {
             let key = if self.ignore_case {
                 key.to_lowercase()
             } else {
@@ -458,12 +452,12 @@ impl JsonKeys {
             let Some(i) = self.names.iter().position(|n| *n == key) else {
                 continue;
             };
-            texts[i] = match v {
-                serde_json::Value::Null => None,
-                serde_json::Value::String(s) => Some(s),
-                serde_json::Value::Bool(b) => Some(b.to_string()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                other => Some(other.to_string()),
+            let text = raw.get();
+            texts[i] = match text.as_bytes().first() {
+                Some(b'n') => None,
+                // A JSON string: unescaped; it was valid JSON, so this cannot fail.
+                Some(b'"') => serde_json::from_str::<String>(text).ok(),
+                _ => Some(text.to_string()),
             };
         }
         let fields: Vec<Option<&[u8]>> = texts

@@ -1090,12 +1090,29 @@ async fn field_options_shape_values_as_redshift_does() {
         "7,a,b,2024/01/06,2024-01-06T07:08:09\n8,a,b,20240107,2024-01-07 07:08\n",
     );
     rows(&c, &format!("COPY f FROM '{auto}' CSV")).await;
+    let s = |v: &str| Some(v.to_string());
+    // JSON numbers keep every digit; strings are unescaped; ROUNDEC rounds, the default cuts.
+    c.batch_execute("CREATE TABLE j (d DECIMAL(38,10), e DECIMAL(8,2), s VARCHAR(20))")
+        .await
+        .unwrap();
+    let json = write(
+        "j.json",
+        "{\"d\": 1234567890123456789.0123456789, \"e\": 20.259, \"s\": \"a\\\"b\\u00e9\"}\n",
+    );
+    rows(&c, &format!("COPY j FROM '{json}' JSON 'auto'")).await;
+    rows(&c, &format!("COPY j FROM '{json}' JSON 'auto' ROUNDEC")).await;
+    assert_eq!(
+        rows(&c, "SELECT d, e, s FROM j ORDER BY e").await,
+        vec![
+            vec![s("1234567890123456789.0123456789"), s("20.25"), s("a\"bé")],
+            vec![s("1234567890123456789.0123456789"), s("20.26"), s("a\"bé")],
+        ]
+    );
     let got = rows(
         &c,
         "SELECT id, a, b, CAST(day AS VARCHAR), CAST(ts AS VARCHAR) FROM f ORDER BY id",
     )
     .await;
-    let s = |v: &str| Some(v.to_string());
     assert_eq!(
         got,
         vec![
