@@ -87,6 +87,17 @@ fn target_of(def: &TableDef, columns: &[String]) -> Result<Target> {
     })
 }
 
+/// Fails if the table was dropped and created anew (or altered) between the COPY statement
+/// and its commit: the load was planned for the old definition.
+fn unchanged(table: &TableState, target: &Target, name: &str) -> Result<()> {
+    if table.def != target.table {
+        return Err(Error::InvalidInput(format!(
+            "table \"{name}\" changed while COPY was running; run it again"
+        )));
+    }
+    Ok(())
+}
+
 /// The manifest file COPY ... MANIFEST reads.
 #[derive(serde::Deserialize)]
 struct Manifest {
@@ -333,12 +344,7 @@ impl Engine {
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         let table = state.table(&stmt.table)?.clone();
-        if table.def != target.table {
-            return Err(Error::InvalidInput(format!(
-                "table \"{}\" changed while COPY was starting",
-                stmt.table
-            )));
-        }
+        unchanged(&table, &target, &stmt.table)?;
         let topology = self.cluster.topology;
         let addrs: Vec<String> = (0..topology.nodes)
             .map(|n| {
@@ -583,12 +589,7 @@ impl Engine {
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         let table = state.table(&stmt.table)?.clone();
-        if table.def != target.table {
-            return Err(Error::InvalidInput(format!(
-                "table \"{}\" changed while COPY FROM STDIN was receiving data",
-                stmt.table
-            )));
-        }
+        unchanged(&table, &target, &stmt.table)?;
         let schema = table.def.schema();
         let (tx, rx) = mpsc::channel(4);
         let stores = Arc::clone(&self.stores);

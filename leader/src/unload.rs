@@ -15,13 +15,12 @@ use datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::copy_sql::{UnloadFormat, UnloadStatement};
+use crate::copy_sql::UnloadFormat;
 use crate::engine::{Engine, Output, Session, postgres_column_names};
 use crate::error::{Error, Result};
 
 /// Where one output stream's files go, split by PARTITION BY values when asked.
 struct Outputs<'a> {
-    u: &'a UnloadStatement,
     located: &'a blueshift_load::store::Located,
     prefix: String,
     stem: String,
@@ -195,7 +194,6 @@ impl Engine {
         };
         let writers = streams.into_iter().map(|(i, mut stream)| {
             let mut out = Outputs {
-                u: &u,
                 located: &located,
                 prefix: prefix.clone(),
                 stem: format!("{i:04}"),
@@ -207,7 +205,6 @@ impl Engine {
             };
             let schema = Arc::clone(&schema);
             async move {
-                let _ = out.u;
                 while let Some(batch) = stream.next().await {
                     let written = match batch {
                         Ok(b) => {

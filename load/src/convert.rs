@@ -664,6 +664,12 @@ pub fn conform_typed(
         };
         let target_type = def.sql_type.arrow_type();
         let Some(source) = source else {
+            if !def.nullable {
+                return Err(Error::Data(format!(
+                    "{file}: no column \"{}\" is loaded from it, and that column is NOT NULL",
+                    def.name
+                )));
+            }
             arrays.push(arrow::array::new_null_array(&target_type, rows));
             continue;
         };

@@ -343,6 +343,22 @@ async fn copy_reads_every_format_and_compression_from_s3() {
         rows(&c, &sql).await;
         assert_eq!(one(&c, &format!("SELECT count(*) FROM {t}")).await, "900");
     }
+    // A NOT NULL column the Parquet file does not have is a clear error, not a crash.
+    c.batch_execute("CREATE TABLE strict (id INT NOT NULL, missing INT NOT NULL)")
+        .await
+        .unwrap();
+    let (state, message, _) = error_of(
+        &c,
+        "COPY strict FROM 's3://warehouse/in/parquet/' FORMAT AS PARQUET",
+    )
+    .await;
+    assert_eq!(state, "22P04");
+    assert!(
+        message.contains("data.parquet")
+            && message.contains("\"missing\"")
+            && message.contains("NOT NULL"),
+        "{message}"
+    );
     c.batch_execute(&format!("CREATE TABLE pq {TYPED}"))
         .await
         .unwrap();
