@@ -589,7 +589,7 @@ impl Engine {
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         let table = state.table(&stmt.table)?.clone();
-        unchanged(&table, &target, &stmt.table)?;
+        unchanged(&table, target, &stmt.table)?;
         let schema = table.def.schema();
         let (tx, rx) = mpsc::channel(4);
         let stores = Arc::clone(&self.stores);
