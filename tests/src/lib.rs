@@ -1,6 +1,9 @@
 //! Test support: start real Blueshift clusters (a leader and compute processes on loopback
 //! ports, data in a temporary folder) and talk to them with real clients.
 
+// Test support, like the tests (`clippy.toml`): a failed unwrap is a failed test, with its line.
+#![allow(clippy::unwrap_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -8,8 +11,18 @@ use std::process::{Child, Command, Stdio};
 pub mod s3;
 use std::time::{Duration, Instant};
 
-/// The `blueshift` binary built beside this test binary.
+/// The `blueshift` binary built beside this test binary, or the one `BLUESHIFT_BIN` names:
+/// that runs the tests against another build, e.g. a release binary.
 pub fn blueshift_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BLUESHIFT_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.exists(),
+            "BLUESHIFT_BIN names {}, which is missing",
+            bin.display()
+        );
+        return bin;
+    }
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target folder");
     let bin = dir.join("blueshift");
