@@ -4,7 +4,7 @@
 DuckDB in the same run; then UNLOAD lineitem and let DuckDB export it the same way.
 
     pip install duckdb 'psycopg[binary]'
-    cargo build --release -p blueshift-leader -p tpch-gen
+    cargo build --release -p blueshift -p tpch-gen
     python3 benches/tpch_load.py [--sf 1]
 
 The data is generated once with the tpchgen crates (benches/tpch-gen) into
@@ -142,7 +142,7 @@ def main():
     args = ap.parse_args()
     for b in (BIN, GEN):
         if not os.path.exists(b):
-            sys.exit(f"{b} is missing: cargo build --release -p blueshift-leader -p tpch-gen")
+            sys.exit(f"{b} is missing: cargo build --release -p blueshift -p tpch-gen")
     sf_name = f"{args.sf:g}"
     data_dir = os.path.join(ROOT, "benches", ".data", f"sf{sf_name}")
     if not os.path.exists(os.path.join(data_dir, "parquet", "region.parquet")):

@@ -22,9 +22,8 @@ use crate::error::{Error, Result};
 use crate::protocol::{
     ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, DeleteRowsRequest, GcRequest,
     GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
-    LoadEvent, LoadRequest, LoadResponse, StageTicket,
+    LoadEvent, LoadRequest, LoadResponse, MAX_MESSAGE_BYTES, StageTicket,
 };
-use crate::service::MAX_MESSAGE_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct ComputeClient {
@@ -92,9 +91,7 @@ impl ComputeClient {
             .message()
             .await
             .map_err(|s| self.status_error(s))?
-            .ok_or_else(|| {
-                Error::Remote(format!("compute node {} sent an empty answer", self.node))
-            })
+            .ok_or_else(|| bad_answer(format!("compute node {} sent an empty answer", self.node)))
     }
 
     async fn action<T: serde::de::DeserializeOwned>(&self, kind: &str, body: Vec<u8>) -> Result<T> {
@@ -105,7 +102,7 @@ impl ComputeClient {
         });
         let resp = self.within_timeout(call).await?;
         let first = self.first_message(resp.into_inner()).await?;
-        serde_json::from_slice(&first.body).map_err(|e| Error::Remote(e.to_string()))
+        serde_json::from_slice(&first.body).map_err(|e| bad_answer(e.to_string()))
     }
 
     pub async fn health(&self, cluster_id: &str) -> Result<HealthResponse> {
@@ -155,12 +152,12 @@ impl ComputeClient {
                 })?
                 .map_err(|s| self.status_error(s))?
                 .ok_or_else(|| {
-                    Error::Remote(format!(
+                    bad_answer(format!(
                         "compute node {} ended a load without its result",
                         self.node
                     ))
                 })?;
-            match serde_json::from_slice(&next.body).map_err(|e| Error::Remote(e.to_string()))? {
+            match serde_json::from_slice(&next.body).map_err(|e| bad_answer(e.to_string()))? {
                 LoadEvent::Progress {
                     bytes,
                     rows,
@@ -231,24 +228,18 @@ impl ComputeClient {
             .await
             .map_err(|s| self.status_error(s))?;
         let first = self.first_message(resp.into_inner()).await?;
-        serde_json::from_slice(&first.app_metadata).map_err(|e| Error::Remote(e.to_string()))
+        serde_json::from_slice(&first.app_metadata).map_err(|e| bad_answer(e.to_string()))
     }
 }
 
 fn remote_error(node: u32, addr: &str, status: tonic::Status) -> Error {
-    use tonic::Code as C;
-    match status.code() {
-        C::Unavailable | C::Cancelled | C::DeadlineExceeded | C::Unknown
-            if blueshift_storage::Code::extract(status.message())
-                .0
-                .is_none() =>
-        {
-            Error::NodeUnavailable {
-                node,
-                addr: addr.to_string(),
-                reason: status.message().to_string(),
-            }
-        }
-        _ => Error::Remote(status.message().to_string()),
+    Error::from_status(node, addr, &status)
+}
+
+/// A node's answer that does not follow the protocol.
+fn bad_answer(message: impl Into<String>) -> Error {
+    Error::Remote {
+        code: blueshift_storage::Code::Internal,
+        message: message.into(),
     }
 }

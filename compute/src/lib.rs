@@ -1,33 +1,43 @@
-//! Blueshift compute node: runs plan stages on its local slices and writes the rows the
-//! leader sends it as blocks. Everything it offers is an Arrow Flight service; the leader
-//! talks to it through [`ComputeClient`].
+//! Blueshift compute node: runs plan stages on its local slices, writes rows as blocks, and
+//! holds the pieces both sides of the wire share: the exchange plan nodes, the codec that
+//! ships them, and the peer directory through which the leader and the nodes reach nodes.
 //!
 //! ```text
-//!            leader
-//!   ┌──────────┼─────────────────────────────┐
-//!   │ do_get   │ do_put          do_action    │
+//!            leader (GatherExec, Peers)              other nodes (Peers)
+//!   ┌──────────┼─────────────────────────────┐            │ do_put: COPY rows
+//!   │ do_get   │ do_put          do_action    │            ▼ for my slices
 //!   ▼          ▼                 ▼            │
 //!  stage    ingest rows ─►    health / gc /   │
-//!  (plan)   blocks (staged)   delete_rows     │
-//!   │          │                 │            │
+//!  (plan)   blocks (staged)   delete_rows /   │
+//!   │          │              load (COPY)     │
 //!   └──── SliceStore: slices/<s>/blocks, dv ──┘
 //! ```
 //!
-//! Modules: `service` (the Flight server), `client` (the leader's side), `codec`
-//! (datafusion-proto codec for Blueshift plan nodes), `protocol` (messages), `error`.
+//! Modules: `service` (the Flight server), `client` (one node's Flight client), `peers`
+//! (topology and a client per node), `exchange` (network boundaries: gather today),
+//! `codec` (datafusion-proto codec for Blueshift plan nodes), `protocol` (messages),
+//! `config` (the `[compute]` section), `load` (a node's share of a COPY), `error` (and
+//! how codes cross the wire).
 
 mod client;
 mod codec;
+mod config;
 mod error;
+mod exchange;
 mod load;
+mod peers;
 mod protocol;
 mod service;
 
 pub use client::ComputeClient;
 pub use codec::BlueshiftCodec;
+pub use config::{ComputeConfig, ComputeNodeOpts};
 pub use error::{Error, Result};
+pub use exchange::GatherExec;
+pub use peers::Peers;
 pub use protocol::{
-    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, IngestRequest,
-    IngestResponse, LoadEvent, LoadRequest, LoadResponse, StageTicket,
+    DeleteRowsRequest, ErrorDetails, GcRequest, GcResponse, HealthRequest, HealthResponse,
+    IngestRequest, IngestResponse, LoadEvent, LoadRequest, LoadResponse, MAX_MESSAGE_BYTES,
+    StageTicket,
 };
-pub use service::{ComputeNodeOpts, ComputeService, MAX_MESSAGE_BYTES, serve};
+pub use service::{ComputeService, serve};

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use blueshift_load::{LoadTask, Reject, Sink, Stores};
+use blueshift_load::{LoadTask, Reject, Sink};
+use blueshift_storage::Stores;
 use blueshift_storage::placement::route_batch;
 use blueshift_storage::table::{DistStyle, TableDef};
 use blueshift_storage::{BLOCK_ROWS, BlockMeta, SliceStore, encode_block};
@@ -87,6 +88,8 @@ struct Shared {
     bytes: Arc<AtomicU64>,
     tasks_done: AtomicU64,
     stop: AtomicBool,
+    /// A block writer stopped taking rows (its own error is the one to tell).
+    writer_stopped: AtomicBool,
 }
 
 /// Routes one worker's rows to their slices.
@@ -116,7 +119,8 @@ impl Sink for Router<'_> {
                 blueshift_load::Error::Data(format!("no writer for slice {slice}"))
             })?;
             tx.blocking_send(Ok(part)).map_err(|_| {
-                blueshift_load::Error::Data(format!("{WRITER_STOPPED} (slice {slice})"))
+                shared.writer_stopped.store(true, Ordering::Relaxed);
+                blueshift_load::Error::Data(format!("a block writer stopped (slice {slice})"))
             })?;
         }
         Ok(())
@@ -139,7 +143,6 @@ impl Sink for Router<'_> {
 }
 
 const MAXERROR_STOP: &str = "stopped: MAXERROR exceeded";
-const WRITER_STOPPED: &str = "a block writer stopped";
 
 /// The slices a table's rows can go to.
 fn destinations(req: &LoadRequest) -> Vec<u32> {
@@ -213,6 +216,7 @@ async fn load(
         bytes: Arc::new(AtomicU64::new(0)),
         tasks_done: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        writer_stopped: AtomicBool::new(false),
     });
     let mut readers = tokio::task::JoinSet::new();
     for w in 0..workers.max(1) {
@@ -292,10 +296,11 @@ async fn load(
         rejects,
         reject_count,
         rows,
+        writer_stopped,
         ..
     } = shared;
     if let Some(e) = failure {
-        if e.to_string().contains(WRITER_STOPPED) {
+        if writer_stopped.into_inner() {
             // A writer failed first (a node lost, a disk full): its error is the one to tell.
             drop(senders);
             while let Some(joined) = writers.join_next().await {

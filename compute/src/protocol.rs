@@ -8,6 +8,9 @@ use blueshift_storage::BlockMeta;
 use blueshift_storage::table::TableDef;
 use serde::{Deserialize, Serialize};
 
+/// Largest gRPC message either side accepts.
+pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
 /// A `do_get` ticket: run `partition` of the serialized stage and stream its output.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct StageTicket {
@@ -18,6 +21,14 @@ pub struct StageTicket {
     pub partition: u32,
     #[prost(string, tag = "3")]
     pub query_id: String,
+}
+
+/// The details of an error status: the protocol-neutral code, by [`blueshift_storage::Code`]
+/// name, so a node's error reaches the user with its code whatever its text says.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ErrorDetails {
+    #[prost(string, tag = "1")]
+    pub code: String,
 }
 
 /// The `do_put` descriptor command: rows that follow belong to `table` on `slice`.
@@ -87,7 +98,7 @@ pub struct LoadRequest {
     /// Every compute node's address, node 0 first.
     pub nodes: Vec<String>,
     pub options: blueshift_load::CopyOptions,
-    pub access: blueshift_load::Access,
+    pub access: blueshift_storage::Access,
     pub tasks: Vec<blueshift_load::LoadTask>,
     /// Where this node's round-robin starts for EVEN tables.
     pub even_start: u64,

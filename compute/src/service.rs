@@ -7,7 +7,6 @@
 //! ```
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -28,30 +27,18 @@ use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::codec::BlueshiftCodec;
+use crate::config::ComputeNodeOpts;
 use crate::error::{Error, Result};
 use crate::protocol::{
     ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, DeleteRowsRequest, GcRequest,
     GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
-    LoadRequest, StageTicket,
+    LoadRequest, MAX_MESSAGE_BYTES, StageTicket,
 };
-
-/// Largest gRPC message either side accepts.
-pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
-
-#[derive(Debug, Clone)]
-pub struct ComputeNodeOpts {
-    pub node: u32,
-    pub slices: Vec<u32>,
-    pub listen: SocketAddr,
-    pub data_dir: std::path::PathBuf,
-    /// How COPY sources resolve (the same settings the leader has).
-    pub stores: blueshift_load::StoreConfig,
-}
 
 pub struct ComputeService {
     opts: ComputeNodeOpts,
     store: Arc<SliceStore>,
-    stores: Arc<blueshift_load::Stores>,
+    stores: Arc<blueshift_storage::Stores>,
     ctx: SessionContext,
 }
 
@@ -62,7 +49,7 @@ impl ComputeService {
             .with_extension(Arc::clone(&store))
             .with_target_partitions(1);
         Ok(ComputeService {
-            stores: Arc::new(blueshift_load::Stores::new(opts.stores.clone())),
+            stores: Arc::new(blueshift_storage::Stores::new(opts.stores.clone())),
             opts,
             store,
             ctx: SessionContext::new_with_config(config),
@@ -267,8 +254,7 @@ impl FlightService for ComputeService {
         tracing::debug!(query = %ticket.query_id, partition = ticket.partition, "run stage");
         let stream = self.run_stage(&ticket).map_err(Status::from)?;
         let schema = stream.schema();
-        let batches = stream
-            .map_err(|e| FlightError::Tonic(Box::new(Status::internal(Error::from(e).tagged()))));
+        let batches = stream.map_err(|e| FlightError::Tonic(Box::new(Error::from(e).to_status())));
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)

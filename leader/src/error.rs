@@ -1,7 +1,7 @@
 //! Leader errors. Each maps to a protocol-neutral [`Code`]; `server` alone turns codes into
 //! SQLSTATEs.
 
-use blueshift_storage::Code;
+use blueshift_storage::{Code, CodedError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -72,7 +72,7 @@ impl Error {
             Error::Storage(e) => e.code(),
             Error::Compute(e) => e.code(),
             Error::DataFusion(e) => Code::of_datafusion(e),
-            Error::Arrow(e) => Code::of_message(&e.to_string()),
+            Error::Arrow(e) => Code::of_arrow(e),
             Error::Io(_) => Code::Storage,
             Error::Internal(_) => Code::Internal,
             Error::Cancelled => Code::Cancelled,
@@ -81,57 +81,21 @@ impl Error {
         }
     }
 
-    /// The text a user sees: the code tag and DataFusion's wrapping removed.
+    /// The text a user sees: DataFusion's wrapping removed.
     pub fn user_message(&self) -> String {
-        let raw = match self {
-            Error::DataFusion(e) => strip_datafusion(e),
+        match self {
+            Error::DataFusion(e) => blueshift_storage::datafusion_message(e),
+            Error::Compute(e) => e.message(),
             other => other.to_string(),
-        };
-        let message = Code::extract(&raw).1;
-        match self.code() {
-            Code::UndefinedTable => postgres_wording(&message, "table '", "' not found", |t| {
-                let name = t.rsplit('.').next().unwrap_or(t);
-                format!("relation \"{name}\" does not exist")
-            }),
-            Code::UndefinedColumn => postgres_wording(&message, "No field named ", ".", |c| {
-                let name = c.rsplit('.').next().unwrap_or(c).trim_matches('"');
-                format!("column \"{name}\" does not exist")
-            }),
-            _ => message,
         }
     }
 }
 
-/// Rewrites DataFusion's wording of an error into PostgreSQL's, when it matches.
-fn postgres_wording(
-    message: &str,
-    before: &str,
-    after: &str,
-    make: impl Fn(&str) -> String,
-) -> String {
-    message
-        .find(before)
-        .and_then(|i| {
-            let rest = &message[i + before.len()..];
-            rest.find(after).map(|j| make(&rest[..j]))
-        })
-        .unwrap_or_else(|| message.to_string())
-}
-
-fn strip_datafusion(e: &datafusion::error::DataFusionError) -> String {
-    use datafusion::error::DataFusionError as D;
-    match e {
-        D::Context(_, inner) => strip_datafusion(inner),
-        D::Shared(inner) => strip_datafusion(inner),
-        D::ArrowError(inner, _) => inner.to_string(),
-        D::Execution(m) | D::Plan(m) | D::NotImplemented(m) | D::Configuration(m) => m.clone(),
-        D::External(inner) => inner.to_string(),
-        D::SchemaError(inner, _) => inner.to_string(),
-        other => {
-            let s = other.to_string();
-            s.strip_prefix("Error during planning: ")
-                .map(str::to_string)
-                .unwrap_or(s)
+impl From<Error> for datafusion::error::DataFusionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::DataFusion(e) => e,
+            other => CodedError::new(other.code(), other.user_message()).into(),
         }
     }
 }

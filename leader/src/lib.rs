@@ -1,5 +1,5 @@
-//! Blueshift leader: the PostgreSQL wire protocol front end, the catalog and commit log, the
-//! distributed planner, and the `blueshift` binary's roles.
+//! Blueshift leader: the PostgreSQL wire protocol front end, the catalog and commit log, and
+//! the distributed planner.
 //!
 //! ```text
 //!  psql / drivers ──pgwire──► server ──► engine ──► DataFusion plan ──► stages::distribute
@@ -9,27 +9,30 @@
 //!                                 catalog (commit log) ◄── blocks ── compute nodes (Arrow Flight)
 //! ```
 //!
-//! Modules: `server` (pgwire, SQLSTATE mapping), `engine` (statement execution), `stages`
-//! (network boundaries and stage cutting, EXPLAIN), `catalog` (committed state), `cluster`
-//! (compute node clients), `schema` and `system` (what a session can name), `sql_split`
-//! (statement splitting and Redshift table attributes), `query_log` (`stl_query`),
-//! `config`, `run` (the process roles).
+//! Modules:
+//! - `server`: pgwire handlers, COPY FROM STDIN data, NOTICEs, the one SQLSTATE mapping.
+//! - `engine`: a statement from text to output (session, dispatch, DDL, DML, writes, COPY,
+//!   UNLOAD, SET/SHOW).
+//! - `stages`: the stage cutter (which subtrees run on the slices) and EXPLAIN.
+//! - `catalog`: the committed cluster state and its commit log.
+//! - `schema` and `system`: what a session's queries can name (tables at the pinned
+//!   version, system views).
+//! - `logs`: `stl_query`, `stl_load_errors`, `stv_load_state`.
+//! - `sql_split`: statement splitting and Redshift's table attributes.
+//! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
 mod catalog;
-mod cluster;
-pub mod config;
-mod copy;
-mod copy_sql;
+mod config;
 mod engine;
 mod error;
-mod load_log;
-mod query_log;
-pub mod run;
+mod logs;
+mod run;
 mod schema;
 mod server;
 mod sql_split;
 mod stages;
 mod system;
-mod unload;
 
+pub use config::LeaderConfig;
 pub use error::{Error, Result};
+pub use run::run_leader;

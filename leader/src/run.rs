@@ -1,47 +1,33 @@
-//! The process roles: `leader`, `compute` and `dev` (a leader and N compute processes on
-//! loopback, supervised).
+//! The leader process: reach every compute node, open the catalog, clear what a crash left
+//! behind, then serve the PostgreSQL wire protocol until `shutdown`.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use blueshift_compute::ComputeNodeOpts;
+use blueshift_storage::{StorageConfig, StoreConfig};
 
 use crate::catalog::Catalog;
-use crate::cluster::Cluster;
-use crate::config::Config;
+use crate::config::LeaderConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::query_log::QueryLog;
+use crate::logs::SystemLogs;
+use blueshift_compute::Peers;
 
-/// Resolves when the process receives SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}
-
-pub async fn run_leader(config: Config) -> Result<()> {
-    let lc = config.leader.clone();
+pub async fn run_leader(
+    lc: LeaderConfig,
+    storage: StorageConfig,
+    stores: StoreConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let timeout = Duration::from_secs(lc.node_timeout_secs.max(1));
-    let cluster = Arc::new(Cluster::new(
-        &lc.compute,
-        config.storage.slices_per_node,
-        timeout,
-    )?);
-    let catalog = Catalog::open(&config.storage.data_dir.join("catalog"), cluster.topology)?;
+    let cluster = Arc::new(Peers::new(&lc.compute, storage.slices_per_node, timeout)?);
+    let catalog = Catalog::open(&storage.data_dir.join("catalog"), cluster.topology)?;
     let cluster_id = catalog.pin().cluster_id.clone();
     cluster
         .wait_healthy(&cluster_id, Duration::from_secs(120))
         .await?;
     // COPY FROM STDIN input spooled before a crash belongs to no statement any more.
-    let spool = config.storage.data_dir.join("spool");
+    let spool = storage.data_dir.join("spool");
     if spool.exists() {
         std::fs::remove_dir_all(&spool)
             .map_err(|e| Error::Io(format!("cannot clear {}: {e}", spool.display())))?;
@@ -57,193 +43,11 @@ pub async fn run_leader(config: Config) -> Result<()> {
     let engine = Arc::new(Engine {
         catalog,
         cluster,
-        log: Arc::new(QueryLog::new(lc.query_log_size)),
-        stores: Arc::new(blueshift_load::Stores::new(config.store_config())),
-        spool_dir: config.storage.data_dir.join("spool"),
+        log: Arc::new(SystemLogs::new(lc.query_log_size)),
+        stores: Arc::new(blueshift_storage::Stores::new(stores)),
+        spool_dir: spool,
         config: lc,
     });
-    crate::server::serve(engine, listener, shutdown_signal()).await;
+    crate::server::serve(engine, listener, shutdown).await;
     Ok(())
-}
-
-pub async fn run_compute(config: Config) -> Result<()> {
-    let node = config.compute.node;
-    let s = config.storage.slices_per_node;
-    let listen: SocketAddr =
-        config.compute.listen.parse().map_err(|e| {
-            Error::InvalidInput(format!("bad --listen {}: {e}", config.compute.listen))
-        })?;
-    let opts = ComputeNodeOpts {
-        node,
-        slices: (node * s..(node + 1) * s).collect(),
-        listen,
-        data_dir: config.storage.data_dir.clone(),
-        stores: config.store_config(),
-    };
-    tracing::info!("compute node {node} listening on {listen}");
-    blueshift_compute::serve(opts, shutdown_signal()).await?;
-    Ok(())
-}
-
-fn free_port() -> Result<u16> {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::Io(format!("no free port: {e}")))
-}
-
-/// Children of `dev`; on drop every one still running gets SIGTERM, then SIGKILL.
-struct Children(Vec<(String, Child)>);
-
-impl Children {
-    fn stop(&mut self) {
-        for (_, c) in &mut self.0 {
-            terminate(c);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, c) in &mut self.0 {
-            while Instant::now() < deadline {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.0.clear();
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn terminate(child: &Child) {
-    // SIGTERM lets the child finish what it is writing; `kill` from std only sends SIGKILL.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-}
-
-pub struct DevOpts {
-    pub port: u16,
-    pub data_dir: PathBuf,
-    pub nodes: u32,
-    pub slices_per_node: u32,
-    pub config_file: Option<PathBuf>,
-}
-
-pub async fn run_dev(opts: DevOpts) -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| Error::Io(e.to_string()))?;
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(|e| Error::Io(format!("{}: {e}", opts.data_dir.display())))?;
-    let mut children = Children(Vec::new());
-    let mut addrs = Vec::new();
-    let spawn = |args: Vec<String>, config: &Option<PathBuf>| -> Result<Child> {
-        let mut cmd = Command::new(&exe);
-        if let Some(c) = config {
-            cmd.arg("--config").arg(c);
-        }
-        cmd.args(args);
-        cmd.spawn()
-            .map_err(|e| Error::Io(format!("cannot start {}: {e}", exe.display())))
-    };
-    for node in 0..opts.nodes {
-        let addr = format!("127.0.0.1:{}", free_port()?);
-        let dir = opts.data_dir.join(format!("compute-{node}"));
-        let child = spawn(
-            vec![
-                "compute".into(),
-                "--node".into(),
-                node.to_string(),
-                "--listen".into(),
-                addr.clone(),
-                "--data-dir".into(),
-                path_arg(&dir),
-                "--slices-per-node".into(),
-                opts.slices_per_node.to_string(),
-            ],
-            &opts.config_file,
-        )?;
-        children.0.push((format!("compute {node}"), child));
-        addrs.push(addr);
-    }
-    let leader = spawn(
-        vec![
-            "leader".into(),
-            "--port".into(),
-            opts.port.to_string(),
-            "--data-dir".into(),
-            path_arg(&opts.data_dir.join("leader")),
-            "--compute".into(),
-            addrs.join(","),
-            "--slices-per-node".into(),
-            opts.slices_per_node.to_string(),
-        ],
-        &opts.config_file,
-    )?;
-    children.0.push(("leader".into(), leader));
-
-    // Healthy = the leader accepts connections (it does so only after every node answered).
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(name) = exited(&mut children) {
-            return Err(Error::NotReady(format!("{name} exited during start-up")));
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", opts.port)).is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(Error::NotReady(
-                "the leader did not start listening in time".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "Blueshift is running: leader on 127.0.0.1:{}, {} compute nodes x {} slices, data in {}",
-        opts.port,
-        opts.nodes,
-        opts.slices_per_node,
-        opts.data_dir.display()
-    );
-    println!(
-        "Connect with:  psql -h 127.0.0.1 -p {} -U admin dev",
-        opts.port
-    );
-    let watch = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if let Some(name) = exited(&mut children) {
-                return name;
-            }
-        }
-    };
-    let outcome = tokio::select! {
-        _ = shutdown_signal() => None,
-        name = watch => Some(name),
-    };
-    children.stop();
-    match outcome {
-        None => {
-            println!("Blueshift stopped.");
-            Ok(())
-        }
-        Some(name) => Err(Error::NotReady(format!("{name} exited; cluster stopped"))),
-    }
-}
-
-fn exited(children: &mut Children) -> Option<String> {
-    children
-        .0
-        .iter_mut()
-        .find_map(|(n, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| n.clone()))
-}
-
-fn path_arg(p: &Path) -> String {
-    p.display().to_string()
 }

@@ -10,21 +10,29 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::Result;
 
 use crate::catalog::ClusterState;
-use crate::query_log::QueryLog;
+use crate::logs::SystemLogs;
 use crate::system;
+
+/// The table a DML statement writes: planned with every column nullable (the write checks
+/// NOT NULL), and for DELETE/UPDATE with scans that carry row ids.
+#[derive(Debug, Clone)]
+pub struct WriteTarget {
+    pub table: String,
+    pub row_ids: bool,
+}
 
 #[derive(Debug)]
 pub struct PinnedSchema {
     state: Mutex<Arc<ClusterState>>,
     /// Pinned between statements, so an idle session holds no version's files alive.
     empty: Arc<ClusterState>,
-    /// While planning DELETE/UPDATE of this table, its scans carry row ids.
-    row_ids_for: Mutex<Option<String>>,
-    log: Arc<QueryLog>,
+    /// The table an INSERT, UPDATE or DELETE being planned writes to.
+    write_target: Mutex<Option<WriteTarget>>,
+    log: Arc<SystemLogs>,
 }
 
 impl PinnedSchema {
-    pub fn new(state: Arc<ClusterState>, log: Arc<QueryLog>) -> Self {
+    pub fn new(state: Arc<ClusterState>, log: Arc<SystemLogs>) -> Self {
         let empty = Arc::new(ClusterState {
             tables: Default::default(),
             ..(*state).clone()
@@ -32,7 +40,7 @@ impl PinnedSchema {
         PinnedSchema {
             state: Mutex::new(Arc::clone(&empty)),
             empty,
-            row_ids_for: Mutex::new(None),
+            write_target: Mutex::new(None),
             log,
         }
     }
@@ -59,8 +67,9 @@ impl PinnedSchema {
         Arc::clone(&self.state.lock().expect("pinned state"))
     }
 
-    pub fn set_row_ids_for(&self, table: Option<String>) {
-        *self.row_ids_for.lock().expect("row ids") = table;
+    /// Plans the next statement with `target` as the table it writes (or none).
+    pub fn set_write_target(&self, target: Option<WriteTarget>) {
+        *self.write_target.lock().expect("write target") = target;
     }
 }
 
@@ -74,14 +83,17 @@ impl SchemaProvider for PinnedSchema {
         let state = self.pinned();
         if let Some(t) = state.tables.get(name) {
             let table = BlockTable::new(t.def.clone(), Arc::clone(&t.data), state.topology);
-            let row_ids = self.row_ids_for.lock().expect("row ids").as_deref() == Some(name);
-            let table = if row_ids { table.with_row_ids() } else { table };
+            let table = match &*self.write_target.lock().expect("write target") {
+                Some(w) if w.table == name && w.row_ids => table.for_writes().with_row_ids(),
+                Some(w) if w.table == name => table.for_writes(),
+                _ => table,
+            };
             return Ok(Some(Arc::new(table)));
         }
-        Ok(system::table(name, &state, &self.log))
+        system::table(name, &state, &self.log)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.pinned().tables.contains_key(name) || system::NAMES.contains(&name)
+        self.pinned().tables.contains_key(name) || system::is_view(name)
     }
 }

@@ -308,10 +308,7 @@ fn cancellable(
         tokio::select! {
             item = stream.next() => item.map(|i| (i, Some((stream, cancelled)))),
             _ = &mut cancelled => Some((
-                Err(datafusion::error::DataFusionError::Execution(format!(
-                    "{}canceling statement due to user request",
-                    Code::Cancelled.tag()
-                ))),
+                Err(Error::Cancelled.into()),
                 None,
             )),
         }

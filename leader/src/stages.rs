@@ -9,215 +9,19 @@
 //! Later boundary kinds (redistribute by key, broadcast) are further `ExecutionPlan` nodes
 //! of the same shape; the cutting rule and the stage shipping do not change.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use blueshift_compute::{BlueshiftCodec, StageTicket};
+use blueshift_compute::{GatherExec, Peers};
 use blueshift_storage::SliceScanExec;
-use bytes::Bytes;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::TaskContext;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::error::Result;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::LocalLimitExec;
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
-    SendableRecordBatchStream,
-};
-use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
-use futures::{StreamExt, TryStreamExt};
-
-use crate::cluster::Cluster;
-
-/// Gathers a stage's output from the slices to the leader, one partition per slice.
-///
-/// ```text
-///                 GatherExec (leader)     partition i ◄── slice i's stream
-///        ┌──────────────┼──────────────┐
-///   node 0: slice 0,1   node 1: slice 2,3   ...   (Arrow Flight do_get per slice)
-/// ```
-pub struct GatherExec {
-    stage: Arc<dyn ExecutionPlan>,
-    stage_id: usize,
-    slices: Vec<u32>,
-    cluster: Arc<Cluster>,
-    query_id: String,
-    encoded: OnceLock<std::result::Result<Bytes, String>>,
-    metrics: ExecutionPlanMetricsSet,
-    cache: Arc<PlanProperties>,
-}
-
-impl fmt::Debug for GatherExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatherExec")
-            .field("stage_id", &self.stage_id)
-            .field("slices", &self.slices)
-            .finish()
-    }
-}
-
-impl GatherExec {
-    fn new(
-        stage: Arc<dyn ExecutionPlan>,
-        stage_id: usize,
-        slices: Vec<u32>,
-        cluster: Arc<Cluster>,
-        query_id: String,
-    ) -> Self {
-        let cache = Arc::clone(stage.properties());
-        GatherExec {
-            stage,
-            stage_id,
-            slices,
-            cluster,
-            query_id,
-            encoded: OnceLock::new(),
-            metrics: ExecutionPlanMetricsSet::new(),
-            cache,
-        }
-    }
-
-    pub fn stage(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.stage
-    }
-
-    pub fn stage_id(&self) -> usize {
-        self.stage_id
-    }
-
-    pub fn slices(&self) -> &[u32] {
-        &self.slices
-    }
-
-    /// Rows received from each slice (after execution).
-    pub fn rows_per_slice(&self) -> Vec<(u32, usize)> {
-        let metrics = self.metrics.clone_inner();
-        self.slices
-            .iter()
-            .enumerate()
-            .map(|(p, s)| {
-                let rows = metrics
-                    .iter()
-                    .filter(|m| m.partition() == Some(p) && m.value().name() == "output_rows")
-                    .map(|m| m.value().as_usize())
-                    .sum();
-                (*s, rows)
-            })
-            .collect()
-    }
-
-    fn encoded(&self) -> Result<Bytes> {
-        self.encoded
-            .get_or_init(|| {
-                physical_plan_to_bytes_with_extension_codec(
-                    Arc::clone(&self.stage),
-                    &BlueshiftCodec,
-                )
-                .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|e| {
-                DataFusionError::Internal(format!("cannot serialize stage {}: {e}", self.stage_id))
-            })
-    }
-}
-
-impl DisplayAs for GatherExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "GatherExec: stage={}, slices={:?}",
-            self.stage_id, self.slices
-        )
-    }
-}
-
-impl ExecutionPlan for GatherExec {
-    fn name(&self) -> &'static str {
-        "GatherExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.cache
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.stage]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let stage = children
-            .pop()
-            .ok_or_else(|| DataFusionError::Internal("GatherExec needs its stage".into()))?;
-        Ok(Arc::new(GatherExec::new(
-            stage,
-            self.stage_id,
-            self.slices.clone(),
-            Arc::clone(&self.cluster),
-            self.query_id.clone(),
-        )))
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        ExecutionPlan::replace_children(
-            self,
-            children,
-            ReplaceChildrenOptions::new(
-                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
-            ),
-        )
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let slice = *self.slices.get(partition).ok_or_else(|| {
-            DataFusionError::Internal(format!("GatherExec has no partition {partition}"))
-        })?;
-        let client = self.cluster.client_for_slice(slice).clone();
-        let ticket = StageTicket {
-            plan: self.encoded()?.to_vec(),
-            partition: partition as u32,
-            query_id: self.query_id.clone(),
-        };
-        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
-        let batches = futures::stream::once(async move { client.run_stage(ticket).await })
-            .try_flatten()
-            .map_err(DataFusionError::from)
-            .inspect_ok(move |b| rows.add(b.num_rows()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema(),
-            batches.boxed(),
-        )))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-}
+use datafusion::physical_plan::{ExecutionPlan, ReplaceChildrenOptions};
 
 /// Functions every compute node knows: DataFusion's built-ins. Functions registered only in
 /// the leader's session (pg_catalog helpers) keep their expressions on the leader.
@@ -293,7 +97,7 @@ fn scan_slices(plan: &Arc<dyn ExecutionPlan>) -> Vec<u32> {
 /// Cuts a single-node physical plan into stages by inserting [`GatherExec`] boundaries.
 pub fn distribute(
     plan: Arc<dyn ExecutionPlan>,
-    cluster: &Arc<Cluster>,
+    cluster: &Arc<Peers>,
     query_id: &str,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let next_id = Mutex::new(1usize);
@@ -302,7 +106,7 @@ pub fn distribute(
 
 fn cut(
     plan: Arc<dyn ExecutionPlan>,
-    cluster: &Arc<Cluster>,
+    cluster: &Arc<Peers>,
     query_id: &str,
     next_id: &Mutex<usize>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -338,7 +142,7 @@ fn cut(
 
 /// Renders a distributed plan as its stages, leader first, for EXPLAIN.
 /// With `analyze`, each node shows its metrics and each boundary its rows per slice.
-pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Cluster, analyze: bool) -> Vec<String> {
+pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) -> Vec<String> {
     let mut out = vec!["Stage 0 (leader)".to_string()];
     let mut stages: Vec<&GatherExec> = Vec::new();
     render(plan.as_ref(), 1, analyze, &mut out, &mut stages);

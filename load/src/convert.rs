@@ -300,12 +300,7 @@ fn field_value<'b>(
         text = trimmed(text, |t| t.trim_end());
     }
     let limit = limit as usize;
-    let counted = if matches!(sql_type, SqlType::Char(_)) {
-        text.trim_end_matches(' ').len()
-    } else {
-        text.len()
-    };
-    if counted > limit {
+    if !sql_type.fits(&text) {
         if !opts.truncate_columns {
             return Err((
                 1204,
@@ -722,11 +717,11 @@ pub fn conform_typed(
                 reject_row(row, 1213, "Missing data for not-null field".into());
             }
         }
-        if let Some(limit) = def.sql_type.max_len()
+        if def.sql_type.max_len().is_some()
             && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
         {
             for row in 0..rows {
-                if strings.is_valid(row) && strings.value(row).len() > limit as usize {
+                if strings.is_valid(row) && !def.sql_type.fits(strings.value(row)) {
                     reject_row(
                         row,
                         1204,

@@ -7,12 +7,10 @@ pub enum Error {
     /// A statement option that cannot work (bad URL, unknown region, bad combination).
     #[error("{0}")]
     InvalidOption(String),
-    #[error("{url}: {detail}")]
-    NotFound { url: String, detail: String },
-    #[error("{url}: access denied: {reason}")]
-    AccessDenied { url: String, reason: String },
-    #[error("{url}: {reason}")]
-    Store { url: String, reason: String },
+    /// Object-store errors (missing object, refused credentials, unreachable store) and
+    /// bad URLs, as the shared object-store layer reports them.
+    #[error(transparent)]
+    Storage(#[from] blueshift_storage::Error),
     /// Input that cannot be read at all (bad compressed stream, malformed CSV quoting).
     #[error("{url}, line {line}: {reason}")]
     Read {
@@ -32,79 +30,84 @@ pub enum Error {
 
 impl Error {
     pub fn store(url: &str, e: object_store::Error) -> Error {
-        match e {
-            object_store::Error::NotFound { .. } => Error::NotFound {
-                url: url.to_string(),
-                detail: "no such object".into(),
-            },
-            object_store::Error::PermissionDenied { source, .. }
-            | object_store::Error::Unauthenticated { source, .. } => Error::AccessDenied {
-                url: url.to_string(),
-                reason: source.to_string(),
-            },
-            // Listing errors arrive as generic ones; the HTTP status still tells.
-            other
-                if other.to_string().contains("403 Forbidden")
-                    || other.to_string().contains("401 Unauthorized") =>
-            {
-                Error::AccessDenied {
-                    url: url.to_string(),
-                    reason: other.to_string(),
-                }
-            }
-            other => Error::Store {
-                url: url.to_string(),
-                reason: other.to_string(),
-            },
-        }
+        Error::Storage(blueshift_storage::Error::object_store(url, e))
     }
 
-    pub fn read(url: &str, line: u64, e: &dyn std::fmt::Display) -> Error {
-        let reason = e.to_string();
-        // A store error travelling inside an I/O error keeps its own wording.
-        if let Some(inner) = reason.strip_prefix(&format!("{url}: ")) {
-            return Error::Store {
-                url: url.to_string(),
-                reason: inner.to_string(),
-            };
+    /// An error met while reading `url` through `compression` (its name; `None` if plain). A store error that travelled
+    /// inside the byte stream (as an I/O error's payload) keeps its own kind; any other I/O
+    /// error under a decompressor means the compressed stream itself is bad.
+    pub fn read(
+        url: &str,
+        line: u64,
+        e: &(dyn std::error::Error + 'static),
+        compression: Option<&str>,
+    ) -> Error {
+        let io = io_error_of(e);
+        if let Some(store) = io
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Error>())
+        {
+            return store.duplicate();
         }
+        let reason = e.to_string();
+        let reason = match (io, compression) {
+            (Some(_), Some(name)) => format!("not a valid {name} stream ({reason})"),
+            _ => reason,
+        };
         Error::Read {
             url: url.to_string(),
             line,
-            reason: friendly_read_error(&reason),
+            reason,
+        }
+    }
+
+    /// The same error again (for one carried inside another error by reference).
+    fn duplicate(&self) -> Error {
+        use blueshift_storage::Error as S;
+        match self {
+            Error::Storage(S::ObjectNotFound { url, detail }) => {
+                Error::Storage(S::ObjectNotFound {
+                    url: url.clone(),
+                    detail: detail.clone(),
+                })
+            }
+            Error::Storage(S::AccessDenied { url, reason }) => Error::Storage(S::AccessDenied {
+                url: url.clone(),
+                reason: reason.clone(),
+            }),
+            Error::Storage(S::ObjectStore { url, reason }) => Error::Storage(S::ObjectStore {
+                url: url.clone(),
+                reason: reason.clone(),
+            }),
+            Error::Read { url, line, reason } => Error::Read {
+                url: url.clone(),
+                line: *line,
+                reason: reason.clone(),
+            },
+            other => Error::Data(other.to_string()),
         }
     }
 
     pub fn code(&self) -> Code {
         match self {
             Error::InvalidOption(_) => Code::InvalidInput,
-            Error::NotFound { .. } => Code::UndefinedFile,
-            Error::AccessDenied { .. } => Code::AccessDenied,
-            Error::Store { .. } => Code::Storage,
+            Error::Storage(e) => e.code(),
             Error::Read { .. } | Error::Data(_) | Error::Arrow(_) | Error::Parquet(_) => {
                 Code::BadCopyData
             }
             Error::Exists(_) => Code::DuplicateFile,
         }
     }
-
-    /// The message with its code tag in front, so the code survives the trip to the leader.
-    pub fn tagged(&self) -> String {
-        format!("{}{self}", self.code().tag())
-    }
 }
 
-/// Decompressors report terse errors; say which stream was bad.
-fn friendly_read_error(reason: &str) -> String {
-    let r = reason.to_ascii_lowercase();
-    if r.contains("invalid gzip header") || r.contains("corrupt deflate stream") {
-        format!("not a valid gzip stream ({reason})")
-    } else if r.contains("unknown frame descriptor") || r.contains("zstd") {
-        format!("not a valid zstd stream ({reason})")
-    } else if r.contains("bz") || r.contains("data integrity") {
-        format!("not a valid bzip2 stream ({reason})")
-    } else {
-        reason.to_string()
+/// The I/O error an error is, or wraps (the CSV reader wraps the I/O errors of its input).
+fn io_error_of<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return Some(io);
+    }
+    match e.downcast_ref::<csv::Error>().map(csv::Error::kind) {
+        Some(csv::ErrorKind::Io(io)) => Some(io),
+        _ => None,
     }
 }
 

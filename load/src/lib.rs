@@ -1,8 +1,9 @@
 //! COPY and UNLOAD, shared by the leader (listing, planning, STDIN) and the compute nodes
 //! (reading their share of the input in parallel).
 //!
-//! - [`store`]: URLs to object stores (`s3://` through `[regions.*]` or the AWS
-//!   environment, local absolute paths).
+//! Object stores (URLs, `[regions.*]`) live one floor down, in `blueshift_storage`, so
+//! snapshots use them without depending on COPY.
+//!
 //! - [`options`]: Redshift's COPY data-format options.
 //! - [`read`]: one task (file, byte range, Parquet row groups) to converted batches.
 //! - [`convert`]: fields to typed rows with per-row rejects for `stl_load_errors`.
@@ -12,11 +13,9 @@ pub mod convert;
 mod error;
 pub mod options;
 pub mod read;
-pub mod store;
 pub mod unload;
 
 pub use convert::{Reject, Target};
 pub use error::{Error, Result};
 pub use options::{Compression, CopyOptions, Format, TimeFormat};
 pub use read::{LoadTask, Sink, TaskOutcome, read_task};
-pub use store::{Access, RegionConfig, StoreConfig, Stores};

@@ -40,6 +40,16 @@ impl Compression {
         }
     }
 
+    /// The compression's name as errors say it; `None` when the input is plain.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+            Compression::Bzip2 => Some("bzip2"),
+        }
+    }
+
     pub fn suffix(self) -> &'static str {
         match self {
             Compression::None => "",

@@ -27,7 +27,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::convert::{BATCH_ROWS, Reject, RowBuffer, Target, conform_typed};
 use crate::error::{Error, Result};
 use crate::options::{Compression, CopyOptions, Format};
-use crate::store::{Access, Stores};
+use blueshift_storage::{Access, Stores};
 
 /// One unit of work: a whole file, a byte range of one, or row groups of a Parquet file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,7 +110,7 @@ pub fn read_task(
     let url = task.url.clone();
     let stream = result
         .into_stream()
-        .map_err(move |e| std::io::Error::other(format!("{}", Error::store(&url, e))));
+        .map_err(move |e| std::io::Error::other(Error::store(&url, e)));
     let raw = SyncIoBridge::new_with_handle(StreamReader::new(stream), handle.clone());
     let counted = Counted {
         inner: raw,
@@ -129,7 +129,7 @@ pub fn read_task(
         Compression::Zstd => Box::new(BufReader::with_capacity(
             1 << 20,
             zstd::stream::read::Decoder::with_buffer(buffered)
-                .map_err(|e| Error::read(&task.url, 0, &e))?,
+                .map_err(|e| Error::read(&task.url, 0, &e, compression.name()))?,
         )),
         Compression::Bzip2 => Box::new(BufReader::with_capacity(
             1 << 20,
@@ -143,7 +143,7 @@ pub fn read_task(
         let mut skipped = Vec::new();
         let n = input
             .read_until(b'\n', &mut skipped)
-            .map_err(|e| Error::read(&task.url, 0, &e))?;
+            .map_err(|e| Error::read(&task.url, 0, &e, compression.name()))?;
         offset += n as u64;
     }
     let end = task.range.map(|(_, e)| e);
@@ -159,6 +159,7 @@ pub fn read_task(
         opts,
         limit,
         header,
+        compression,
     };
     match &opts.format {
         Format::Csv { quote } => read_csv(input, *quote, &part, sink),
@@ -178,6 +179,8 @@ struct Part<'a> {
     limit: Option<u64>,
     /// Lines to skip first (IGNOREHEADER, in the file's first part only).
     header: u64,
+    /// How the bytes were compressed (a bad stream is named after its compression).
+    compression: Compression,
 }
 
 fn flush(buffer: &mut RowBuffer<'_>, sink: &mut dyn Sink) -> Result<u64> {
@@ -204,6 +207,7 @@ fn read_csv(
         opts,
         limit,
         header,
+        compression,
     } = *part;
     // '\n' ends a record (a '\r' before it is stripped below), so every blank line the
     // reader skips is exactly one byte and positions can be worked out exactly.
@@ -223,7 +227,7 @@ fn read_csv(
     loop {
         let more = reader.read_byte_record(&mut record).map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(last_line + 1);
-            Error::read(&task.url, line, &e)
+            Error::read(&task.url, line, &e, compression.name())
         })?;
         if !more {
             outcome.lines = last_line;
@@ -302,6 +306,7 @@ fn read_lines(
         opts,
         limit,
         header,
+        compression,
     } = *part;
     let mut buffer = RowBuffer::new(target, opts, &task.url, task.id);
     let mut outcome = TaskOutcome::default();
@@ -319,7 +324,7 @@ fn read_lines(
         let first = line_no + 1;
         let mut n = input
             .read_until(b'\n', &mut line)
-            .map_err(|e| Error::read(&task.url, first, &e))?;
+            .map_err(|e| Error::read(&task.url, first, &e, compression.name()))?;
         if n == 0 {
             break;
         }
@@ -329,7 +334,7 @@ fn read_lines(
         while opts.escape && ends_with_escaped_newline(&line) {
             n = input
                 .read_until(b'\n', &mut line)
-                .map_err(|e| Error::read(&task.url, line_no + 1, &e))?;
+                .map_err(|e| Error::read(&task.url, line_no + 1, &e, compression.name()))?;
             if n == 0 {
                 break;
             }
@@ -600,6 +605,7 @@ mod tests {
             opts,
             limit: range.map(|(_, e)| e.saturating_sub(offset)),
             header: 0,
+            compression: Compression::None,
         };
         let mut sink = Collect::default();
         let outcome = read_csv(input, b'"', &part, &mut sink).unwrap();

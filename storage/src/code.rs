@@ -1,8 +1,13 @@
 //! Protocol-neutral error codes shared by every crate.
 //!
-//! A code travels inside error text as a `[bs:NAME]` tag so that it survives DataFusion's
-//! error wrapping and the gRPC/Flight hop from a compute node to the leader; only the
-//! leader's pgwire layer turns a code into a SQLSTATE.
+//! A code is data, never text to search: inside DataFusion's errors it rides as a
+//! [`CodedError`] (found again by walking the error's sources), across Flight/gRPC as the
+//! status details (see `blueshift_compute`), and only the leader's pgwire layer turns a
+//! code into a SQLSTATE.
+
+use arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -78,68 +83,112 @@ impl Code {
         }
     }
 
-    /// The tag embedded in error text, e.g. `[bs:string_too_long] `.
-    pub fn tag(self) -> String {
-        format!("[bs:{}] ", self.name())
+    /// The code a name stands for (as [`Code::name`] gives it).
+    pub fn from_name(name: &str) -> Option<Code> {
+        ALL.iter().copied().find(|c| c.name() == name)
     }
 
-    /// Finds the first code tag in an error message and returns it with the message
-    /// stripped of tags and of DataFusion's wrapping prefixes.
-    pub fn extract(message: &str) -> (Option<Code>, String) {
-        let mut found = None;
-        let mut text = message.to_string();
-        for code in ALL {
-            let tag = code.tag();
-            if let Some(pos) = text.find(&tag) {
-                if found.is_none() {
-                    found = Some(*code);
-                    // Keep only what follows the tag: prefixes before it are wrapping.
-                    text = text[pos + tag.len()..].to_string();
-                } else {
-                    text = text.replace(&tag, "");
-                }
-            }
+    /// The code of a DataFusion error: a [`CodedError`] inside it wins; otherwise the kind of
+    /// its root cause.
+    pub fn of_datafusion(e: &DataFusionError) -> Code {
+        if let Some(coded) = CodedError::find(e) {
+            return coded.code;
         }
-        (found, text)
+        match e.find_root() {
+            DataFusionError::SQL(_, _) => Code::Syntax,
+            DataFusionError::SchemaError(s, _) => match s.as_ref() {
+                SchemaError::FieldNotFound { .. } => Code::UndefinedColumn,
+                _ => Code::InvalidInput,
+            },
+            DataFusionError::NotImplemented(_) => Code::FeatureNotSupported,
+            DataFusionError::ArrowError(a, _) => Code::of_arrow(a),
+            _ => Code::Internal,
+        }
+    }
+
+    /// The code of an Arrow kernel's error, by its kind.
+    pub fn of_arrow(e: &ArrowError) -> Code {
+        match e {
+            ArrowError::DivideByZero => Code::DivisionByZero,
+            ArrowError::ArithmeticOverflow(_) => Code::NumericOutOfRange,
+            ArrowError::CastError(_)
+            | ArrowError::ParseError(_)
+            | ArrowError::InvalidArgumentError(_) => Code::InvalidInput,
+            ArrowError::ExternalError(inner) => inner
+                .downcast_ref::<CodedError>()
+                .map_or(Code::Internal, |c| c.code),
+            _ => Code::Internal,
+        }
     }
 }
 
-impl Code {
-    /// The code of a DataFusion error: a tag inside it wins; otherwise its kind and text.
-    pub fn of_datafusion(e: &datafusion::error::DataFusionError) -> Code {
-        use datafusion::error::DataFusionError as D;
-        let text = e.to_string();
-        if let (Some(code), _) = Code::extract(&text) {
-            return code;
-        }
-        match e.find_root() {
-            D::SQL(_, _) => Code::Syntax,
-            D::SchemaError(s, _) => match s.as_ref() {
-                datafusion::common::SchemaError::FieldNotFound { .. } => Code::UndefinedColumn,
-                _ => Code::InvalidInput,
-            },
-            D::NotImplemented(_) => Code::FeatureNotSupported,
-            _ => Code::of_message(&text),
+/// An error message with its code, as it travels inside DataFusion and Arrow errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodedError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl std::fmt::Display for CodedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodedError {}
+
+impl CodedError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        CodedError {
+            code,
+            message: message.into(),
         }
     }
 
-    /// The code of an error known only by its text (Arrow kernels and the like).
-    pub fn of_message(text: &str) -> Code {
-        let t = text.to_ascii_lowercase();
-        if t.contains("divide by zero") || t.contains("division by zero") {
-            Code::DivisionByZero
-        } else if t.contains("table '") && t.contains("not found") {
-            Code::UndefinedTable
-        } else if t.contains("no field named") {
-            Code::UndefinedColumn
-        } else if t.contains("non-nullable but contains null") {
-            Code::NotNull
-        } else if t.contains("overflow") || t.contains("out of range") {
-            Code::NumericOutOfRange
-        } else if t.contains("cast") || t.contains("parse") || t.contains("invalid") {
-            Code::InvalidInput
-        } else {
-            Code::Internal
+    /// The first coded error among `e` and its sources.
+    pub fn find<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a CodedError> {
+        let mut next = Some(e);
+        while let Some(err) = next {
+            if let Some(coded) = err.downcast_ref::<CodedError>() {
+                return Some(coded);
+            }
+            if let Some(df) = err.downcast_ref::<DataFusionError>()
+                && let DataFusionError::Shared(inner) = df
+            {
+                next = Some(inner.as_ref());
+                continue;
+            }
+            next = err.source();
         }
+        None
+    }
+}
+
+impl From<CodedError> for DataFusionError {
+    fn from(e: CodedError) -> Self {
+        DataFusionError::External(Box::new(e))
+    }
+}
+
+/// The message of a DataFusion error as a user should read it: a coded error's own
+/// message, or the root cause without DataFusion's "Execution error: " style wrapping.
+pub fn datafusion_message(e: &DataFusionError) -> String {
+    if let Some(coded) = CodedError::find(e) {
+        return coded.message.clone();
+    }
+    match e.find_root() {
+        DataFusionError::ArrowError(inner, _) => inner.to_string(),
+        DataFusionError::Execution(m)
+        | DataFusionError::Plan(m)
+        | DataFusionError::NotImplemented(m)
+        | DataFusionError::Configuration(m) => m.clone(),
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::SchemaError(inner, _) => match inner.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => {
+                format!("column \"{}\" does not exist", field.name)
+            }
+            other => other.to_string(),
+        },
+        other => other.to_string(),
     }
 }

@@ -1,6 +1,6 @@
 //! Storage errors: what happened, with the table, slice and block involved.
 
-use crate::code::Code;
+use crate::code::{Code, CodedError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,6 +30,15 @@ pub enum Error {
     ValueTooLong { column: String, limit: u32 },
     #[error("{0}")]
     Invalid(String),
+    /// An object (or prefix) that does not exist.
+    #[error("{url}: {detail}")]
+    ObjectNotFound { url: String, detail: String },
+    /// The object store refused the credentials.
+    #[error("{url}: access denied: {reason}")]
+    AccessDenied { url: String, reason: String },
+    /// Any other object-store failure.
+    #[error("{url}: {reason}")]
+    ObjectStore { url: String, reason: String },
 }
 
 impl Error {
@@ -40,11 +49,36 @@ impl Error {
         }
     }
 
+    /// An object-store error about `url`, by its kind.
+    pub fn object_store(url: &str, e: object_store::Error) -> Self {
+        let url = url.to_string();
+        match e {
+            object_store::Error::NotFound { .. } => Error::ObjectNotFound {
+                url,
+                detail: "no such object".into(),
+            },
+            object_store::Error::PermissionDenied { source, .. }
+            | object_store::Error::Unauthenticated { source, .. } => Error::AccessDenied {
+                url,
+                reason: source.to_string(),
+            },
+            other => Error::ObjectStore {
+                url,
+                reason: other.to_string(),
+            },
+        }
+    }
+
     /// The protocol-neutral code of this error.
     pub fn code(&self) -> Code {
         match self {
             Error::ValueTooLong { .. } => Code::StringTooLong,
+            Error::DataFusion(e) => Code::of_datafusion(e),
+            Error::Arrow(e) => Code::of_arrow(e),
             Error::Invalid(_) => Code::InvalidInput,
+            Error::ObjectNotFound { .. } => Code::UndefinedFile,
+            Error::AccessDenied { .. } => Code::AccessDenied,
+            Error::ObjectStore { .. } => Code::Storage,
             Error::Io { .. } | Error::BadBlock { .. } | Error::CorruptLog { .. } => Code::Storage,
             _ => Code::Internal,
         }
@@ -55,12 +89,7 @@ impl From<Error> for datafusion::error::DataFusionError {
     fn from(e: Error) -> Self {
         match e {
             Error::DataFusion(e) => e,
-            Error::ValueTooLong { .. } => datafusion::error::DataFusionError::Execution(format!(
-                "{}{}",
-                Code::StringTooLong.tag(),
-                e
-            )),
-            other => datafusion::error::DataFusionError::External(Box::new(other)),
+            other => CodedError::new(other.code(), other.to_string()).into(),
         }
     }
 }

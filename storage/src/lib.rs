@@ -15,30 +15,39 @@
 //! ```
 //!
 //! Modules: [`table`] (definitions), [`placement`] (topology and the distribution hash),
-//! `block` and `zone_map` (block files and their statistics), `delete_vector`,
+//! `block` and `zone_map` (block files and their statistics), `pruning` (zone maps as
+//! DataFusion pruning statistics), `delete_vector`,
 //! `manifest`, `slice_store` (files on a node), `commit_log` (the leader's durable state),
-//! `scan` and `provider` (DataFusion integration).
+//! `scan` and `provider` (DataFusion integration), `objects` (URLs to object stores and
+//! the `[regions.*]` configuration, for COPY/UNLOAD and snapshots alike), `config` (the
+//! `[storage]` section), `code` (protocol-neutral error codes).
 
 mod block;
 mod code;
 mod commit_log;
+mod config;
 mod delete_vector;
 mod error;
 mod manifest;
+mod objects;
 pub mod placement;
 mod provider;
+mod pruning;
 mod scan;
 mod slice_store;
 pub mod table;
 mod zone_map;
 
 pub use block::{BLOCK_ROWS, BlockMeta, DeleteVectorMeta, encode_block, sort_rows};
-pub use code::Code;
+pub use code::{Code, CodedError, datafusion_message};
 pub use commit_log::CommitLog;
+pub use config::StorageConfig;
 pub use delete_vector::DeleteVector;
 pub use error::{Error, Result};
 pub use manifest::{SliceManifest, TableData};
+pub use objects::{Access, Located, RegionConfig, StoreConfig, Stores, Url};
 pub use provider::BlockTable;
+pub use pruning::BlockStatistics;
 pub use scan::{ROW_BLOCK, ROW_POS, ROW_SLICE, ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
 pub use slice_store::{DirLock, SliceStore, sync_dir};
-pub use zone_map::{BlockStatistics, ZoneMap};
+pub use zone_map::ZoneMap;

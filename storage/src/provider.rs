@@ -18,9 +18,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::block::BlockMeta;
 use crate::manifest::TableData;
 use crate::placement::Topology;
+use crate::pruning::BlockStatistics;
 use crate::scan::{ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
 use crate::table::TableDef;
-use crate::zone_map::BlockStatistics;
 
 #[derive(Debug)]
 pub struct BlockTable {
@@ -28,6 +28,7 @@ pub struct BlockTable {
     data: Arc<TableData>,
     topology: Topology,
     row_ids: bool,
+    nullable: bool,
     schema: SchemaRef,
 }
 
@@ -39,6 +40,7 @@ impl BlockTable {
             data,
             topology,
             row_ids: false,
+            nullable: false,
             schema,
         }
     }
@@ -47,17 +49,31 @@ impl BlockTable {
     /// UPDATE plan against it.
     pub fn with_row_ids(mut self) -> Self {
         self.row_ids = true;
-        self.schema = ScanSpec {
+        self.schema = self.spec_shape().output_schema();
+        self
+    }
+
+    /// The variant an INSERT, UPDATE or DELETE plans its target with: every column
+    /// nullable, so DataFusion builds the new rows without checking NOT NULL itself (it
+    /// would fail with a generic Arrow error); the write checks it, with SQLSTATE 23502.
+    pub fn for_writes(mut self) -> Self {
+        self.nullable = true;
+        self.schema = self.spec_shape().output_schema();
+        self
+    }
+
+    /// A scan of no blocks with this table's options, for its schema.
+    fn spec_shape(&self) -> ScanSpec {
+        ScanSpec {
             table: self.def.clone(),
             projection: None,
-            row_ids: true,
+            row_ids: self.row_ids,
+            nullable: self.nullable,
             partitions: vec![],
             blocks_total: 0,
             blocks_skipped: 0,
             predicate: None,
         }
-        .output_schema();
-        self
     }
 
     /// Slices a scan reads: every slice, or one copy per table for DISTSTYLE ALL.
@@ -151,6 +167,7 @@ impl TableProvider for BlockTable {
             table: self.def.clone(),
             projection: projection.cloned(),
             row_ids: self.row_ids,
+            nullable: self.nullable,
             partitions,
             blocks_total: total,
             blocks_skipped: skipped,

@@ -79,6 +79,10 @@ pub struct ScanSpec {
     pub projection: Option<Vec<usize>>,
     /// Append `__bs_slice`, `__bs_block`, `__bs_row` (for DELETE and UPDATE).
     pub row_ids: bool,
+    /// Declare every column nullable (the target of an INSERT, UPDATE or DELETE being
+    /// planned: see [`crate::BlockTable::for_writes`]).
+    #[serde(default)]
+    pub nullable: bool,
     pub partitions: Vec<ScanPartition>,
     pub blocks_total: usize,
     pub blocks_skipped: usize,
@@ -92,13 +96,12 @@ pub struct ScanSpec {
 impl ScanSpec {
     /// The table's columns, then (with `row_ids`) the row-id columns; projections index this.
     fn full_schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self
-            .table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let table = if self.nullable {
+            self.table.query_schema()
+        } else {
+            self.table.schema()
+        };
+        let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
         if self.row_ids {
             fields.push(Field::new(ROW_SLICE, DataType::Int32, false));
             fields.push(Field::new(ROW_BLOCK, DataType::Int32, false));

@@ -79,12 +79,28 @@ impl SqlType {
         }
     }
 
-    /// The maximum length in characters for CHAR/VARCHAR columns.
+    /// The declared length of CHAR/VARCHAR columns, in bytes as Redshift counts it.
     pub fn max_len(&self) -> Option<u32> {
         match self {
             SqlType::Char(n) | SqlType::Varchar(n) => Some(*n),
             _ => None,
         }
+    }
+
+    /// The length of `value` as checked against [`SqlType::max_len`]: bytes (Redshift limits
+    /// VARCHAR(n) in bytes), without a CHAR's trailing blanks (they are padding).
+    pub fn counted_len(&self, value: &str) -> usize {
+        match self {
+            SqlType::Char(_) => value.trim_end_matches(' ').len(),
+            _ => value.len(),
+        }
+    }
+
+    /// Whether `value` fits this column type: the one rule INSERT, UPDATE and every COPY
+    /// format apply. Types without a length take any value that converted.
+    pub fn fits(&self, value: &str) -> bool {
+        self.max_len()
+            .is_none_or(|limit| self.counted_len(value) <= limit as usize)
     }
 }
 
@@ -202,6 +218,18 @@ impl TableDef {
             self.columns
                 .iter()
                 .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// The schema queries and DML plans see: every column nullable. NOT NULL is enforced
+    /// where rows are written (one check, SQLSTATE 23502), not by Arrow while DataFusion
+    /// builds an INSERT's batches (which fails with a generic error).
+    pub fn query_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), true))
                 .collect::<Vec<_>>(),
         ))
     }

@@ -1,19 +1,13 @@
 //! Zone maps: per-block, per-column min, max and null count, kept in the slice manifest so
-//! a scan can skip a block without opening it. Pruning itself is DataFusion's
-//! `PruningPredicate`; this module only answers its statistics questions.
+//! a scan can skip a block without opening it (see `pruning`).
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt64Array};
-use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::pruning::PruningStatistics;
-use datafusion::common::{Column, ScalarValue};
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
 use datafusion::logical_expr::Accumulator;
 use serde::{Deserialize, Serialize};
 
-use crate::block::BlockMeta;
 use crate::error::Result;
 
 /// Min and max are kept as text (the value's canonical display form) so the manifest stays
@@ -59,7 +53,7 @@ fn scalar_text(v: ScalarValue) -> Option<String> {
     }
 }
 
-fn parse_scalar(text: &Option<String>, dt: &DataType) -> ScalarValue {
+pub(crate) fn parse_scalar(text: &Option<String>, dt: &DataType) -> ScalarValue {
     let unknown = || ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null);
     if let (Some(t), DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, tz)) = (text, dt)
     {
@@ -72,58 +66,5 @@ fn parse_scalar(text: &Option<String>, dt: &DataType) -> ScalarValue {
         None => unknown(),
         Some(t) => ScalarValue::try_from_string(t.clone(), dt)
             .unwrap_or_else(|_| ScalarValue::try_from(dt).unwrap_or(ScalarValue::Null)),
-    }
-}
-
-/// The blocks of one scan as DataFusion pruning containers: container `i` is `blocks[i]`.
-pub struct BlockStatistics<'a> {
-    pub schema: SchemaRef,
-    pub blocks: &'a [&'a BlockMeta],
-}
-
-impl BlockStatistics<'_> {
-    fn column_values(
-        &self,
-        column: &Column,
-        pick: impl Fn(&crate::zone_map::ZoneMap) -> &Option<String>,
-    ) -> Option<ArrayRef> {
-        let idx = self.schema.index_of(&column.name).ok()?;
-        let dt = self.schema.field(idx).data_type();
-        let values = self
-            .blocks
-            .iter()
-            .map(|b| parse_scalar(pick(&b.zone_maps[idx]), dt));
-        ScalarValue::iter_to_array(values).ok()
-    }
-}
-
-impl PruningStatistics for BlockStatistics<'_> {
-    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.column_values(column, |z| &z.min)
-    }
-
-    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        self.column_values(column, |z| &z.max)
-    }
-
-    fn num_containers(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
-        let idx = self.schema.index_of(&column.name).ok()?;
-        Some(Arc::new(UInt64Array::from_iter_values(
-            self.blocks.iter().map(|b| b.zone_maps[idx].null_count),
-        )))
-    }
-
-    fn row_counts(&self) -> Option<ArrayRef> {
-        Some(Arc::new(UInt64Array::from_iter_values(
-            self.blocks.iter().map(|b| b.rows),
-        )))
-    }
-
-    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
-        None
     }
 }

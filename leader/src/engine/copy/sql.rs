@@ -1,7 +1,8 @@
 //! COPY and UNLOAD statements in Redshift's grammar (options in any order, `AS` optional),
 //! plus PostgreSQL's `WITH (FORMAT csv, HEADER)` form that psql's `\copy` passes through.
 
-use blueshift_load::{Access, Compression, CopyOptions, Format, TimeFormat};
+use blueshift_load::{Compression, CopyOptions, Format, TimeFormat};
+use blueshift_storage::Access;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 

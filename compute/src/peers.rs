@@ -1,33 +1,35 @@
-//! The leader's view of its compute nodes: who owns which slice, and a client for each.
-
-use std::time::{Duration, Instant};
-
-use blueshift_compute::{ComputeClient, GcRequest};
-use blueshift_storage::placement::Topology;
+//! The peer directory: the cluster's topology and a client for every compute node. The
+//! leader reaches the nodes through it, and so does a node that sends rows to another
+//! (COPY routing today; redistribute and broadcast exchanges next).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
+use blueshift_storage::placement::Topology;
+
+use crate::client::ComputeClient;
 use crate::error::{Error, Result};
+use crate::protocol::GcRequest;
 
 #[derive(Debug)]
-pub struct Cluster {
+pub struct Peers {
     pub topology: Topology,
     clients: Vec<ComputeClient>,
 }
 
-impl Cluster {
+impl Peers {
     pub fn new(addrs: &[String], slices_per_node: u32, timeout: Duration) -> Result<Self> {
         if addrs.is_empty() {
-            return Err(Error::InvalidInput(
-                "the leader needs at least one compute node".into(),
+            return Err(Error::BadRequest(
+                "a cluster needs at least one compute node".into(),
             ));
         }
         let clients = addrs
             .iter()
             .enumerate()
             .map(|(i, a)| ComputeClient::new(i as u32, a, timeout))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Cluster {
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Peers {
             topology: Topology {
                 nodes: addrs.len() as u32,
                 slices_per_node,
@@ -38,6 +40,15 @@ impl Cluster {
 
     pub fn client_for_slice(&self, slice: u32) -> &ComputeClient {
         &self.clients[self.topology.node_of(slice) as usize]
+    }
+
+    pub fn client(&self, node: u32) -> Option<&ComputeClient> {
+        self.clients.get(node as usize)
+    }
+
+    /// Every node's address, node 0 first.
+    pub fn addrs(&self) -> Vec<String> {
+        self.clients.iter().map(|c| c.addr().to_string()).collect()
     }
 
     /// Waits until every node answers a health check, or `within` passes.
@@ -59,7 +70,7 @@ impl Cluster {
                         return Err(Error::NotReady(e.to_string()));
                     }
                     // The node answered, but refuses (e.g. its folder belongs to another cluster).
-                    Err(e @ blueshift_compute::Error::Remote(_)) => {
+                    Err(e @ Error::Remote { .. }) => {
                         return Err(Error::NotReady(e.to_string()));
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,

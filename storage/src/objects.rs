@@ -1,6 +1,7 @@
-//! Where COPY reads and UNLOAD writes: `s3://bucket/key` through object_store's S3 client
-//! (configured by `[regions.<name>]` or the usual AWS environment variables), and
-//! `file:///abs/path` or a plain absolute path on this process's own disk.
+//! URLs to object stores: `s3://bucket/key` through object_store's S3 client (configured by
+//! `[regions.<name>]` or the usual AWS environment variables), and `file:///abs/path` or a
+//! plain absolute path on this process's own disk. COPY reads and UNLOAD writes through
+//! here, and so will snapshots: it sits below all of them.
 //!
 //! The leader and every compute node resolve a URL with the same [`StoreConfig`] and the
 //! same per-statement [`Access`], so a COPY's listing (leader) and reading (nodes) agree.
@@ -12,7 +13,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -63,9 +64,7 @@ impl Url {
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(Error::InvalidOption(format!(
-                    "S3 URL {text:?} names no bucket"
-                )));
+                return Err(Error::Invalid(format!("S3 URL {text:?} names no bucket")));
             }
             return Ok(Url::S3 {
                 bucket: bucket.to_string(),
@@ -74,7 +73,7 @@ impl Url {
         }
         let path = text.strip_prefix("file://").unwrap_or(text);
         if !path.starts_with('/') {
-            return Err(Error::InvalidOption(format!(
+            return Err(Error::Invalid(format!(
                 "{text:?} is neither an s3:// URL nor an absolute path"
             )));
         }
@@ -133,7 +132,7 @@ impl Stores {
         let parsed = Url::parse(url)?;
         let store = self.store_for(&parsed, access)?;
         let path = Path::parse(parsed.key().trim_end_matches('/'))
-            .map_err(|e| Error::InvalidOption(format!("bad path in {url:?}: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("bad path in {url:?}: {e}")))?;
         Ok(Located {
             url: parsed,
             store,
@@ -157,7 +156,7 @@ impl Stores {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
         if let Some(name) = region_name {
             let region = self.config.regions.get(&name).ok_or_else(|| {
-                Error::InvalidOption(format!(
+                Error::Invalid(format!(
                     "region {name:?} is not configured (add a [regions.{name}] section)"
                 ))
             })?;
@@ -187,7 +186,7 @@ impl Stores {
         let store: Arc<dyn ObjectStore> = Arc::new(
             builder
                 .build()
-                .map_err(|e| Error::InvalidOption(format!("cannot reach s3://{bucket}: {e}")))?,
+                .map_err(|e| Error::Invalid(format!("cannot reach s3://{bucket}: {e}")))?,
         );
         self.cache
             .lock()
@@ -208,7 +207,7 @@ impl Located {
             None => None,
         };
         let wanted = key.trim_end_matches('/');
-        let mut out: Vec<ObjectMeta> = self
+        let listed: std::result::Result<Vec<ObjectMeta>, object_store::Error> = self
             .store
             .list(parent.as_ref())
             .try_filter(|m| {
@@ -221,10 +220,30 @@ impl Located {
             .or_else(|e| match e {
                 // A local prefix whose folder does not exist lists nothing.
                 object_store::Error::NotFound { .. } => Ok(vec![]),
-                other => Err(Error::store(&self.url.object_url(&self.path), other)),
-            })?;
+                other => Err(other),
+            });
+        let mut out = match listed {
+            Ok(out) => out,
+            Err(e) => return Err(self.classify(e).await),
+        };
         out.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(out)
+    }
+
+    /// The error of a failed call on this location. A refused listing arrives as a generic
+    /// error (the S3 client keeps its HTTP status private), while a refused HEAD arrives
+    /// classified: a HEAD of the same path tells which it was.
+    pub async fn classify(&self, e: object_store::Error) -> Error {
+        let url = self.url.object_url(&self.path);
+        if let object_store::Error::Generic { .. } = e
+            && let Err(
+                probe @ (object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }),
+            ) = self.store.head(&self.path).await
+        {
+            return Error::object_store(&url, probe);
+        }
+        Error::object_store(&url, e)
     }
 
     pub fn url_of(&self, location: &Path) -> String {

@@ -15,13 +15,13 @@ use datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::copy_sql::UnloadFormat;
+use crate::engine::copy::sql::UnloadFormat;
 use crate::engine::{Engine, Output, Session, postgres_column_names};
 use crate::error::{Error, Result};
 
 /// Where one output stream's files go, split by PARTITION BY values when asked.
 struct Outputs<'a> {
-    located: &'a blueshift_load::store::Located,
+    located: &'a blueshift_storage::Located,
     prefix: String,
     stem: String,
     opts: WriterOptions,
@@ -108,9 +108,9 @@ impl Outputs<'_> {
 
 impl Engine {
     pub(crate) async fn unload(&self, session: &Session, sql: &str, query: u64) -> Result<Output> {
-        let u = crate::copy_sql::parse_unload(sql)?;
+        let u = crate::engine::copy::sql::parse_unload(sql)?;
         if u.iam_role {
-            session.notice(crate::copy::IAM_ROLE_IGNORED);
+            session.notice(crate::engine::copy::IAM_ROLE_IGNORED);
         }
         let mut texts = crate::sql_split::split(&u.query)?;
         if texts.len() != 1 {
@@ -179,7 +179,7 @@ impl Engine {
             }),
             header: u.header,
             null_as: u.null_as.clone().unwrap_or_default(),
-            max_file_size: u.max_file_size.unwrap_or(crate::copy_sql::MAX_FILE_SIZE),
+            max_file_size: u.max_file_size.unwrap_or(crate::engine::copy::sql::MAX_FILE_SIZE),
         };
         let streams = if u.parallel {
             let n = physical.output_partitioning().partition_count();

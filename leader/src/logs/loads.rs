@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use blueshift_load::Reject;
 
-use crate::query_log::now_micros;
+use super::now_micros;
 
 #[derive(Debug, Clone)]
 pub struct LoadErrorRecord {

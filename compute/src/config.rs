@@ -1,0 +1,60 @@
+//! The `[compute]` section of the configuration, and the options a node runs with.
+
+use std::net::SocketAddr;
+
+use blueshift_storage::{StorageConfig, StoreConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The compute role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ComputeConfig {
+    /// Address of the node's Arrow Flight service.
+    pub listen: String,
+    /// This node's number, from 0.
+    pub node: u32,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            listen: "127.0.0.1:7100".into(),
+            node: 0,
+        }
+    }
+}
+
+/// Everything a running node needs.
+#[derive(Debug, Clone)]
+pub struct ComputeNodeOpts {
+    pub node: u32,
+    pub slices: Vec<u32>,
+    pub listen: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+    /// How COPY sources resolve (the same settings the leader has).
+    pub stores: StoreConfig,
+}
+
+impl ComputeNodeOpts {
+    pub fn new(
+        config: &ComputeConfig,
+        storage: &StorageConfig,
+        stores: StoreConfig,
+    ) -> Result<Self> {
+        let node = config.node;
+        let s = storage.slices_per_node;
+        let listen: SocketAddr = config
+            .listen
+            .parse()
+            .map_err(|e| Error::BadRequest(format!("bad --listen {}: {e}", config.listen)))?;
+        Ok(ComputeNodeOpts {
+            node,
+            slices: (node * s..(node + 1) * s).collect(),
+            listen,
+            data_dir: storage.data_dir.clone(),
+            stores,
+        })
+    }
+}

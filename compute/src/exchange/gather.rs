@@ -1,0 +1,206 @@
+//! The gather boundary: a stage's output, streamed from every slice to the leader.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
+    SendableRecordBatchStream,
+};
+use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::codec::BlueshiftCodec;
+use crate::peers::Peers;
+use crate::protocol::StageTicket;
+
+/// Gathers a stage's output from the slices to the leader, one partition per slice.
+///
+/// ```text
+///                 GatherExec (leader)     partition i ◄── slice i's stream
+///        ┌──────────────┼──────────────┐
+///   node 0: slice 0,1   node 1: slice 2,3   ...   (Arrow Flight do_get per slice)
+/// ```
+pub struct GatherExec {
+    stage: Arc<dyn ExecutionPlan>,
+    stage_id: usize,
+    slices: Vec<u32>,
+    peers: Arc<Peers>,
+    query_id: String,
+    encoded: OnceLock<std::result::Result<Bytes, String>>,
+    metrics: ExecutionPlanMetricsSet,
+    cache: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for GatherExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherExec")
+            .field("stage_id", &self.stage_id)
+            .field("slices", &self.slices)
+            .finish()
+    }
+}
+
+impl GatherExec {
+    /// A boundary over `stage`, whose partition `i` runs on the node owning `slices[i]`.
+    pub fn new(
+        stage: Arc<dyn ExecutionPlan>,
+        stage_id: usize,
+        slices: Vec<u32>,
+        peers: Arc<Peers>,
+        query_id: String,
+    ) -> Self {
+        let cache = Arc::clone(stage.properties());
+        GatherExec {
+            stage,
+            stage_id,
+            slices,
+            peers,
+            query_id,
+            encoded: OnceLock::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
+            cache,
+        }
+    }
+
+    pub fn stage(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.stage
+    }
+
+    pub fn stage_id(&self) -> usize {
+        self.stage_id
+    }
+
+    pub fn slices(&self) -> &[u32] {
+        &self.slices
+    }
+
+    /// Rows received from each slice (after execution).
+    pub fn rows_per_slice(&self) -> Vec<(u32, usize)> {
+        let metrics = self.metrics.clone_inner();
+        self.slices
+            .iter()
+            .enumerate()
+            .map(|(p, s)| {
+                let rows = metrics
+                    .iter()
+                    .filter(|m| m.partition() == Some(p) && m.value().name() == "output_rows")
+                    .map(|m| m.value().as_usize())
+                    .sum();
+                (*s, rows)
+            })
+            .collect()
+    }
+
+    fn encoded(&self) -> Result<Bytes> {
+        self.encoded
+            .get_or_init(|| {
+                physical_plan_to_bytes_with_extension_codec(
+                    Arc::clone(&self.stage),
+                    &BlueshiftCodec,
+                )
+                .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| {
+                DataFusionError::Internal(format!("cannot serialize stage {}: {e}", self.stage_id))
+            })
+    }
+}
+
+impl DisplayAs for GatherExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "GatherExec: stage={}, slices={:?}",
+            self.stage_id, self.slices
+        )
+    }
+}
+
+impl ExecutionPlan for GatherExec {
+    fn name(&self) -> &'static str {
+        "GatherExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.stage]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let stage = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("GatherExec needs its stage".into()))?;
+        Ok(Arc::new(GatherExec::new(
+            stage,
+            self.stage_id,
+            self.slices.clone(),
+            Arc::clone(&self.peers),
+            self.query_id.clone(),
+        )))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        ExecutionPlan::replace_children(
+            self,
+            children,
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let slice = *self.slices.get(partition).ok_or_else(|| {
+            DataFusionError::Internal(format!("GatherExec has no partition {partition}"))
+        })?;
+        let client = self.peers.client_for_slice(slice).clone();
+        let ticket = StageTicket {
+            plan: self.encoded()?.to_vec(),
+            partition: partition as u32,
+            query_id: self.query_id.clone(),
+        };
+        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        let batches = futures::stream::once(async move { client.run_stage(ticket).await })
+            .try_flatten()
+            .map_err(DataFusionError::from)
+            .inspect_ok(move |b| rows.add(b.num_rows()));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            batches.boxed(),
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}

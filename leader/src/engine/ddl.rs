@@ -1,0 +1,336 @@
+//! CREATE TABLE (with Redshift's DISTSTYLE/DISTKEY/SORTKEY/ENCODE, and AS query), DROP,
+//! TRUNCATE; declared types and table definitions.
+
+use std::sync::Arc;
+
+use blueshift_storage::TableData;
+use blueshift_storage::table::{ColumnDef, ColumnEncoding, DistStyle, SqlType, TableDef};
+use datafusion::sql::sqlparser::ast::{self, Statement};
+
+use super::*;
+use crate::catalog::TableState;
+use crate::error::{Error, Result};
+use crate::sql_split::TableAttributes;
+
+impl Engine {
+    pub(crate) async fn create_table(
+        &self,
+        session: &Session,
+        ct: ast::CreateTable,
+        attrs: TableAttributes,
+        qid: &str,
+    ) -> Result<Output> {
+        let name = table_name(&ct.name)?;
+        let guard = self.catalog.begin_write().await;
+        let state = self.catalog.pin();
+        if state.tables.contains_key(&name) {
+            if ct.if_not_exists {
+                return Ok(Output::Command {
+                    tag: "CREATE TABLE".into(),
+                    rows: None,
+                });
+            }
+            return Err(Error::DuplicateTable(name));
+        }
+        let mut next = (*state).clone();
+        let id = next.next_table_id;
+        next.next_table_id += 1;
+        let (columns, source) = match &ct.query {
+            None => {
+                if ct.columns.is_empty() {
+                    return Err(Error::syntax("CREATE TABLE needs columns or AS query"));
+                }
+                let columns = ct
+                    .columns
+                    .iter()
+                    .map(column_def)
+                    .collect::<Result<Vec<_>>>()?;
+                (columns, None)
+            }
+            Some(query) => {
+                session.schema.pin(Arc::clone(&state));
+                let plan = self
+                    .plan(session, Statement::Query(query.clone()), None)
+                    .await?;
+                // Columns are named as a query result would be (`count`, not `count(*)`).
+                let named =
+                    postgres_column_names(query, &Arc::new(plan.schema().as_arrow().clone()));
+                let columns = named
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let sql_type = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+                            Error::NotSupported(format!(
+                                "column \"{}\" has unsupported type {}",
+                                f.name(),
+                                f.data_type()
+                            ))
+                        })?;
+                        Ok(ColumnDef {
+                            name: f.name().clone(),
+                            sql_type,
+                            nullable: true,
+                            encoding: None,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (columns, Some(plan))
+            }
+        };
+        let def = table_def(id, name.clone(), columns, &attrs)?;
+        let mut table = TableState {
+            def,
+            data: Arc::new(TableData::default()),
+        };
+        let mut rows = None;
+        if let Some(plan) = source {
+            let stream = self.stream(session, &plan, qid).await?;
+            let (data, n) = self.write_rows(&next, &table, stream).await?;
+            table.data = Arc::new(data);
+            table = self.maybe_leave_auto_all(&next, table, qid).await?;
+            rows = Some(n);
+        }
+        next.tables.insert(name, table);
+        self.catalog.commit(&guard, next)?;
+        Ok(match rows {
+            Some(n) => Output::Command {
+                tag: "SELECT".into(),
+                rows: Some(n),
+            },
+            None => Output::Command {
+                tag: "CREATE TABLE".into(),
+                rows: None,
+            },
+        })
+    }
+    pub(crate) async fn drop_tables(
+        &self,
+        session: &Session,
+        names: &[ast::ObjectName],
+        if_exists: bool,
+    ) -> Result<Output> {
+        let guard = self.catalog.begin_write().await;
+        let mut next = (*self.catalog.pin()).clone();
+        for n in names {
+            let name = table_name(n)?;
+            if next.tables.remove(&name).is_none() && !if_exists {
+                return Err(Error::UndefinedTable(name));
+            }
+        }
+        self.catalog.commit(&guard, next)?;
+        session.schema.unpin();
+        self.collect_garbage(&guard).await;
+        Ok(Output::Command {
+            tag: "DROP TABLE".into(),
+            rows: None,
+        })
+    }
+    pub(crate) async fn truncate(
+        &self,
+        session: &Session,
+        names: &[ast::ObjectName],
+    ) -> Result<Output> {
+        let guard = self.catalog.begin_write().await;
+        let mut next = (*self.catalog.pin()).clone();
+        for n in names {
+            let name = table_name(n)?;
+            let t = next
+                .tables
+                .get_mut(&name)
+                .ok_or_else(|| Error::UndefinedTable(name.clone()))?;
+            if t.def.dist_style == DistStyle::AutoEven {
+                t.def.dist_style = DistStyle::AutoAll;
+            }
+            t.data = Arc::new(TableData::default());
+        }
+        self.catalog.commit(&guard, next)?;
+        session.schema.unpin();
+        self.collect_garbage(&guard).await;
+        Ok(Output::Command {
+            tag: "TRUNCATE TABLE".into(),
+            rows: None,
+        })
+    }
+    /// Removes files no version in use names (dropped or truncated tables), while the write
+    /// lock keeps any new write from staging files meanwhile. The statement has committed,
+    /// so a failure here is only logged; start-up collection catches what is left.
+    pub(crate) async fn collect_garbage(&self, _guard: &tokio::sync::MutexGuard<'_, ()>) {
+        match self.cluster.gc(&self.catalog.files_in_use()).await {
+            Ok(n) => tracing::debug!(removed = n, "collected garbage"),
+            Err(e) => tracing::warn!("garbage collection: {e}"),
+        }
+    }
+}
+
+pub fn table_name(name: &ast::ObjectName) -> Result<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_lowercase()
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [t] => Ok(t.clone()),
+        [s, t] if s == "public" => Ok(t.clone()),
+        [d, s, t] if d == "dev" && s == "public" => Ok(t.clone()),
+        _ => Err(Error::UndefinedTable(name.to_string())),
+    }
+}
+pub(crate) fn column_def(c: &ast::ColumnDef) -> Result<ColumnDef> {
+    let mut nullable = true;
+    for opt in &c.options {
+        match &opt.option {
+            ast::ColumnOption::NotNull => nullable = false,
+            ast::ColumnOption::Null => nullable = true,
+            ast::ColumnOption::PrimaryKey(_) => nullable = false,
+            ast::ColumnOption::Unique(_) => {}
+            other => {
+                return Err(Error::NotSupported(format!(
+                    "column option {other} is not supported (column \"{}\")",
+                    c.name.value
+                )));
+            }
+        }
+    }
+    Ok(ColumnDef {
+        name: if c.name.quote_style.is_some() {
+            c.name.value.clone()
+        } else {
+            c.name.value.to_lowercase()
+        },
+        sql_type: sql_type(&c.data_type.to_string())?,
+        nullable,
+        encoding: None,
+    })
+}
+/// Reads a declared type the way Redshift does (VARCHAR = VARCHAR(256), TEXT = VARCHAR(256),
+/// CHAR = CHAR(1), DECIMAL = DECIMAL(18,0)).
+pub fn sql_type(declared: &str) -> Result<SqlType> {
+    let t = declared.trim().to_uppercase();
+    let (base, args) = match t.find('(') {
+        Some(i) => (
+            t[..i].trim().to_string(),
+            Some(t[i + 1..].trim_end_matches(')').to_string()),
+        ),
+        None => (t.clone(), None),
+    };
+    let nums: Vec<u32> = args
+        .as_deref()
+        .map(|a| a.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let len = |default: u32| -> Result<u32> {
+        let n = match args.as_deref().map(str::trim) {
+            None => default,
+            // Redshift's VARCHAR(MAX) is its longest VARCHAR.
+            Some(a) if a.eq_ignore_ascii_case("MAX") => 65535,
+            Some(a) => a.parse().map_err(|_| {
+                Error::InvalidInput(format!("invalid length {a:?} for type {base}"))
+            })?,
+        };
+        if n == 0 || n > 65535 {
+            return Err(Error::InvalidInput(format!(
+                "length for type {base} must be between 1 and 65535"
+            )));
+        }
+        Ok(n)
+    };
+    Ok(match base.as_str() {
+        "SMALLINT" | "INT2" => SqlType::SmallInt,
+        "INTEGER" | "INT" | "INT4" => SqlType::Integer,
+        "BIGINT" | "INT8" => SqlType::BigInt,
+        "DECIMAL" | "NUMERIC" | "DEC" => {
+            let precision = nums.first().copied().unwrap_or(18);
+            let scale = nums.get(1).copied().unwrap_or(0);
+            if !(1..=38).contains(&precision) || scale > precision {
+                return Err(Error::InvalidInput(format!(
+                    "invalid DECIMAL({precision},{scale})"
+                )));
+            }
+            SqlType::Decimal {
+                precision: precision as u8,
+                scale: scale as i8,
+            }
+        }
+        "REAL" | "FLOAT4" => SqlType::Real,
+        "DOUBLE PRECISION" | "DOUBLE" | "FLOAT8" | "FLOAT" => SqlType::Double,
+        "BOOLEAN" | "BOOL" => SqlType::Boolean,
+        "CHAR" | "CHARACTER" | "NCHAR" | "BPCHAR" => SqlType::Char(len(1)?),
+        "VARCHAR" | "CHARACTER VARYING" | "NVARCHAR" => SqlType::Varchar(len(256)?),
+        "TEXT" => SqlType::Varchar(256),
+        "DATE" => SqlType::Date,
+        "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => SqlType::Timestamp,
+        "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => SqlType::TimestampTz,
+        _ => {
+            return Err(Error::NotSupported(format!(
+                "type {declared} is not supported"
+            )));
+        }
+    })
+}
+pub(crate) fn table_def(
+    id: u64,
+    name: String,
+    mut columns: Vec<ColumnDef>,
+    attrs: &TableAttributes,
+) -> Result<TableDef> {
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].iter().any(|other| other.name == c.name) {
+            return Err(Error::DuplicateColumn(c.name.clone()));
+        }
+    }
+    let find = |columns: &[ColumnDef], c: &str| {
+        columns
+            .iter()
+            .position(|col| col.name == c)
+            .ok_or_else(|| Error::UndefinedColumn {
+                column: c.to_string(),
+            })
+    };
+    for (col, enc) in &attrs.encodings {
+        let i = find(&columns, col)?;
+        columns[i].encoding = Some(ColumnEncoding::parse(enc).ok_or_else(|| {
+            Error::InvalidInput(format!("unknown ENCODE {enc} for column \"{col}\""))
+        })?);
+    }
+    let dist_key = attrs
+        .distkey
+        .as_deref()
+        .map(|c| find(&columns, c))
+        .transpose()?;
+    let dist_style = match (attrs.diststyle.as_deref(), dist_key) {
+        (Some("KEY"), Some(_)) | (None, Some(_)) => DistStyle::Key,
+        (Some("KEY"), None) => {
+            return Err(Error::InvalidInput("DISTSTYLE KEY needs a DISTKEY".into()));
+        }
+        (Some(other), Some(_)) => {
+            return Err(Error::InvalidInput(format!(
+                "DISTKEY cannot be used with DISTSTYLE {other}"
+            )));
+        }
+        (Some("EVEN"), None) => DistStyle::Even,
+        (Some("ALL"), None) => DistStyle::All,
+        (Some("AUTO"), None) | (None, None) => DistStyle::AutoAll,
+        (Some(other), None) => {
+            return Err(Error::InvalidInput(format!("unknown DISTSTYLE {other}")));
+        }
+    };
+    let sort_key = attrs
+        .sortkey
+        .iter()
+        .map(|c| find(&columns, c))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TableDef {
+        id,
+        name,
+        columns,
+        dist_style,
+        dist_key,
+        sort_key,
+    })
+}

@@ -1,0 +1,388 @@
+//! One statement from text to its output: parse (with psql/JDBC compatibility rewrites),
+//! dispatch by kind, plan with DataFusion and cut into stages; EXPLAIN; extended-protocol
+//! descriptions.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{self, ObjectType, Statement};
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::StreamExt;
+
+use super::dml::dml_target;
+use super::*;
+use crate::error::{Error, Result};
+use crate::sql_split::StatementText;
+use crate::stages;
+
+impl Engine {
+    /// Parses one statement the way every path does: psql/JDBC compatibility rewrites first.
+    pub fn parse(&self, text: &StatementText) -> Result<Option<Statement>> {
+        let parser = PostgresCompatibilityParser::new();
+        let mut stmts = parser
+            .parse(&text.sql)
+            .map_err(|e| syntax_error(text, &e.to_string()))?;
+        match stmts.len() {
+            0 => Ok(None),
+            1 => Ok(stmts.pop()),
+            _ => Err(Error::syntax("cannot run several statements as one")),
+        }
+    }
+    /// Runs one statement, logging it in `stl_query`.
+    pub async fn execute(
+        &self,
+        session: &Session,
+        text: &StatementText,
+        params: Option<&ParamValues>,
+    ) -> Result<Output> {
+        let query_id = self
+            .log
+            .queries
+            .start(session.pid, &session.user, &text.original);
+        // Every statement kind's future lives in this one: boxed, so callers (one per
+        // connection) carry a pointer rather than the largest statement's state.
+        let result = Box::pin(self.execute_inner(session, text, params, query_id)).await;
+        match result {
+            // A streamed result is logged when the client has read it (or gone away). Its
+            // version stays pinned until then: the scans (and pg_catalog's tables, which
+            // are built as they are read) still need it.
+            Ok(Output::Stream(stream)) => {
+                Ok(Output::Stream(Box::pin(crate::engine::LoggedStream::new(
+                    stream,
+                    Arc::clone(&self.log),
+                    query_id,
+                    Arc::clone(&session.schema),
+                ))))
+            }
+            other => {
+                // The version is released as soon as nothing reads it any more.
+                session.schema.unpin();
+                self.log.queries.finish(
+                    query_id,
+                    match &other {
+                        Ok(o) => Ok(o.row_count()),
+                        Err(e) => Err(e.user_message()),
+                    },
+                );
+                other
+            }
+        }
+    }
+    pub(crate) async fn execute_inner(
+        &self,
+        session: &Session,
+        text: &StatementText,
+        params: Option<&ParamValues>,
+        query_id: u64,
+    ) -> Result<Output> {
+        match crate::engine::copy::sql::kind(&text.sql) {
+            Some("COPY") => {
+                session.schema.pin(self.catalog.pin());
+                return self.copy(session, &text.sql, query_id).await;
+            }
+            Some("UNLOAD") => {
+                session.schema.pin(self.catalog.pin());
+                return self.unload(session, &text.sql, query_id).await;
+            }
+            _ => {}
+        }
+        let Some(stmt) = self.parse(text)? else {
+            return Ok(Output::Empty);
+        };
+        reject_row_id_columns(text)?;
+        session.schema.pin(self.catalog.pin());
+        let qid = query_id.to_string();
+        match stmt {
+            Statement::CreateTable(ct) => {
+                self.create_table(
+                    session,
+                    ct,
+                    text.attributes.clone().unwrap_or_default(),
+                    &qid,
+                )
+                .await
+            }
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                if_exists,
+                names,
+                ..
+            } => self.drop_tables(session, &names, if_exists).await,
+            Statement::Truncate(t) => {
+                let names: Vec<ast::ObjectName> =
+                    t.table_names.into_iter().map(|t| t.name).collect();
+                self.truncate(session, &names).await
+            }
+            Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => {
+                self.dml(session, stmt, params, &qid).await
+            }
+            Statement::Explain {
+                analyze, statement, ..
+            } => {
+                self.explain(session, *statement, analyze, params, &qid)
+                    .await
+            }
+            Statement::StartTransaction { .. } => Ok(Output::Transaction {
+                tag: "BEGIN",
+                start: true,
+            }),
+            Statement::Commit { .. } => Ok(Output::Transaction {
+                tag: "COMMIT",
+                start: false,
+            }),
+            Statement::Rollback { .. } => Ok(Output::Transaction {
+                tag: "ROLLBACK",
+                start: false,
+            }),
+            Statement::Set(set) => Ok(self.set(session, set)),
+            Statement::ShowVariable { variable } => Ok(self.show(session, &variable)),
+            Statement::Query(ref query) => {
+                let query = query.clone();
+                let plan = self.plan(session, stmt, params).await?;
+                let stream = self.stream(session, &plan, &qid).await?;
+                let schema = postgres_column_names(&query, &stream.schema());
+                let renamed = Arc::clone(&schema);
+                let batches = stream.map(move |b| {
+                    let b = b?;
+                    let options =
+                        arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                    Ok(RecordBatch::try_new_with_options(
+                        Arc::clone(&renamed),
+                        b.columns().to_vec(),
+                        &options,
+                    )?)
+                });
+                Ok(Output::Stream(Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        schema, batches,
+                    ),
+                )))
+            }
+            other => Err(Error::NotSupported(format!(
+                "statement not supported: {}",
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))),
+        }
+    }
+    /// Plans a statement to a DataFusion logical plan, with parameters bound if given.
+    pub async fn plan(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        params: Option<&ParamValues>,
+    ) -> Result<LogicalPlan> {
+        let state = session.ctx.state();
+        let stmt = DFStatement::Statement(Box::new(stmt));
+        let plan = match state.statement_to_plan(stmt.clone()).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(missing_relation(&state, &stmt).unwrap_or(Error::DataFusion(e))),
+        };
+        Ok(match params {
+            Some(p) => plan.with_param_values(p.clone())?,
+            None => plan,
+        })
+    }
+
+    /// Parameter types and result columns of a statement, for the extended protocol.
+    pub async fn describe(
+        &self,
+        session: &Session,
+        text: &StatementText,
+    ) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+        if crate::engine::copy::sql::kind(&text.sql).is_some() {
+            return Ok((vec![], None));
+        }
+        let Some(stmt) = self.parse(text)? else {
+            return Ok((vec![], None));
+        };
+        reject_row_id_columns(text)?;
+        session.schema.pin(self.catalog.pin());
+        let query = match &stmt {
+            Statement::Query(q) => Some(q.clone()),
+            _ => None,
+        };
+        let returns_rows = query.is_some();
+        match stmt {
+            Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Delete(_)
+            | Statement::Update(_) => {
+                let is_dml = !returns_rows;
+                if is_dml {
+                    session.schema.set_write_target(dml_target(&stmt));
+                }
+                let plan = self.plan(session, stmt, None).await;
+                session.schema.set_write_target(None);
+                session.schema.unpin();
+                let plan = plan?;
+                let types = plan.get_parameter_types()?;
+                let mut ordered: Vec<(usize, Option<DataType>)> = types
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        k.trim_start_matches('$')
+                            .parse::<usize>()
+                            .ok()
+                            .map(|i| (i, v))
+                    })
+                    .collect();
+                ordered.sort_by_key(|(i, _)| *i);
+                let n = ordered.last().map_or(0, |(i, _)| *i);
+                let mut params = vec![None; n];
+                for (i, t) in ordered {
+                    params[i - 1] = t;
+                }
+                let schema = query.map(|q| {
+                    postgres_column_names(&q, &Arc::new(plan.schema().as_arrow().clone()))
+                });
+                Ok((params, schema))
+            }
+            Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|v| v.value.clone())
+                    .collect::<Vec<_>>()
+                    .join("_");
+                Ok((
+                    vec![],
+                    Some(Arc::new(Schema::new(vec![Field::new(
+                        name,
+                        DataType::Utf8,
+                        true,
+                    )]))),
+                ))
+            }
+            Statement::Explain { .. } => Ok((vec![], Some(explain_schema()))),
+            _ => Ok((vec![], None)),
+        }
+    }
+    pub(crate) async fn physical(
+        &self,
+        session: &Session,
+        plan: &LogicalPlan,
+        qid: &str,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let physical = session.ctx.state().create_physical_plan(plan).await?;
+        Ok(stages::distribute(physical, &self.cluster, qid)?)
+    }
+    pub(crate) async fn stream(
+        &self,
+        session: &Session,
+        plan: &LogicalPlan,
+        qid: &str,
+    ) -> Result<SendableRecordBatchStream> {
+        let physical = self.physical(session, plan, qid).await?;
+        Ok(execute_stream(physical, session.ctx.task_ctx())?)
+    }
+    pub(crate) async fn explain(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        analyze: bool,
+        params: Option<&ParamValues>,
+        qid: &str,
+    ) -> Result<Output> {
+        if !matches!(stmt, Statement::Query(_)) {
+            return Err(Error::NotSupported("EXPLAIN supports queries".into()));
+        }
+        let plan = self.plan(session, stmt, params).await?;
+        let physical = self.physical(session, &plan, qid).await?;
+        if analyze {
+            let mut stream = execute_stream(Arc::clone(&physical), session.ctx.task_ctx())?;
+            while let Some(b) = stream.next().await {
+                b?;
+            }
+        }
+        let lines = stages::explain(&physical, &self.cluster, analyze);
+        let schema = explain_schema();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(lines)) as ArrayRef],
+        )?;
+        Ok(Output::Rows {
+            schema,
+            batches: vec![batch],
+        })
+    }
+}
+
+pub(crate) fn explain_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "QUERY PLAN",
+        DataType::Utf8,
+        false,
+    )]))
+}
+pub(crate) fn syntax_error(text: &StatementText, message: &str) -> Error {
+    // sqlparser reports "... at Line: L, Column: C"; turn that into a character position.
+    let position = message
+        .rfind("Line: ")
+        .and_then(|i| {
+            let rest = &message[i + 6..];
+            let (line, rest) = rest.split_once(", Column: ")?;
+            let col: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let loc = datafusion::sql::sqlparser::tokenizer::Location {
+                line: line.trim().parse().ok()?,
+                column: col.parse().ok()?,
+            };
+            Some(crate::sql_split::char_position(&text.sql, loc) + text.offset)
+        })
+        // "found: EOF" has no location: point just past the statement, as PostgreSQL does.
+        .or_else(|| {
+            message
+                .contains("EOF")
+                .then(|| text.offset + text.original.chars().count() + 1)
+        });
+    let message = message
+        .trim_start_matches("sql parser error: ")
+        .split(" at Line: ")
+        .next()
+        .unwrap_or(message)
+        .to_string();
+    Error::Syntax {
+        message: format!("syntax error: {message}"),
+        position,
+    }
+}
+/// The row-id columns exist only while planning DELETE/UPDATE; users cannot name them.
+pub(crate) fn reject_row_id_columns(text: &StatementText) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // Identifiers only: a string literal may well contain the prefix.
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, &text.sql)
+        .tokenize()
+        .map_err(|e| Error::syntax(e.message))?;
+    match tokens.iter().find_map(|t| match t {
+        Token::Word(w) if w.value.to_lowercase().starts_with("__bs_") => Some(w.value.clone()),
+        _ => None,
+    }) {
+        Some(column) => Err(Error::UndefinedColumn { column }),
+        None => Ok(()),
+    }
+}
+
+/// The first relation a statement names that does not exist, as PostgreSQL reports it
+/// (before any other error in the statement). Table functions are not relations.
+fn missing_relation(
+    state: &datafusion::execution::SessionState,
+    stmt: &DFStatement,
+) -> Option<Error> {
+    let references = state.resolve_table_references(stmt).ok()?;
+    references.into_iter().find_map(|r| {
+        let exists = state
+            .schema_for_ref(r.clone())
+            .is_ok_and(|schema| schema.table_exist(r.table()));
+        let function = r.schema().is_none() && state.table_functions().contains_key(r.table());
+        (!exists && !function).then(|| Error::UndefinedTable(r.table().to_string()))
+    })
+}

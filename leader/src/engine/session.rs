@@ -1,0 +1,112 @@
+//! A connection's session: its DataFusion context (user tables at a pinned version, system
+//! views, pg_catalog), settings, user, cancel signal, NOTICE channel and COPY state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::catalog::CatalogProvider;
+use datafusion::catalog::MemoryCatalogProvider;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::schema::PinnedSchema;
+
+/// A connection's state: its DataFusion context (with pg_catalog), settings, user.
+pub struct Session {
+    pub ctx: SessionContext,
+    pub(crate) schema: Arc<PinnedSchema>,
+    pub user: String,
+    pub pid: i32,
+    pub settings: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Bumped by a cancel request; a running statement watches it.
+    pub cancel: tokio::sync::watch::Sender<u64>,
+    /// Where NOTICEs of the running statement go (set by the server while it runs one).
+    pub notices: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
+    /// `pg_last_copy_id()` and `pg_last_copy_count()`.
+    pub last_copy: Arc<std::sync::Mutex<(i64, i64)>>,
+    /// A COPY FROM STDIN whose data is arriving.
+    pub pending_copy: std::sync::Mutex<Option<crate::engine::copy::PendingCopy>>,
+}
+
+impl Session {
+    /// Sends a NOTICE to the client, if it is listening.
+    pub fn notice(&self, message: &str) {
+        if let Some(tx) = self.notices.lock().expect("notices").as_ref() {
+            let _ = tx.send(message.to_string());
+        }
+    }
+}
+
+impl Engine {
+    pub fn new_session(&self, user: &str, pid: i32) -> Result<Session> {
+        let total = self.cluster.topology.total_slices() as usize;
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema("dev", "public")
+            .with_information_schema(true)
+            .with_target_partitions(total.max(1));
+        let opts = config.options_mut();
+        // Parallelism comes from slices; no round-robin or hash repartitioning inside a plan,
+        // so every exchange in a plan is one of our network boundaries.
+        opts.optimizer.enable_round_robin_repartition = false;
+        opts.optimizer.repartition_aggregations = false;
+        opts.optimizer.repartition_joins = false;
+        opts.optimizer.repartition_windows = false;
+        opts.optimizer.repartition_file_scans = false;
+        opts.optimizer.enable_dynamic_filter_pushdown = false;
+        opts.optimizer.enable_topk_dynamic_filter_pushdown = false;
+        opts.optimizer.enable_join_dynamic_filter_pushdown = false;
+        opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+        opts.sql_parser.parse_float_as_decimal = true;
+        let ctx = SessionContext::new_with_config(config);
+        let schema = Arc::new(PinnedSchema::new(self.catalog.pin(), Arc::clone(&self.log)));
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema("public", Arc::clone(&schema) as _)?;
+        ctx.register_catalog("dev", Arc::new(catalog));
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider)
+            .map_err(|e| Error::DataFusion(*e))?;
+        let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));
+        for (name, pick) in [("pg_last_copy_id", 0usize), ("pg_last_copy_count", 1)] {
+            let last = Arc::clone(&last_copy);
+            ctx.register_udf(datafusion::logical_expr::create_udf(
+                name,
+                vec![],
+                DataType::Int64,
+                datafusion::logical_expr::Volatility::Volatile,
+                Arc::new(move |_args: &[datafusion::logical_expr::ColumnarValue]| {
+                    let (id, count) = *last.lock().expect("last copy");
+                    let v = if pick == 0 { id } else { count };
+                    Ok(datafusion::logical_expr::ColumnarValue::Scalar(
+                        datafusion::common::ScalarValue::Int64(Some(v)),
+                    ))
+                }),
+            ));
+        }
+        Ok(Session {
+            notices: std::sync::Mutex::new(None),
+            last_copy,
+            pending_copy: std::sync::Mutex::new(None),
+            ctx,
+            schema,
+            user: user.to_string(),
+            pid,
+            settings: std::sync::Mutex::new(BTreeMap::new()),
+            cancel: tokio::sync::watch::Sender::new(0),
+        })
+    }
+}
+
+impl Drop for Session {
+    /// pg_catalog's tables refer back to the session's catalog list, which holds them: the
+    /// cycle is cut here so a closed connection frees its context.
+    fn drop(&mut self) {
+        if let Some(catalog) = self.ctx.catalog("dev") {
+            for name in catalog.schema_names() {
+                let _ = catalog.deregister_schema(&name, true);
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The leader's in-memory logs behind the system views: `stl_query` (statements run) and
+//! `stl_load_errors` / `stv_load_state` (COPY rejects and running loads). One owner holds
+//! both; neither log knows the other.
+
+mod loads;
+mod queries;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use loads::{LoadLog, LoadProgress};
+pub use queries::QueryLog;
+
+#[derive(Debug)]
+pub struct SystemLogs {
+    pub queries: QueryLog,
+    pub loads: LoadLog,
+}
+
+impl SystemLogs {
+    /// Logs that each keep the last `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        SystemLogs {
+            queries: QueryLog::new(capacity),
+            loads: LoadLog::new(capacity),
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch, as the logs record times.
+pub fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
