@@ -7,8 +7,11 @@ DuckDB measured on the same rows in the same run.
     python3 benches/first_figures.py [--rows 10000000]
 
 Prints rows/s of INSERT ... SELECT ... FROM generate_series into a KEY-distributed table,
-then seconds for a GROUP BY and for a selective sort-key range query (best of 3), beside
-DuckDB's seconds for the same queries and the ratio.
+of INSERT ... SELECT from that table into one distributed on another key, and of an UPDATE
+of every row; seconds for a GROUP BY and for a selective sort-key range query (best of
+3); beside DuckDB's figures for the same statements and the ratio. Also the leader's peak
+memory (VmHWM), which the table-to-table writes should not raise: their rows move between
+the compute nodes. `--bin PATH` measures another build.
 """
 import argparse
 import os
@@ -33,6 +36,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+def leader_pid(port):
+    """The `blueshift leader` process serving `port` (a child of `dev`)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"leader" in args and str(port).encode() in args:
+            return int(pid)
+    sys.exit("leader process not found")
+
+
+def peak_kib(pid):
+    """Peak resident memory of a process so far (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def best_of(n, fn):
     times = []
     for _ in range(n):
@@ -45,15 +72,17 @@ def best_of(n, fn):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--bin", default=BIN)
     args = ap.parse_args()
     n = args.rows
-    if not os.path.exists(BIN):
+    bin_path = args.bin
+    if not os.path.exists(bin_path):
         sys.exit(f"{BIN} is missing: cargo build --release --bin blueshift")
 
     data = tempfile.mkdtemp(prefix="blueshift-bench-")
     port = free_port()
     dev = subprocess.Popen(
-        [BIN, "dev", "--port", str(port), "--data-dir", data, "--nodes", "2", "--slices-per-node", "2"],
+        [bin_path, "dev", "--port", str(port), "--data-dir", data, "--nodes", "2", "--slices-per-node", "2"],
         stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn"}, text=True,
     )
     try:
@@ -70,6 +99,19 @@ def main():
         t0 = time.perf_counter()
         cur.execute(load_sql)
         load_s = time.perf_counter() - t0
+        leader = leader_pid(port)
+        hwm_after_load = peak_kib(leader)
+
+        cur.execute("CREATE TABLE t2 (id BIGINT, g INTEGER, x BIGINT) DISTSTYLE KEY DISTKEY(x)")
+        t0 = time.perf_counter()
+        cur.execute("INSERT INTO t2 SELECT id, g, x FROM t")
+        copy_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cur.execute("UPDATE t2 SET g = g + 1")
+        update_s = time.perf_counter() - t0
+        hwm_after_writes = peak_kib(leader)
+        cur.execute("SELECT count(*), sum(g) FROM t2")
+        bs_t2 = cur.fetchone()
 
         group_sql = "SELECT g, count(*), sum(x) FROM t GROUP BY g"
         lo, hi = n // 2, n // 2 + n // 100
@@ -96,6 +138,13 @@ def main():
     t0 = time.perf_counter()
     db.execute(f"CREATE TABLE t AS SELECT range AS id, CAST(range % 1000 AS INTEGER) AS g, range * 7 % 10007 AS x FROM range(1, {n + 1})")
     duck_load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    db.execute("CREATE TABLE t2 AS SELECT id, g, x FROM t")
+    duck_copy_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    db.execute("UPDATE t2 SET g = g + 1")
+    duck_update_s = time.perf_counter() - t0
+    assert db.execute("SELECT count(*), sum(g) FROM t2").fetchone() == tuple(bs_t2), "t2 differs"
     duck_group = best_of(3, lambda: db.execute(group_sql).fetchall())
     duck_range = best_of(3, lambda: db.execute(range_sql).fetchall())
     assert db.execute(range_sql).fetchall() == [tuple(r) for r in bs_range_rows], "results differ"
@@ -104,6 +153,10 @@ def main():
     print(f"table t: {blocks} blocks, {size_mb:.1f} MB compressed")
     print(f"{'measure':<44}{'Blueshift':>12}{'DuckDB':>12}{'ratio':>9}")
     print(f"{'INSERT ... generate_series (rows/s)':<44}{n / load_s:>12,.0f}{n / duck_load_s:>12,.0f}{(n / load_s) / (n / duck_load_s):>9.2f}")
+    print(f"{'INSERT ... SELECT from a table (rows/s)':<44}{n / copy_s:>12,.0f}{n / duck_copy_s:>12,.0f}{(n / copy_s) / (n / duck_copy_s):>9.2f}")
+    print(f"{'UPDATE of every row (rows/s)':<44}{n / update_s:>12,.0f}{n / duck_update_s:>12,.0f}{(n / update_s) / (n / duck_update_s):>9.2f}")
+    print(f"leader peak memory: {hwm_after_load / 1024:,.0f} MiB after the generate_series load, "
+          f"{hwm_after_writes / 1024:,.0f} MiB after the table-to-table INSERT and the UPDATE")
     print(f"{'GROUP BY g (s, best of 3)':<44}{bs_group:>12.3f}{duck_group:>12.3f}{bs_group / duck_group:>9.2f}")
     print(f"{'sort-key range, 1% of rows (s, best of 3)':<44}{bs_range:>12.3f}{duck_range:>12.3f}{bs_range / duck_range:>9.2f}")
     print("range scan: " + "; ".join(scan))

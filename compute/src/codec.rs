@@ -1,9 +1,12 @@
-//! The `PhysicalExtensionCodec` for Blueshift's own plan nodes, so a stage that contains
-//! them can be serialized with datafusion-proto on the leader and rebuilt on a node.
+//! The `PhysicalExtensionCodec` for Blueshift's own plan nodes (slice scans, write stages),
+//! so a stage that contains them can be serialized with datafusion-proto on the leader and
+//! rebuilt on a node.
 
 use std::sync::Arc;
 
 use blueshift_storage::{ScanSpec, SliceScanExec};
+
+use crate::write::{WriteExec, WriteSpec};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
@@ -14,6 +17,7 @@ use datafusion_proto::protobuf::PhysicalExprNode;
 use prost::Message;
 
 const TAG_SLICE_SCAN: u8 = 1;
+const TAG_WRITE: u8 = 2;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BlueshiftCodec;
@@ -22,7 +26,7 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
     fn try_decode(
         &self,
         buf: &[u8],
-        _inputs: &[Arc<dyn ExecutionPlan>],
+        inputs: &[Arc<dyn ExecutionPlan>],
         ctx: &TaskContext,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -44,6 +48,15 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
                     });
                 }
                 Ok(Arc::new(SliceScanExec::new(spec)))
+            }
+            // tag, then the JSON spec; the input travels as the node's child.
+            Some((&TAG_WRITE, json)) => {
+                let spec: WriteSpec =
+                    serde_json::from_slice(json).map_err(|e| bad(&e.to_string()))?;
+                let input = inputs
+                    .first()
+                    .ok_or_else(|| bad("write stage without its input"))?;
+                Ok(Arc::new(WriteExec::new(Arc::clone(input), spec)))
             }
             _ => Err(DataFusionError::Internal(
                 "unknown Blueshift plan node".into(),
@@ -69,6 +82,13 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
                     buf.extend_from_slice(&node.encode_to_vec());
                 }
             }
+            return Ok(());
+        }
+        if let Some(write) = node.downcast_ref::<WriteExec>() {
+            let json = serde_json::to_vec(write.spec())
+                .map_err(|e| DataFusionError::Internal(format!("encode write node: {e}")))?;
+            buf.push(TAG_WRITE);
+            buf.extend_from_slice(&json);
             return Ok(());
         }
         Err(DataFusionError::Internal(format!(

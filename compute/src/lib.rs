@@ -16,8 +16,9 @@
 //! Modules: `service` (the Flight server), `client` (one node's Flight client), `peers`
 //! (topology and a client per node), `exchange` (network boundaries: gather today),
 //! `codec` (datafusion-proto codec for Blueshift plan nodes), `protocol` (messages),
-//! `config` (the `[compute]` section), `load` (a node's share of a COPY), `error` (and
-//! how codes cross the wire).
+//! `config` (the `[compute]` section), `load` (a node's share of a COPY), `write` (write
+//! stages: rows routed to their slices where they are produced), `error` (and how codes
+//! cross the wire).
 
 mod client;
 mod codec;
@@ -28,6 +29,7 @@ mod load;
 mod peers;
 mod protocol;
 mod service;
+mod write;
 
 pub use client::ComputeClient;
 pub use codec::BlueshiftCodec;
@@ -41,3 +43,4 @@ pub use protocol::{
     StageTicket,
 };
 pub use service::{ComputeService, serve};
+pub use write::{Replaces, WriteExec, WriteOutcome, WriteSpec};

@@ -11,72 +11,21 @@
 //! Nothing is committed here: the leader commits every node's blocks in one catalog
 //! version, or none of them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use blueshift_load::{LoadTask, Reject, Sink};
+use blueshift_storage::SliceStore;
 use blueshift_storage::Stores;
 use blueshift_storage::placement::route_batch;
-use blueshift_storage::table::{DistStyle, TableDef};
-use blueshift_storage::{BLOCK_ROWS, BlockMeta, SliceStore, encode_block};
-use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::client::ComputeClient;
 use crate::error::{Error, Result};
-use crate::protocol::{IngestRequest, LoadEvent, LoadRequest, LoadResponse};
-
-/// Sorts, encodes and writes a stream of rows for one slice as staged blocks.
-pub async fn stage_rows<S, E>(
-    store: Arc<SliceStore>,
-    table: TableDef,
-    slice: u32,
-    mut batches: S,
-) -> Result<Vec<BlockMeta>>
-where
-    S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
-    Error: From<E>,
-{
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut pending_rows = 0;
-    let mut blocks = Vec::new();
-    while let Some(batch) = batches.next().await {
-        let batch = batch?;
-        pending_rows += batch.num_rows();
-        pending.push(batch);
-        if pending_rows >= BLOCK_ROWS {
-            let full = std::mem::take(&mut pending);
-            pending_rows = 0;
-            blocks.push(write_block(&store, &table, slice, full).await?);
-        }
-    }
-    if pending_rows > 0 {
-        blocks.push(write_block(&store, &table, slice, pending).await?);
-    }
-    Ok(blocks)
-}
-
-async fn write_block(
-    store: &Arc<SliceStore>,
-    table: &TableDef,
-    slice: u32,
-    batches: Vec<RecordBatch>,
-) -> Result<BlockMeta> {
-    let store = Arc::clone(store);
-    let table = table.clone();
-    tokio::task::spawn_blocking(move || -> Result<BlockMeta> {
-        let (meta, bytes) = encode_block(&table, &batches)?;
-        store.put_block(slice, &meta, &bytes)?;
-        Ok(meta)
-    })
-    .await
-    .map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?
-}
-
-type RowSender = mpsc::Sender<std::result::Result<RecordBatch, Error>>;
+use crate::protocol::{LoadEvent, LoadRequest, LoadResponse};
+use crate::write::{RowSender, SliceWriters};
 
 /// Shared between the workers of one load.
 struct Shared {
@@ -144,15 +93,6 @@ impl Sink for Router<'_> {
 
 const MAXERROR_STOP: &str = "stopped: MAXERROR exceeded";
 
-/// The slices a table's rows can go to.
-fn destinations(req: &LoadRequest) -> Vec<u32> {
-    let t = req.topology;
-    match req.target.table.dist_style {
-        DistStyle::All | DistStyle::AutoAll => (0..t.nodes).map(|n| t.all_copy_slice(n)).collect(),
-        _ => (0..t.total_slices()).collect(),
-    }
-}
-
 /// Runs a load, sending progress and the final answer on `events`.
 pub async fn run_load(
     store: Arc<SliceStore>,
@@ -175,36 +115,17 @@ async fn load(
     events: &mpsc::Sender<std::result::Result<LoadEvent, Error>>,
 ) -> Result<LoadResponse> {
     let timeout = Duration::from_secs(req.timeout_secs.max(1));
-    let table = req.target.table.clone();
-    let schema = table.schema();
-    let mut writers = tokio::task::JoinSet::new();
-    let mut senders = HashMap::new();
-    for slice in destinations(&req) {
-        let (tx, rx) = mpsc::channel(4);
-        senders.insert(slice, tx);
-        let rows = tokio_stream::wrappers::ReceiverStream::new(rx);
-        let owner = req.topology.node_of(slice);
-        if owner == node {
-            let store = Arc::clone(&store);
-            let table = table.clone();
-            writers.spawn(async move { (slice, stage_rows(store, table, slice, rows).await) });
-        } else {
-            let addr =
-                req.nodes.get(owner as usize).cloned().ok_or_else(|| {
-                    Error::BadRequest(format!("no address for compute node {owner}"))
-                })?;
-            let client = ComputeClient::new(owner, &addr, timeout)?;
-            let ingest = IngestRequest {
-                table: table.clone(),
-                slice,
-            };
-            let schema = Arc::clone(&schema);
-            writers.spawn(async move {
-                let r = client.ingest(&ingest, schema, rows).await;
-                (slice, r.map(|resp| resp.blocks))
-            });
-        }
-    }
+    let mut writers = SliceWriters::start(
+        &store,
+        node,
+        &req.target.table,
+        &req.topology,
+        &req.nodes,
+        timeout,
+    )?;
+    // The workers send from blocking threads; the writers keep no senders of their own, so
+    // dropping the workers' ends the writers' input.
+    let senders = std::mem::take(&mut writers.senders);
     let queue: Arc<Mutex<VecDeque<LoadTask>>> =
         Arc::new(Mutex::new(req.tasks.iter().cloned().collect()));
     let shared = Arc::new(Shared {
@@ -299,22 +220,19 @@ async fn load(
         writer_stopped,
         ..
     } = shared;
+    drop(senders);
     if let Some(e) = failure {
-        if writer_stopped.into_inner() {
+        if writer_stopped.into_inner()
+            && let Some(writer_error) = writers.first_error().await
+        {
             // A writer failed first (a node lost, a disk full): its error is the one to tell.
-            drop(senders);
-            while let Some(joined) = writers.join_next().await {
-                if let Ok((_, Err(writer_error))) = joined {
-                    writers.abort_all();
-                    return Err(writer_error);
-                }
-            }
+            return Err(writer_error);
         }
-        writers.abort_all();
+        writers.abort();
         return Err(e);
     }
     if exceeded {
-        writers.abort_all();
+        writers.abort();
         return Ok(LoadResponse {
             rejects: rejects.into_inner().expect("rejects"),
             reject_count: reject_count.into_inner(),
@@ -323,13 +241,7 @@ async fn load(
             ..Default::default()
         });
     }
-    drop(senders);
-    let mut blocks: BTreeMap<u32, Vec<BlockMeta>> = BTreeMap::new();
-    while let Some(joined) = writers.join_next().await {
-        let (slice, r) =
-            joined.map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?;
-        blocks.entry(slice).or_default().extend(r?);
-    }
+    let blocks = writers.finish().await?;
     Ok(LoadResponse {
         blocks,
         rows: rows.into_inner(),

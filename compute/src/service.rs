@@ -34,6 +34,7 @@ use crate::protocol::{
     GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
     LoadRequest, MAX_MESSAGE_BYTES, StageTicket,
 };
+use crate::write::LocalNode;
 
 pub struct ComputeService {
     opts: ComputeNodeOpts,
@@ -47,6 +48,7 @@ impl ComputeService {
         let store = Arc::new(SliceStore::open(&opts.data_dir)?);
         let config = SessionConfig::new()
             .with_extension(Arc::clone(&store))
+            .with_extension(Arc::new(LocalNode(opts.node)))
             .with_target_partitions(1);
         Ok(ComputeService {
             stores: Arc::new(blueshift_storage::Stores::new(opts.stores.clone())),
@@ -76,7 +78,8 @@ impl ComputeService {
         batches: FlightRecordBatchStream,
     ) -> Result<IngestResponse> {
         let blocks =
-            crate::load::stage_rows(Arc::clone(&self.store), req.table, req.slice, batches).await?;
+            crate::write::stage_rows(Arc::clone(&self.store), req.table, req.slice, batches)
+                .await?;
         Ok(IngestResponse { blocks })
     }
 

@@ -28,6 +28,8 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("value too long for type character varying({limit}) in column \"{column}\"")]
     ValueTooLong { column: String, limit: u32 },
+    #[error("null value in column \"{column}\" violates not-null constraint")]
+    NotNull { column: String },
     #[error("{0}")]
     Invalid(String),
     /// An object (or prefix) that does not exist.
@@ -73,6 +75,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::ValueTooLong { .. } => Code::StringTooLong,
+            Error::NotNull { .. } => Code::NotNull,
             Error::DataFusion(e) => Code::of_datafusion(e),
             Error::Arrow(e) => Code::of_arrow(e),
             Error::Invalid(_) => Code::InvalidInput,

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::util::display::FormatOptions;
 use serde::{Deserialize, Serialize};
 
 /// A column's SQL type as the user declared it.
@@ -220,6 +223,49 @@ impl TableDef {
                 .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), c.nullable))
                 .collect::<Vec<_>>(),
         ))
+    }
+
+    /// Rows as this table stores them: each column cast to its type, NOT NULL and the
+    /// CHAR/VARCHAR lengths checked ([`SqlType::fits`]). Every write path (INSERT, CTAS,
+    /// UPDATE, on the leader or on a node) passes its rows through here.
+    pub fn conform(&self, batch: &RecordBatch) -> crate::Result<RecordBatch> {
+        if batch.num_columns() != self.columns.len() {
+            return Err(crate::Error::Invalid(format!(
+                "INSERT has {} expressions but table \"{}\" has {} columns",
+                batch.num_columns(),
+                self.name,
+                self.columns.len()
+            )));
+        }
+        let opts = CastOptions {
+            safe: false,
+            format_options: FormatOptions::default(),
+        };
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (col, array) in self.columns.iter().zip(batch.columns()) {
+            let target = col.sql_type.arrow_type();
+            let array = if array.data_type() == &target {
+                Arc::clone(array)
+            } else {
+                cast_with_options(array, &target, &opts)?
+            };
+            if !col.nullable && array.null_count() > 0 {
+                return Err(crate::Error::NotNull {
+                    column: col.name.clone(),
+                });
+            }
+            if let Some(limit) = col.sql_type.max_len() {
+                let strings = array.as_string::<i32>();
+                if strings.iter().flatten().any(|s| !col.sql_type.fits(s)) {
+                    return Err(crate::Error::ValueTooLong {
+                        column: col.name.clone(),
+                        limit,
+                    });
+                }
+            }
+            columns.push(array);
+        }
+        Ok(RecordBatch::try_new(self.schema(), columns)?)
     }
 
     /// The schema queries and DML plans see: every column nullable. NOT NULL is enforced

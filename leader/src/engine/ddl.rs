@@ -7,6 +7,7 @@ use blueshift_storage::TableData;
 use blueshift_storage::table::{ColumnDef, ColumnEncoding, DistStyle, SqlType, TableDef};
 use datafusion::sql::sqlparser::ast::{self, Statement};
 
+use super::write::WriteShape;
 use super::*;
 use crate::catalog::TableState;
 use crate::error::{Error, Result};
@@ -84,9 +85,16 @@ impl Engine {
         };
         let mut rows = None;
         if let Some(plan) = source {
-            let stream = self.stream(session, &plan, qid).await?;
-            let (data, n) = self.write_rows(&next, &table, stream).await?;
-            table.data = Arc::new(data);
+            let physical = self.physical(session, &plan, qid).await?;
+            let shape = WriteShape {
+                values: (0..table.def.columns.len()).collect(),
+                row_ids: None,
+            };
+            let written = self
+                .write_plan(session.ctx.task_ctx(), &next, &table, physical, shape, qid)
+                .await?;
+            let n = written.rows;
+            table.data = Arc::new(written.data);
             table = self.maybe_leave_auto_all(&next, table, qid).await?;
             rows = Some(n);
         }

@@ -124,10 +124,7 @@ impl Engine {
             }
             Statement::Explain {
                 analyze, statement, ..
-            } => {
-                self.explain(session, *statement, analyze, params, &qid)
-                    .await
-            }
+            } => Box::pin(self.explain(session, *statement, analyze, params, &qid)).await,
             Statement::StartTransaction { .. } => Ok(Output::Transaction {
                 tag: "BEGIN",
                 start: true,
@@ -292,11 +289,21 @@ impl Engine {
         params: Option<&ParamValues>,
         qid: &str,
     ) -> Result<Output> {
-        if !matches!(stmt, Statement::Query(_)) {
-            return Err(Error::NotSupported("EXPLAIN supports queries".into()));
-        }
-        let plan = self.plan(session, stmt, params).await?;
-        let physical = self.physical(session, &plan, qid).await?;
+        let physical = match stmt {
+            Statement::Query(_) => {
+                let plan = self.plan(session, stmt, params).await?;
+                self.physical(session, &plan, qid).await?
+            }
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) if !analyze => {
+                self.explain_write(session, stmt, params, qid).await?
+            }
+            _ => {
+                return Err(Error::NotSupported(
+                    "EXPLAIN supports queries, and INSERT, UPDATE and DELETE without ANALYZE"
+                        .into(),
+                ));
+            }
+        };
         if analyze {
             let mut stream = execute_stream(Arc::clone(&physical), session.ctx.task_ctx())?;
             while let Some(b) = stream.next().await {
@@ -313,6 +320,36 @@ impl Engine {
             schema,
             batches: vec![batch],
         })
+    }
+}
+
+impl Engine {
+    /// The plan a DML statement would run: its write stage on the compute nodes when its
+    /// rows come from the slices, else its input (whose rows the leader writes).
+    async fn explain_write(
+        &self,
+        session: &Session,
+        stmt: Statement,
+        params: Option<&ParamValues>,
+        qid: &str,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let state = self.catalog.pin();
+        session.schema.pin(Arc::clone(&state));
+        session.schema.set_write_target(dml_target(&stmt));
+        let plan = self.plan(session, stmt, params).await;
+        session.schema.set_write_target(None);
+        let LogicalPlan::Dml(dml) = plan? else {
+            return Err(Error::NotSupported("unsupported data modification".into()));
+        };
+        let table = state.table(dml.table_name.table())?.clone();
+        let (_, shape) = super::dml::write_shape(&dml.op, &dml.input, &table.def)?;
+        let physical = self.physical(session, &dml.input, qid).await?;
+        Ok(
+            match physical.downcast_ref::<blueshift_compute::GatherExec>() {
+                Some(gather) => self.write_stage_plan(&state, &table, gather, shape, qid),
+                None => physical,
+            },
+        )
     }
 }
 

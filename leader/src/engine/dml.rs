@@ -4,15 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
 use blueshift_compute::DeleteRowsRequest;
 use blueshift_storage::{ROW_BLOCK, ROW_POS, ROW_SLICE, TableData};
 use datafusion::common::ParamValues;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::sqlparser::ast::{self, Statement};
-use futures::StreamExt;
 
+use super::write::WriteShape;
 use super::*;
 use crate::catalog::TableState;
 use crate::error::{Error, Result};
@@ -43,118 +41,33 @@ impl Engine {
         };
         let name = table_name.table().to_string();
         let table = state.table(&name)?.clone();
-        let mut next = (*state).clone();
-        let (tag, rows, new_table) = match op {
-            WriteOp::Insert(_) => {
-                let stream = self.stream(session, &input, qid).await?;
-                let (data, n) = self.write_rows(&next, &table, stream).await?;
-                let t = TableState {
-                    def: table.def.clone(),
-                    data: Arc::new(data),
-                };
-                ("INSERT", n, self.maybe_leave_auto_all(&next, t, qid).await?)
-            }
-            WriteOp::Delete => {
-                let ids = self.row_ids_of(session, &input, qid, &[]).await?;
-                let n = ids.rows;
-                let data = self.apply_deletes(&table, ids.positions).await?;
-                (
-                    "DELETE",
-                    n,
-                    TableState {
-                        def: table.def.clone(),
-                        data: Arc::new(data),
-                    },
-                )
-            }
-            WriteOp::Update => {
-                let ncols = table.def.columns.len();
-                let ids = self
-                    .row_ids_of(session, &input, qid, &(0..ncols).collect::<Vec<_>>())
-                    .await?;
-                let n = ids.rows;
-                let data = self.apply_deletes(&table, ids.positions).await?;
-                let deleted = TableState {
-                    def: table.def.clone(),
-                    data: Arc::new(data),
-                };
-                let schema = table.def.schema();
-                let batches = ids.values;
-                let stream: SendableRecordBatchStream = Box::pin(
-                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                        Arc::clone(&schema),
-                        futures::stream::iter(batches.into_iter().map(Ok)),
-                    ),
-                );
-                let (data, _) = self.write_rows(&next, &deleted, stream).await?;
-                (
-                    "UPDATE",
-                    n,
-                    TableState {
-                        def: table.def.clone(),
-                        data: Arc::new(data),
-                    },
-                )
-            }
-            other => return Err(Error::NotSupported(format!("{other} is not supported"))),
+        let next = (*state).clone();
+        let (tag, shape) = write_shape(&op, &input, &table.def)?;
+        let physical = self.physical(session, &input, qid).await?;
+        let written = self
+            .write_plan(session.ctx.task_ctx(), &next, &table, physical, shape, qid)
+            .await?;
+        let rows = if tag == "INSERT" {
+            written.rows
+        } else {
+            written.replaced
         };
+        let new_table = TableState {
+            def: table.def.clone(),
+            data: Arc::new(written.data),
+        };
+        let new_table = if tag == "INSERT" {
+            self.maybe_leave_auto_all(&next, new_table, qid).await?
+        } else {
+            new_table
+        };
+        let mut next = next;
         next.tables.insert(name, new_table);
         self.catalog.commit(&guard, next)?;
         Ok(Output::Command {
             tag: tag.into(),
             rows: Some(rows),
         })
-    }
-    /// Runs the DELETE/UPDATE input plan and collects the row ids it selects (and, for
-    /// UPDATE, the new values of each table column).
-    pub(crate) async fn row_ids_of(
-        &self,
-        session: &Session,
-        input: &LogicalPlan,
-        qid: &str,
-        value_cols: &[usize],
-    ) -> Result<RowIds> {
-        let mut stream = self.stream(session, input, qid).await?;
-        let schema = stream.schema();
-        let idx = |n: &str| schema.index_of(n).map_err(|e| Error::DataFusion(e.into()));
-        let (si, bi, ri) = (idx(ROW_SLICE)?, idx(ROW_BLOCK)?, idx(ROW_POS)?);
-        let mut out = RowIds::default();
-        let mut seen = std::collections::HashSet::new();
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let slices = batch
-                .column(si)
-                .as_primitive::<arrow::datatypes::Int32Type>();
-            let blocks = batch
-                .column(bi)
-                .as_primitive::<arrow::datatypes::Int32Type>();
-            let rows = batch
-                .column(ri)
-                .as_primitive::<arrow::datatypes::Int64Type>();
-            // A row matched twice (UPDATE ... FROM with a fan-out join) is changed once.
-            let mut first = Vec::with_capacity(batch.num_rows());
-            for i in 0..batch.num_rows() {
-                let id = (
-                    slices.value(i) as u32,
-                    blocks.value(i) as u32,
-                    rows.value(i) as u64,
-                );
-                let new = seen.insert(id);
-                if new {
-                    out.positions.entry((id.0, id.1)).or_default().push(id.2);
-                    out.rows += 1;
-                }
-                first.push(new);
-            }
-            if !value_cols.is_empty() {
-                let keep = arrow::array::BooleanArray::from(first);
-                out.values.push(arrow::compute::filter_record_batch(
-                    &batch.project(value_cols)?,
-                    &keep,
-                )?);
-            }
-        }
-        Ok(out)
     }
     pub(crate) async fn apply_deletes(
         &self,
@@ -199,13 +112,6 @@ impl Engine {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct RowIds {
-    rows: u64,
-    /// (slice, block position in the slice manifest) → row positions.
-    positions: HashMap<(u32, u32), Vec<u64>>,
-    values: Vec<RecordBatch>,
-}
 /// The table a DML statement writes, and whether its scans need row ids.
 pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
     let (name, row_ids) = match stmt {
@@ -231,5 +137,46 @@ pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
     Some(WriteTarget {
         table: table_name(name).ok()?,
         row_ids,
+    })
+}
+
+/// A DML statement's command tag, and where its rows are in its input plan.
+pub(crate) fn write_shape(
+    op: &WriteOp,
+    input: &LogicalPlan,
+    def: &blueshift_storage::table::TableDef,
+) -> Result<(&'static str, WriteShape)> {
+    let schema = input.schema();
+    let row_ids = || -> Result<[usize; 3]> {
+        let idx = |n: &str| {
+            schema
+                .index_of_column_by_name(None, n)
+                .ok_or_else(|| Error::Internal(format!("{n} missing from the plan")))
+        };
+        Ok([idx(ROW_SLICE)?, idx(ROW_BLOCK)?, idx(ROW_POS)?])
+    };
+    Ok(match op {
+        WriteOp::Insert(_) => (
+            "INSERT",
+            WriteShape {
+                values: (0..schema.fields().len()).collect(),
+                row_ids: None,
+            },
+        ),
+        WriteOp::Update => (
+            "UPDATE",
+            WriteShape {
+                values: (0..def.columns.len()).collect(),
+                row_ids: Some(row_ids()?),
+            },
+        ),
+        WriteOp::Delete => (
+            "DELETE",
+            WriteShape {
+                values: vec![],
+                row_ids: Some(row_ids()?),
+            },
+        ),
+        other => return Err(Error::NotSupported(format!("{other} is not supported"))),
     })
 }

@@ -179,7 +179,9 @@ impl Engine {
             }),
             header: u.header,
             null_as: u.null_as.clone().unwrap_or_default(),
-            max_file_size: u.max_file_size.unwrap_or(crate::engine::copy::sql::MAX_FILE_SIZE),
+            max_file_size: u
+                .max_file_size
+                .unwrap_or(crate::engine::copy::sql::MAX_FILE_SIZE),
         };
         let streams = if u.parallel {
             let n = physical.output_partitioning().partition_count();

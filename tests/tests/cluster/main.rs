@@ -13,3 +13,4 @@ mod distribution;
 mod errors;
 mod psql;
 mod slt;
+mod writes;

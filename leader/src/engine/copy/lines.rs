@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use blueshift_load::{LoadTask, Reject};
 use object_store::ObjectStore;
 
-use crate::engine::copy::sql::CopyStatement;
 use crate::engine::Engine;
+use crate::engine::copy::sql::CopyStatement;
 use crate::error::Result;
 
 impl Engine {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use blueshift_load::{Format, LoadTask};
 use object_store::ObjectStoreExt;
 
-use crate::engine::copy::sql::CopyStatement;
 use crate::engine::Engine;
+use crate::engine::copy::sql::CopyStatement;
 use crate::error::{Error, Result};
 
 /// The manifest file COPY ... MANIFEST reads.

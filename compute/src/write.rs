@@ -1,0 +1,554 @@
+//! Writes where the rows are: a write stage runs on the compute nodes, routes every row of
+//! its input by the target table's distribution straight to the owning slice (this node's
+//! own slices directly, another node's over Flight `do_put`), stages blocks there, and
+//! sends the leader only what it wrote (block metadata), which the leader commits.
+//!
+//! ```text
+//!   stage input (scan → filter → projection, on slice p) ──► WriteExec (partition p)
+//!        │ rows, conformed to the target's types                 │
+//!        ├─► slice s on this node:  stage_rows (sort, encode, write blocks)
+//!        └─► slice s on node n:     do_put to node n (it stages them)
+//!   UPDATE/DELETE: the input also carries (slice, block, row) ids of the rows it
+//!   replaces; their delete vectors are written on the nodes holding those blocks
+//!   at the end: one JSON row per partition { blocks per slice, delete vectors }
+//!        ──► GatherExec ──► leader: one commit
+//! ```
+//!
+//! [`SliceWriters`] (a writer per destination slice) is shared with COPY's loading.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
+use blueshift_storage::placement::{Topology, route_batch};
+use blueshift_storage::table::{DistStyle, TableDef};
+use blueshift_storage::{BLOCK_ROWS, BlockMeta, DeleteVectorMeta, SliceStore, encode_block};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    ReplaceChildrenOptions, SendableRecordBatchStream,
+};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::client::ComputeClient;
+use crate::error::{Error, Result};
+use crate::protocol::{DeleteRowsRequest, IngestRequest};
+
+/// Which compute node a process is: registered in a node's DataFusion session, so plan
+/// nodes running there know which slices are local.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalNode(pub u32);
+
+/// Sorts, encodes and writes a stream of rows for one slice as staged blocks. Blocks are
+/// cut at exactly [`BLOCK_ROWS`] rows whatever the batches' sizes, so the same rows give
+/// the same blocks (and ids) on every copy of a DISTSTYLE ALL table.
+pub async fn stage_rows<S, E>(
+    store: Arc<SliceStore>,
+    table: TableDef,
+    slice: u32,
+    mut batches: S,
+) -> Result<Vec<BlockMeta>>
+where
+    S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+    Error: From<E>,
+{
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut pending_rows = 0;
+    let mut blocks = Vec::new();
+    while let Some(batch) = batches.next().await {
+        let mut batch = batch?;
+        while pending_rows + batch.num_rows() >= BLOCK_ROWS {
+            let take = BLOCK_ROWS - pending_rows;
+            pending.push(batch.slice(0, take));
+            batch = batch.slice(take, batch.num_rows() - take);
+            pending_rows = 0;
+            let full = std::mem::take(&mut pending);
+            blocks.push(write_block(&store, &table, slice, full).await?);
+        }
+        if batch.num_rows() > 0 {
+            pending_rows += batch.num_rows();
+            pending.push(batch);
+        }
+    }
+    if pending_rows > 0 {
+        blocks.push(write_block(&store, &table, slice, pending).await?);
+    }
+    Ok(blocks)
+}
+
+async fn write_block(
+    store: &Arc<SliceStore>,
+    table: &TableDef,
+    slice: u32,
+    batches: Vec<RecordBatch>,
+) -> Result<BlockMeta> {
+    let store = Arc::clone(store);
+    let table = table.clone();
+    tokio::task::spawn_blocking(move || -> Result<BlockMeta> {
+        let (meta, bytes) = encode_block(&table, &batches)?;
+        store.put_block(slice, &meta, &bytes)?;
+        Ok(meta)
+    })
+    .await
+    .map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?
+}
+
+pub type RowSender = mpsc::Sender<std::result::Result<RecordBatch, Error>>;
+
+/// A writer per destination slice of one table: this node's slices stage blocks here,
+/// other nodes' slices receive their rows by `do_put`. Rows go in through [`senders`];
+/// [`finish`] waits for every writer and returns the staged blocks per slice.
+///
+/// [`senders`]: SliceWriters::senders
+/// [`finish`]: SliceWriters::finish
+pub struct SliceWriters {
+    pub senders: HashMap<u32, RowSender>,
+    writers: tokio::task::JoinSet<(u32, Result<Vec<BlockMeta>>)>,
+}
+
+impl SliceWriters {
+    /// Starts the writers of `table` on this node (`node`), reaching other nodes at `nodes`.
+    pub fn start(
+        store: &Arc<SliceStore>,
+        node: u32,
+        table: &TableDef,
+        topology: &Topology,
+        nodes: &[String],
+        timeout: Duration,
+    ) -> Result<SliceWriters> {
+        let schema = table.schema();
+        let mut writers = tokio::task::JoinSet::new();
+        let mut senders = HashMap::new();
+        for slice in destinations(table, topology) {
+            let (tx, rx) = mpsc::channel(4);
+            senders.insert(slice, tx);
+            let rows = tokio_stream::wrappers::ReceiverStream::new(rx);
+            let owner = topology.node_of(slice);
+            if owner == node {
+                let store = Arc::clone(store);
+                let table = table.clone();
+                writers.spawn(async move { (slice, stage_rows(store, table, slice, rows).await) });
+            } else {
+                let client = peer(nodes, owner, timeout)?;
+                let ingest = IngestRequest {
+                    table: table.clone(),
+                    slice,
+                };
+                let schema = Arc::clone(&schema);
+                writers.spawn(async move {
+                    let r = client.ingest(&ingest, schema, rows).await;
+                    (slice, r.map(|resp| resp.blocks))
+                });
+            }
+        }
+        Ok(SliceWriters { senders, writers })
+    }
+
+    /// Sends a batch already split by [`route_batch`] to its slices' writers. A writer
+    /// that stopped taking rows answers with its own error.
+    pub async fn send(&mut self, parts: Vec<(u32, RecordBatch)>) -> Result<()> {
+        for (slice, part) in parts {
+            let tx = self
+                .senders
+                .get(&slice)
+                .ok_or_else(|| Error::BadRequest(format!("no writer for slice {slice}")))?;
+            if tx.send(Ok(part)).await.is_err() {
+                return Err(self.first_error().await.unwrap_or_else(|| {
+                    Error::BadRequest(format!("the block writer of slice {slice} stopped"))
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The error of the first writer that failed (the others are stopped).
+    pub async fn first_error(&mut self) -> Option<Error> {
+        self.senders.clear();
+        while let Some(joined) = self.writers.join_next().await {
+            match joined {
+                Ok((_, Err(e))) => {
+                    self.writers.abort_all();
+                    return Some(e);
+                }
+                Err(e) => {
+                    self.writers.abort_all();
+                    return Some(Error::BadRequest(format!("block writer failed: {e}")));
+                }
+                Ok(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Stops every writer without acknowledging its rows (nothing will be committed).
+    pub fn abort(mut self) {
+        self.senders.clear();
+        self.writers.abort_all();
+    }
+
+    /// Ends every writer's input and waits for the blocks they staged.
+    pub async fn finish(mut self) -> Result<BTreeMap<u32, Vec<BlockMeta>>> {
+        self.senders.clear();
+        let mut blocks: BTreeMap<u32, Vec<BlockMeta>> = BTreeMap::new();
+        while let Some(joined) = self.writers.join_next().await {
+            let (slice, r) =
+                joined.map_err(|e| Error::BadRequest(format!("block writer failed: {e}")))?;
+            match r {
+                Ok(b) => blocks.entry(slice).or_default().extend(b),
+                Err(e) => {
+                    self.writers.abort_all();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(blocks)
+    }
+}
+
+/// The slices a table's rows can go to: every slice, or each node's copy slice for ALL.
+pub fn destinations(table: &TableDef, t: &Topology) -> Vec<u32> {
+    match table.dist_style {
+        DistStyle::All | DistStyle::AutoAll => (0..t.nodes).map(|n| t.all_copy_slice(n)).collect(),
+        _ => (0..t.total_slices()).collect(),
+    }
+}
+
+fn peer(nodes: &[String], node: u32, timeout: Duration) -> Result<ComputeClient> {
+    let addr = nodes
+        .get(node as usize)
+        .ok_or_else(|| Error::BadRequest(format!("no address for compute node {node}")))?;
+    ComputeClient::new(node, addr, timeout)
+}
+
+/// What a write stage does with its input, as the leader planned it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WriteSpec {
+    pub query_id: String,
+    /// The table written, with the distribution its rows are routed by.
+    pub table: TableDef,
+    pub topology: Topology,
+    /// Every compute node's address, node 0 first.
+    pub nodes: Vec<String>,
+    pub timeout_secs: u64,
+    /// Where EVEN's round-robin starts; partition `p` starts at `even_start + p`.
+    pub even_start: u64,
+    /// The input columns that are the new rows, in table order.
+    pub values: Vec<usize>,
+    /// UPDATE and DELETE: the rows the input replaces.
+    pub replaces: Option<Replaces>,
+}
+
+/// The rows a write replaces: input columns with their `(slice, block, row)` ids, and the
+/// target's blocks (per slice, by position) that those ids point into.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replaces {
+    pub row_ids: [usize; 3],
+    pub blocks: BTreeMap<u32, Vec<BlockMeta>>,
+}
+
+/// What one partition of a write stage did: the one row it sends the leader.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriteOutcome {
+    /// New rows written.
+    pub rows: u64,
+    /// Rows replaced (deleted).
+    pub replaced: u64,
+    /// Staged (uncommitted) blocks per destination slice.
+    pub blocks: BTreeMap<u32, Vec<BlockMeta>>,
+    /// New delete vectors: (slice, block position, vector).
+    pub deletes: Vec<(u32, u32, DeleteVectorMeta)>,
+}
+
+/// The column a write stage's partitions answer in.
+pub const WRITE_OUTCOME: &str = "write_outcome";
+
+/// Runs on the compute nodes: writes its input rows into the target table's slices.
+///
+/// ```text
+///   partition p of the input ──► WriteExec p ──► blocks on the owning slices (any node)
+///                                     └──► one row: WriteOutcome (JSON)
+/// ```
+pub struct WriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    spec: WriteSpec,
+    cache: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for WriteExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteExec")
+            .field("table", &self.spec.table.name)
+            .finish()
+    }
+}
+
+impl WriteExec {
+    pub fn new(input: Arc<dyn ExecutionPlan>, spec: WriteSpec) -> Self {
+        let schema = outcome_schema();
+        let partitions = input.properties().output_partitioning().partition_count();
+        let cache = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        WriteExec { input, spec, cache }
+    }
+
+    pub fn spec(&self) -> &WriteSpec {
+        &self.spec
+    }
+
+    /// Reads the outcomes out of a write stage's output batches.
+    pub fn outcomes(batch: &RecordBatch) -> Result<Vec<WriteOutcome>> {
+        let column = batch
+            .column_by_name(WRITE_OUTCOME)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| Error::BadRequest("a write stage answered without outcomes".into()))?;
+        column
+            .iter()
+            .flatten()
+            .map(|json| serde_json::from_str(json).map_err(|e| Error::BadRequest(e.to_string())))
+            .collect()
+    }
+}
+
+impl DisplayAs for WriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "WriteExec: table={}, dist={}",
+            self.spec.table.name,
+            self.spec
+                .table
+                .dist_style
+                .display(self.spec.table.dist_key_name())
+        )?;
+        if self.spec.replaces.is_some() {
+            write!(f, ", replaces rows")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for WriteExec {
+    fn name(&self) -> &'static str {
+        "WriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let input = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("WriteExec needs its input".into()))?;
+        Ok(Arc::new(WriteExec::new(input, self.spec.clone())))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        ExecutionPlan::replace_children(
+            self,
+            children,
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let config = context.session_config();
+        let store = config.get_extension::<SliceStore>().ok_or_else(|| {
+            DataFusionError::Internal("a write stage runs only on a compute node".into())
+        })?;
+        let node = config
+            .get_extension::<LocalNode>()
+            .ok_or_else(|| DataFusionError::Internal("this process is no compute node".into()))?
+            .0;
+        let input = self.input.execute(partition, context)?;
+        let spec = self.spec.clone();
+        let schema = self.schema();
+        let out_schema = Arc::clone(&schema);
+        let outcome = futures::stream::once(async move {
+            let outcome = write_partition(spec, partition, node, store, input)
+                .await
+                .map_err(DataFusionError::from)?;
+            let json = serde_json::to_string(&outcome)
+                .map_err(|e| DataFusionError::Internal(e.to_string()))?;
+            Ok(RecordBatch::try_new(
+                out_schema,
+                vec![Arc::new(StringArray::from(vec![json]))],
+            )?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, outcome)))
+    }
+}
+
+/// One partition of a write stage: route and stage its rows, then write the delete
+/// vectors of the rows it replaces.
+async fn write_partition(
+    spec: WriteSpec,
+    partition: usize,
+    node: u32,
+    store: Arc<SliceStore>,
+    mut input: SendableRecordBatchStream,
+) -> Result<WriteOutcome> {
+    let timeout = Duration::from_secs(spec.timeout_secs.max(1));
+    let mut writers = (!spec.values.is_empty())
+        .then(|| {
+            SliceWriters::start(
+                &store,
+                node,
+                &spec.table,
+                &spec.topology,
+                &spec.nodes,
+                timeout,
+            )
+        })
+        .transpose()?;
+    let mut cursor = spec.even_start + partition as u64;
+    let mut outcome = WriteOutcome::default();
+    // (slice, block position) → row positions, for the rows replaced.
+    let mut replaced: BTreeMap<(u32, u32), Vec<u64>> = BTreeMap::new();
+    while let Some(batch) = input.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(w) = writers {
+                    w.abort();
+                }
+                return Err(e.into());
+            }
+        };
+        if let Some(r) = &spec.replaces {
+            let slices = batch.column(r.row_ids[0]).as_primitive::<Int32Type>();
+            let blocks = batch.column(r.row_ids[1]).as_primitive::<Int32Type>();
+            let rows = batch.column(r.row_ids[2]).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                replaced
+                    .entry((slices.value(i) as u32, blocks.value(i) as u32))
+                    .or_default()
+                    .push(rows.value(i) as u64);
+            }
+            outcome.replaced += batch.num_rows() as u64;
+        }
+        let Some(w) = writers.as_mut() else {
+            continue;
+        };
+        let rows = spec.table.conform(&batch.project(&spec.values)?);
+        let parts = rows.and_then(|rows| {
+            outcome.rows += rows.num_rows() as u64;
+            route_batch(&spec.table, &spec.topology, &rows, &mut cursor)
+        });
+        let sent = match parts {
+            Ok(parts) => w.send(parts).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = sent {
+            if let Some(w) = writers {
+                w.abort();
+            }
+            return Err(e);
+        }
+    }
+    if let Some(w) = writers {
+        outcome.blocks = w.finish().await?;
+    }
+    if let Some(r) = &spec.replaces {
+        outcome.deletes = write_deletes(&spec, r, node, &store, replaced, timeout).await?;
+    }
+    Ok(outcome)
+}
+
+/// Writes the delete vectors of replaced rows on the nodes that hold their blocks (every
+/// copy of a DISTSTYLE ALL table).
+async fn write_deletes(
+    spec: &WriteSpec,
+    r: &Replaces,
+    node: u32,
+    store: &Arc<SliceStore>,
+    replaced: BTreeMap<(u32, u32), Vec<u64>>,
+    timeout: Duration,
+) -> Result<Vec<(u32, u32, DeleteVectorMeta)>> {
+    let topo = spec.topology;
+    let mut out = Vec::new();
+    for ((slice, block), rows) in replaced {
+        let targets: Vec<u32> = if spec.table.dist_style.is_all() {
+            (0..topo.nodes).map(|n| topo.all_copy_slice(n)).collect()
+        } else {
+            vec![slice]
+        };
+        for target in targets {
+            let meta = r
+                .blocks
+                .get(&target)
+                .and_then(|b| b.get(block as usize))
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "block #{block} is not in slice {target} of table {}",
+                        spec.table.name
+                    ))
+                })?
+                .clone();
+            let dv = if topo.node_of(target) == node {
+                let store = Arc::clone(store);
+                let rows = rows.clone();
+                tokio::task::spawn_blocking(move || store.put_delete_vector(target, &meta, &rows))
+                    .await
+                    .map_err(|e| Error::BadRequest(format!("delete vector writer failed: {e}")))??
+            } else {
+                peer(&spec.nodes, topo.node_of(target), timeout)?
+                    .delete_rows(&DeleteRowsRequest {
+                        slice: target,
+                        block: meta,
+                        rows: rows.clone(),
+                    })
+                    .await?
+            };
+            out.push((target, block, dv));
+        }
+    }
+    Ok(out)
+}
+
+/// The schema a write stage answers with.
+pub fn outcome_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        WRITE_OUTCOME,
+        DataType::Utf8,
+        false,
+    )]))
+}
