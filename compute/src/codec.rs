@@ -97,3 +97,271 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use blueshift_storage::placement::Topology;
+    use blueshift_storage::table::{ColumnDef, ColumnEncoding, DistStyle, SqlType, TableDef};
+    use blueshift_storage::{BlockMeta, ScanBlock, ScanPartition, ZoneMap};
+    use datafusion::logical_expr::Operator;
+    use datafusion::physical_expr::expressions::{binary, col, lit};
+    use datafusion::physical_plan::empty::EmptyExec;
+    use datafusion_proto::bytes::{
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+    use datafusion_proto::physical_plan::DefaultPhysicalProtoConverter;
+
+    use super::*;
+    use crate::write::Replaces;
+
+    fn column(name: &str, sql_type: SqlType, nullable: bool) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            sql_type,
+            nullable,
+            encoding: None,
+        }
+    }
+
+    fn table() -> TableDef {
+        let mut region = column("region", SqlType::Varchar(16), true);
+        region.encoding = Some(ColumnEncoding::Bytedict);
+        TableDef {
+            id: 7,
+            name: "sales".into(),
+            columns: vec![
+                column("id", SqlType::BigInt, false),
+                region,
+                column("amount", SqlType::Integer, true),
+            ],
+            dist_style: DistStyle::Key,
+            dist_key: Some(0),
+            sort_key: vec![2, 0],
+        }
+    }
+
+    fn scan_block(index: u32, id: &str, dv: Option<&str>) -> ScanBlock {
+        ScanBlock {
+            index,
+            id: id.into(),
+            rows: 1000 + u64::from(index),
+            delete_vector: dv.map(Into::into),
+        }
+    }
+
+    /// A scan of slices 0, 1 and 3 of `sales` with `amount > 5` pushed down, returning
+    /// `amount`, `id` and the row position (`__bs_row`).
+    fn scan() -> SliceScanExec {
+        let table = table();
+        let schema = table.schema();
+        let predicate = binary(
+            col("amount", &schema).unwrap(),
+            Operator::Gt,
+            lit(5i32),
+            &schema,
+        )
+        .unwrap();
+        SliceScanExec::new(ScanSpec {
+            table,
+            projection: Some(vec![2, 0, 5]),
+            row_ids: true,
+            nullable: true,
+            partitions: vec![
+                ScanPartition {
+                    slice: 0,
+                    blocks: vec![scan_block(0, "aa", None), scan_block(2, "bb", Some("dv1"))],
+                },
+                ScanPartition {
+                    slice: 1,
+                    blocks: vec![],
+                },
+                ScanPartition {
+                    slice: 3,
+                    blocks: vec![scan_block(1, "aa", None)],
+                },
+            ],
+            blocks_total: 5,
+            blocks_skipped: 1,
+            predicate: Some(predicate),
+        })
+    }
+
+    fn write_spec(replaces: Option<Replaces>) -> WriteSpec {
+        WriteSpec {
+            query_id: "q-42".into(),
+            table: table(),
+            topology: Topology {
+                nodes: 2,
+                slices_per_node: 2,
+            },
+            nodes: vec!["http://10.0.0.1:7001".into(), "http://10.0.0.2:7001".into()],
+            timeout_secs: 30,
+            even_start: 9,
+            values: vec![0, 1, 2],
+            replaces,
+        }
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+        serde_json::to_value(value).unwrap()
+    }
+
+    fn round_trip(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        let bytes = physical_plan_to_bytes_with_extension_codec(plan, &BlueshiftCodec).unwrap();
+        physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &TaskContext::default(),
+            &BlueshiftCodec,
+        )
+        .unwrap()
+    }
+
+    fn partitions(plan: &dyn ExecutionPlan) -> usize {
+        plan.properties().output_partitioning().partition_count()
+    }
+
+    fn decode(buf: &[u8], inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+        BlueshiftCodec.try_decode(
+            buf,
+            inputs,
+            &TaskContext::default(),
+            &DefaultPhysicalProtoConverter {},
+        )
+    }
+
+    fn encode(plan: Arc<dyn ExecutionPlan>) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        BlueshiftCodec.try_encode(plan, &mut buf, &DefaultPhysicalProtoConverter {})?;
+        Ok(buf)
+    }
+
+    #[test]
+    fn slice_scan_round_trips_with_its_spec_schema_and_predicate() {
+        let original = scan();
+        let schema = original.schema();
+        let decoded = round_trip(Arc::new(scan()));
+        let decoded_scan = decoded
+            .downcast_ref::<SliceScanExec>()
+            .expect("a SliceScanExec");
+        assert_eq!(json(decoded_scan.spec()), json(original.spec()));
+        let predicate = decoded_scan
+            .spec()
+            .predicate
+            .as_ref()
+            .map(|p| p.to_string());
+        assert_eq!(predicate.as_deref(), Some("amount@2 > 5"));
+        assert_eq!(decoded.schema(), schema);
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["amount", "id", "__bs_row"]);
+        assert_eq!(partitions(decoded.as_ref()), 3);
+    }
+
+    #[test]
+    fn slice_scan_without_predicate_round_trips_without_one() {
+        let mut spec = scan().spec().clone();
+        spec.predicate = None;
+        spec.partitions.truncate(1);
+        let decoded = round_trip(Arc::new(SliceScanExec::new(spec.clone())));
+        let decoded = decoded.downcast_ref::<SliceScanExec>().unwrap();
+        assert!(decoded.spec().predicate.is_none());
+        assert_eq!(json(decoded.spec()), json(&spec));
+    }
+
+    fn assert_write_round_trips(spec: WriteSpec) {
+        let write = WriteExec::new(Arc::new(scan()), spec.clone());
+        let decoded = round_trip(Arc::new(write));
+        let decoded_write = decoded.downcast_ref::<WriteExec>().expect("a WriteExec");
+        assert_eq!(json(decoded_write.spec()), json(&spec));
+        let children = decoded.children();
+        assert_eq!(children.len(), 1);
+        let child = children[0]
+            .downcast_ref::<SliceScanExec>()
+            .expect("the scan is the write's child");
+        assert_eq!(json(child.spec()), json(scan().spec()));
+        assert_eq!(
+            partitions(decoded.as_ref()),
+            3,
+            "one write per scan partition"
+        );
+    }
+
+    #[test]
+    fn write_stage_round_trips_with_its_scan_input() {
+        assert_write_round_trips(write_spec(None));
+    }
+
+    #[test]
+    fn write_stage_that_replaces_rows_round_trips_its_blocks() {
+        let block = BlockMeta {
+            id: "cafe".into(),
+            rows: 3,
+            bytes: 512,
+            zone_maps: vec![
+                ZoneMap {
+                    min: Some("1".into()),
+                    max: Some("3".into()),
+                    null_count: 0,
+                };
+                3
+            ],
+            deletes: None,
+        };
+        let replaces = Replaces {
+            row_ids: [3, 4, 5],
+            blocks: BTreeMap::from([(0, vec![block.clone()]), (3, vec![block.clone(), block])]),
+        };
+        assert_write_round_trips(write_spec(Some(replaces)));
+    }
+
+    #[test]
+    fn unknown_or_empty_node_bytes_are_an_error() {
+        assert!(decode(&[], &[]).is_err());
+        assert!(decode(&[99, 1, 2, 3], &[]).is_err());
+    }
+
+    #[test]
+    fn truncated_scan_node_is_an_error() {
+        let buf = encode(Arc::new(scan())).unwrap();
+        let json_len = u32::from_le_bytes(buf[1..5].try_into().unwrap()) as usize;
+        // The tag alone, part of the length, part of the JSON spec.
+        for cut in [1, 3, 5 + json_len / 2, 5 + json_len - 1] {
+            assert!(decode(&buf[..cut], &[]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn truncated_or_inputless_write_node_is_an_error() {
+        let input: Arc<dyn ExecutionPlan> = Arc::new(scan());
+        let buf = encode(Arc::new(WriteExec::new(
+            Arc::clone(&input),
+            write_spec(None),
+        )))
+        .unwrap();
+        assert!(decode(&buf, std::slice::from_ref(&input)).is_ok());
+        assert!(decode(&buf[..buf.len() / 2], std::slice::from_ref(&input)).is_err());
+        assert!(decode(&buf, &[]).is_err(), "a write stage needs its input");
+    }
+
+    #[test]
+    fn truncated_plan_bytes_are_an_error() {
+        let bytes =
+            physical_plan_to_bytes_with_extension_codec(Arc::new(scan()), &BlueshiftCodec).unwrap();
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            let r = physical_plan_from_bytes_with_extension_codec(
+                &bytes[..cut],
+                &TaskContext::default(),
+                &BlueshiftCodec,
+            );
+            assert!(r.is_err(), "cut at {cut} of {}", bytes.len());
+        }
+    }
+
+    #[test]
+    fn a_node_that_is_not_blueshift_s_cannot_be_encoded() {
+        let empty = EmptyExec::new(table().schema());
+        let err = encode(Arc::new(empty)).unwrap_err();
+        assert!(err.to_string().contains("EmptyExec"), "{err}");
+    }
+}

@@ -24,7 +24,7 @@ use std::time::Duration;
 use arrow::array::{AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
 use blueshift_storage::placement::{Topology, route_batch};
-use blueshift_storage::table::{DistStyle, TableDef};
+use blueshift_storage::table::TableDef;
 use blueshift_storage::{BLOCK_ROWS, BlockMeta, DeleteVectorMeta, SliceStore, encode_block};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -129,7 +129,7 @@ impl SliceWriters {
         let schema = table.schema();
         let mut writers = tokio::task::JoinSet::new();
         let mut senders = HashMap::new();
-        for slice in destinations(table, topology) {
+        for slice in topology.destinations(table) {
             let (tx, rx) = mpsc::channel(4);
             senders.insert(slice, tx);
             let rows = tokio_stream::wrappers::ReceiverStream::new(rx);
@@ -212,14 +212,6 @@ impl SliceWriters {
             }
         }
         Ok(blocks)
-    }
-}
-
-/// The slices a table's rows can go to: every slice, or each node's copy slice for ALL.
-pub fn destinations(table: &TableDef, t: &Topology) -> Vec<u32> {
-    match table.dist_style {
-        DistStyle::All | DistStyle::AutoAll => (0..t.nodes).map(|n| t.all_copy_slice(n)).collect(),
-        _ => (0..t.total_slices()).collect(),
     }
 }
 
@@ -506,12 +498,7 @@ async fn write_deletes(
     let topo = spec.topology;
     let mut out = Vec::new();
     for ((slice, block), rows) in replaced {
-        let targets: Vec<u32> = if spec.table.dist_style.is_all() {
-            (0..topo.nodes).map(|n| topo.all_copy_slice(n)).collect()
-        } else {
-            vec![slice]
-        };
-        for target in targets {
+        for target in topo.copies_of(&spec.table, slice) {
             let meta = r
                 .blocks
                 .get(&target)
@@ -551,4 +538,212 @@ pub fn outcome_schema() -> SchemaRef {
         DataType::Utf8,
         false,
     )]))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use arrow::array::Int64Array;
+    use blueshift_storage::ZoneMap;
+    use blueshift_storage::table::{ColumnDef, DistStyle, SqlType};
+
+    use super::*;
+
+    fn table(dist_style: DistStyle) -> TableDef {
+        TableDef {
+            id: 1,
+            name: "t".into(),
+            columns: vec![ColumnDef {
+                name: "v".into(),
+                sql_type: SqlType::BigInt,
+                nullable: false,
+                encoding: None,
+            }],
+            dist_style,
+            dist_key: (dist_style == DistStyle::Key).then_some(0),
+            sort_key: vec![],
+        }
+    }
+
+    /// A folder under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("bs-write-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Stages rows `0..total` of `table`, sent as batches of the given sizes (cycled).
+    async fn stage(
+        dir: &TempDir,
+        table: &TableDef,
+        total: usize,
+        sizes: &[usize],
+    ) -> Vec<BlockMeta> {
+        let store = Arc::new(SliceStore::open(&dir.0).unwrap());
+        let mut batches = Vec::new();
+        let mut start = 0;
+        for &size in sizes.iter().cycle() {
+            if start >= total {
+                break;
+            }
+            let end = (start + size).min(total);
+            let values = Int64Array::from_iter_values(start as i64..end as i64);
+            batches.push(Ok::<_, Error>(
+                RecordBatch::try_new(table.schema(), vec![Arc::new(values)]).unwrap(),
+            ));
+            start = end;
+        }
+        let blocks = stage_rows(
+            Arc::clone(&store),
+            table.clone(),
+            3,
+            futures::stream::iter(batches),
+        )
+        .await
+        .unwrap();
+        for b in &blocks {
+            assert!(
+                store.block_path(3, &b.id).exists(),
+                "block {} written",
+                b.id
+            );
+        }
+        blocks
+    }
+
+    #[tokio::test]
+    async fn stage_rows_cuts_blocks_at_block_rows_whatever_the_batch_sizes() {
+        let t = table(DistStyle::All);
+        let total = BLOCK_ROWS + 12_345;
+        let (one_dir, odd_dir) = (TempDir::new("one"), TempDir::new("odd"));
+        let one = stage(&one_dir, &t, total, &[total]).await;
+        // Includes empty batches and batches straddling the block boundary.
+        let odd = stage(&odd_dir, &t, total, &[1, 0, 7, 4093, 65_537, 300_001]).await;
+        let rows: Vec<u64> = one.iter().map(|b| b.rows).collect();
+        assert_eq!(rows, [BLOCK_ROWS as u64, 12_345]);
+        assert_eq!(one, odd);
+    }
+
+    #[test]
+    fn key_and_even_tables_write_to_every_slice() {
+        let topo = Topology {
+            nodes: 3,
+            slices_per_node: 4,
+        };
+        for style in [DistStyle::Key, DistStyle::Even, DistStyle::AutoEven] {
+            assert_eq!(
+                topo.destinations(&table(style)),
+                (0..12).collect::<Vec<u32>>(),
+                "{style:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn all_tables_write_to_each_node_s_copy_slice() {
+        let topo = Topology {
+            nodes: 3,
+            slices_per_node: 4,
+        };
+        for style in [DistStyle::All, DistStyle::AutoAll] {
+            assert_eq!(topo.destinations(&table(style)), [0, 4, 8], "{style:?}");
+        }
+    }
+
+    fn outcome_batch(column: &str, values: Vec<Option<String>>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(values))]).unwrap()
+    }
+
+    #[test]
+    fn outcomes_parse_what_each_partition_answered() {
+        let block = BlockMeta {
+            id: "b1".into(),
+            rows: 3,
+            bytes: 99,
+            zone_maps: vec![ZoneMap {
+                min: Some("1".into()),
+                max: Some("3".into()),
+                null_count: 0,
+            }],
+            deletes: None,
+        };
+        let wrote = WriteOutcome {
+            rows: 3,
+            replaced: 0,
+            blocks: BTreeMap::from([(2, vec![block])]),
+            deletes: vec![],
+        };
+        let deleted = WriteOutcome {
+            rows: 0,
+            replaced: 2,
+            blocks: BTreeMap::new(),
+            deletes: vec![(
+                5,
+                1,
+                DeleteVectorMeta {
+                    id: "dv".into(),
+                    deleted: 2,
+                },
+            )],
+        };
+        let answers = [&wrote, &deleted].map(|o| serde_json::to_string(o).unwrap());
+        // As WriteExec::execute answers: one batch per partition, in `outcome_schema`.
+        let batch = RecordBatch::try_new(
+            outcome_schema(),
+            vec![Arc::new(StringArray::from(answers.to_vec()))],
+        )
+        .unwrap();
+        let parsed = WriteExec::outcomes(&batch).unwrap();
+        let json = |o: &WriteOutcome| serde_json::to_value(o).unwrap();
+        assert_eq!(
+            parsed.iter().map(json).collect::<Vec<_>>(),
+            [json(&wrote), json(&deleted)]
+        );
+    }
+
+    #[test]
+    fn outcomes_skip_null_rows() {
+        let batch = outcome_batch(
+            WRITE_OUTCOME,
+            vec![
+                None,
+                Some(r#"{"rows":4,"replaced":1,"blocks":{},"deletes":[]}"#.into()),
+            ],
+        );
+        let parsed = WriteExec::outcomes(&batch).unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!((parsed[0].rows, parsed[0].replaced), (4, 1));
+    }
+
+    #[test]
+    fn outcomes_reject_a_batch_without_the_outcome_column() {
+        let other = outcome_batch("something_else", vec![Some("{}".into())]);
+        assert!(WriteExec::outcomes(&other).is_err());
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            WRITE_OUTCOME,
+            DataType::Int64,
+            false,
+        )]));
+        let not_text =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        assert!(WriteExec::outcomes(&not_text).is_err());
+    }
+
+    #[test]
+    fn outcomes_reject_malformed_json() {
+        let batch = outcome_batch(WRITE_OUTCOME, vec![Some(r#"{"rows": "#.into())]);
+        assert!(WriteExec::outcomes(&batch).is_err());
+    }
 }

@@ -35,6 +35,27 @@ impl Topology {
     pub fn all_copy_slice(&self, node: u32) -> u32 {
         node * self.slices_per_node
     }
+
+    /// The slices a table's rows can go to: every slice, or each node's copy slice for
+    /// DISTSTYLE ALL (and AUTO while it is ALL).
+    pub fn destinations(&self, table: &TableDef) -> Vec<u32> {
+        match table.dist_style {
+            DistStyle::All | DistStyle::AutoAll => {
+                (0..self.nodes).map(|n| self.all_copy_slice(n)).collect()
+            }
+            _ => (0..self.total_slices()).collect(),
+        }
+    }
+
+    /// The slices holding the block at a position of `slice`: that slice, or for DISTSTYLE
+    /// ALL every node's copy (identical blocks, so one position means the same rows).
+    pub fn copies_of(&self, table: &TableDef, slice: u32) -> Vec<u32> {
+        if table.dist_style.is_all() {
+            (0..self.nodes).map(|n| self.all_copy_slice(n)).collect()
+        } else {
+            vec![slice]
+        }
+    }
 }
 
 const NULL_HASH: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -77,13 +77,7 @@ impl Engine {
         let mut data = (*table.data).clone();
         let topo = self.cluster.topology;
         for ((slice, block), rows) in positions {
-            // A DISTSTYLE ALL table has identical blocks on every node's copy slice.
-            let targets: Vec<u32> = if table.def.dist_style.is_all() {
-                (0..topo.nodes).map(|n| topo.all_copy_slice(n)).collect()
-            } else {
-                vec![slice]
-            };
-            for target in targets {
+            for target in topo.copies_of(&table.def, slice) {
                 let manifest = data.slices.get_mut(&target).ok_or_else(|| {
                     Error::Io(format!(
                         "slice {target} of table {} has no manifest",

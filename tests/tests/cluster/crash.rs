@@ -144,3 +144,54 @@ async fn drop_and_truncate_free_block_files_while_running() {
     assert_eq!(block_files(&cluster.dir), 0);
     assert_eq!(count(&other, "h").await, 0);
 }
+
+#[tokio::test]
+async fn kill9_of_a_compute_node_during_a_write_stage_leaves_the_previous_version() {
+    let mut cluster = TestCluster::start_with(2, 2, &["--node-timeout-secs", "5"]).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE src (id BIGINT, v BIGINT) DISTKEY(id);
+         INSERT INTO src SELECT value, value + 0 FROM generate_series(1, 3000000);
+         CREATE TABLE dst (id BIGINT, v BIGINT) DISTKEY(v);
+         INSERT INTO dst VALUES (1, 1), (2, 2);",
+    )
+    .await
+    .unwrap();
+    let c2 = cluster.client().await;
+    // Rows move between the nodes: the write stage on node 0 sends node 1 its share.
+    let write = tokio::spawn(async move {
+        c2.simple_query("INSERT INTO dst SELECT id, v * 7 FROM src")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !write.is_finished(),
+        "the write finished before the node was killed; make the source larger"
+    );
+    cluster.kill9_compute(1);
+    let err = write
+        .await
+        .unwrap()
+        .expect_err("the write must fail when a node dies");
+    assert!(err.as_db_error().is_some(), "{err}");
+    cluster.spawn_compute(1);
+    let mut n = None;
+    for _ in 0..100 {
+        if let Ok(r) = try_rows(&c, "SELECT count(*), sum(v) FROM dst").await {
+            n = Some((r[0][0].clone().unwrap(), r[0][1].clone().unwrap()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(n, Some(("2".to_string(), "3".to_string())));
+    // After a restart, what the write stage staged on either node is gone from disk.
+    cluster.restart_hard().await;
+    let c = cluster.client().await;
+    assert_eq!(count(&c, "dst").await, 2);
+    let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(block_files(&cluster.dir), committed as usize);
+}
