@@ -497,19 +497,29 @@ async fn write_deletes(
 ) -> Result<Vec<(u32, u32, DeleteVectorMeta)>> {
     let topo = spec.topology;
     let mut out = Vec::new();
+    let block_at = |slice: u32, block: u32| {
+        r.blocks
+            .get(&slice)
+            .and_then(|b| b.get(block as usize))
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "block #{block} is not in slice {slice} of table {}",
+                    spec.table.name
+                ))
+            })
+    };
     for ((slice, block), rows) in replaced {
+        let scanned = block_at(slice, block)?.id.clone();
         for target in topo.copies_of(&spec.table, slice) {
-            let meta = r
-                .blocks
-                .get(&target)
-                .and_then(|b| b.get(block as usize))
-                .ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "block #{block} is not in slice {target} of table {}",
-                        spec.table.name
-                    ))
-                })?
-                .clone();
+            let meta = block_at(target, block)?.clone();
+            // Row positions mean the same rows only in an identical copy (same content id).
+            if meta.id != scanned {
+                return Err(Error::BadRequest(format!(
+                    "the copies of table {} differ at block #{block} (slices {slice} and \
+                     {target}); rewrite the table (CREATE TABLE AS) before changing rows",
+                    spec.table.name
+                )));
+            }
             let dv = if topo.node_of(target) == node {
                 let store = Arc::clone(store);
                 let rows = rows.clone();

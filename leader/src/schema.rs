@@ -67,9 +67,21 @@ impl PinnedSchema {
         Arc::clone(&self.state.lock().expect("pinned state"))
     }
 
-    /// Plans the next statement with `target` as the table it writes (or none).
-    pub fn set_write_target(&self, target: Option<WriteTarget>) {
+    /// Plans with `target` as the table written until the guard is dropped, also when the
+    /// planning is cancelled or panics, so no later statement sees the write target's
+    /// nullable columns or row ids.
+    pub fn writing(&self, target: Option<WriteTarget>) -> WritingGuard<'_> {
         *self.write_target.lock().expect("write target") = target;
+        WritingGuard(self)
+    }
+}
+
+/// Clears the write target when dropped.
+pub struct WritingGuard<'a>(&'a PinnedSchema);
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.write_target.lock().expect("write target") = None;
     }
 }
 

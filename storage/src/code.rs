@@ -108,15 +108,15 @@ impl Code {
 
     /// The code of an Arrow kernel's error, by its kind.
     pub fn of_arrow(e: &ArrowError) -> Code {
+        if let Some(coded) = CodedError::find(e) {
+            return coded.code;
+        }
         match e {
             ArrowError::DivideByZero => Code::DivisionByZero,
             ArrowError::ArithmeticOverflow(_) => Code::NumericOutOfRange,
             ArrowError::CastError(_)
             | ArrowError::ParseError(_)
             | ArrowError::InvalidArgumentError(_) => Code::InvalidInput,
-            ArrowError::ExternalError(inner) => inner
-                .downcast_ref::<CodedError>()
-                .map_or(Code::Internal, |c| c.code),
             _ => Code::Internal,
         }
     }

@@ -216,11 +216,9 @@ impl Engine {
             | Statement::Delete(_)
             | Statement::Update(_) => {
                 let is_dml = !returns_rows;
-                if is_dml {
-                    session.schema.set_write_target(dml_target(&stmt));
-                }
+                let writing = is_dml.then(|| session.schema.writing(dml_target(&stmt)));
                 let plan = self.plan(session, stmt, None).await;
-                session.schema.set_write_target(None);
+                drop(writing);
                 session.schema.unpin();
                 let plan = plan?;
                 let types = plan.get_parameter_types()?;
@@ -335,9 +333,9 @@ impl Engine {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let state = self.catalog.pin();
         session.schema.pin(Arc::clone(&state));
-        session.schema.set_write_target(dml_target(&stmt));
+        let writing = session.schema.writing(dml_target(&stmt));
         let plan = self.plan(session, stmt, params).await;
-        session.schema.set_write_target(None);
+        drop(writing);
         let LogicalPlan::Dml(dml) = plan? else {
             return Err(Error::NotSupported("unsupported data modification".into()));
         };

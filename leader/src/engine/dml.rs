@@ -27,9 +27,9 @@ impl Engine {
         let guard = self.catalog.begin_write().await;
         let state = self.catalog.pin();
         session.schema.pin(Arc::clone(&state));
-        session.schema.set_write_target(dml_target(&stmt));
+        let writing = session.schema.writing(dml_target(&stmt));
         let plan = self.plan(session, stmt, params).await;
-        session.schema.set_write_target(None);
+        drop(writing);
         let LogicalPlan::Dml(DmlStatement {
             table_name,
             op,
@@ -77,6 +77,11 @@ impl Engine {
         let mut data = (*table.data).clone();
         let topo = self.cluster.topology;
         for ((slice, block), rows) in positions {
+            let scanned = data
+                .slices
+                .get(&slice)
+                .and_then(|m| m.blocks.get(block as usize))
+                .map(|b| b.id.clone());
             for target in topo.copies_of(&table.def, slice) {
                 let manifest = data.slices.get_mut(&target).ok_or_else(|| {
                     Error::Io(format!(
@@ -90,6 +95,14 @@ impl Engine {
                         table.def.name
                     ))
                 })?;
+                // Row positions mean the same rows only in an identical copy (same id).
+                if Some(&meta.id) != scanned.as_ref() {
+                    return Err(Error::Internal(format!(
+                        "the copies of table {} differ at block #{block} (slices {slice} and \
+                         {target}); rewrite the table (CREATE TABLE AS) before changing rows",
+                        table.def.name
+                    )));
+                }
                 let dv = self
                     .cluster
                     .client_for_slice(target)

@@ -256,12 +256,15 @@ impl Engine {
         qid: &str,
     ) -> Result<Written> {
         let plan = self.write_stage_plan(state, table, gather, shape, qid);
+        let partitions = plan.slices().len();
         let mut answers = execute_stream(plan, task_ctx)?;
+        let mut answered = 0;
         let mut data = (*table.data).clone();
         let mut written = 0;
         let mut replaced = 0;
         while let Some(batch) = answers.next().await {
             for outcome in WriteExec::outcomes(&batch?)? {
+                answered += 1;
                 written += outcome.rows;
                 replaced += outcome.replaced;
                 for (slice, blocks) in outcome.blocks {
@@ -281,6 +284,12 @@ impl Engine {
                     meta.deletes = Some(dv);
                 }
             }
+        }
+        // Every partition answers exactly once; one that did not would lose its blocks.
+        if answered != partitions {
+            return Err(Error::Internal(format!(
+                "the write stage answered for {answered} of {partitions} slices"
+            )));
         }
         data.even_cursor += written;
         Ok(Written {

@@ -868,6 +868,16 @@ async fn copy_from_stdin_is_atomic() {
     assert_eq!(db.code().code(), "22P04");
     assert!(db.message().contains("STDIN, line 2"), "{}", db.message());
     assert_eq!(one(&c, "SELECT count(*) FROM s").await, "3");
+    // Input that cannot be read at all (not gzip) keeps its code and speaks of STDIN.
+    let sink = c.copy_in("COPY s FROM STDIN CSV GZIP").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from("6,zeta\n")).await.unwrap();
+    let err = sink.finish().await.unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "22P04", "{}", db.message());
+    assert!(db.message().contains("STDIN"), "{}", db.message());
+    assert!(db.message().contains("gzip"), "{}", db.message());
+    assert_eq!(one(&c, "SELECT count(*) FROM s").await, "3");
     // psql's \copy sends COPY ... FROM STDIN with the file's bytes.
     let file = cluster.dir.join("local.csv");
     std::fs::write(&file, "id,name\n10,x\n11,y\n").unwrap();

@@ -78,6 +78,7 @@ impl Engine {
         let stores = Arc::clone(&self.stores);
         let (target, opts) = (target.clone(), stmt.options.clone());
         let progress = Arc::clone(&running.progress);
+        let spool = path.display().to_string();
         let reader = tokio::task::spawn_blocking(move || {
             let mut sink = ChannelSink {
                 tx,
@@ -98,11 +99,11 @@ impl Engine {
             if let Err(e) = &r
                 && sink.count <= sink.max_error
             {
+                // The writer fails with the reader's error, code and all, speaking of STDIN.
+                let message = e.to_string().replace(&spool, "STDIN");
                 let _ = sink
                     .tx
-                    .blocking_send(Err(datafusion::error::DataFusionError::External(Box::new(
-                        Error::Load(blueshift_load::Error::Data(e.to_string())),
-                    ))));
+                    .blocking_send(Err(CodedError::new(e.code(), message).into()));
             }
             (r, sink.rejects, sink.count)
         });
