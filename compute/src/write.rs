@@ -418,6 +418,7 @@ async fn write_partition(
     store: Arc<SliceStore>,
     mut input: SendableRecordBatchStream,
 ) -> Result<WriteOutcome> {
+    tracing::debug!(query = %spec.query_id, partition, table = %spec.table.name, "write stage");
     let timeout = Duration::from_secs(spec.timeout_secs.max(1));
     let mut writers = (!spec.values.is_empty())
         .then(|| {

@@ -20,10 +20,6 @@ pub enum Error {
     UndefinedColumn { column: String },
     #[error("{0}")]
     InvalidInput(String),
-    #[error("value too long for type character varying({limit})")]
-    ValueTooLong { limit: u32 },
-    #[error("null value in column \"{0}\" violates not-null constraint")]
-    NotNull(String),
     #[error("{0}")]
     NotSupported(String),
     #[error("cluster is not ready: {0}")]
@@ -65,8 +61,6 @@ impl Error {
             Error::UndefinedColumn { .. } => Code::UndefinedColumn,
             Error::DuplicateColumn(_) => Code::DuplicateColumn,
             Error::InvalidInput(_) => Code::InvalidInput,
-            Error::ValueTooLong { .. } => Code::StringTooLong,
-            Error::NotNull(_) => Code::NotNull,
             Error::NotSupported(_) => Code::FeatureNotSupported,
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),

@@ -57,22 +57,33 @@ async fn kill9_of_a_compute_node_during_a_large_insert_leaves_the_previous_versi
     let result = insert.await.unwrap();
     let err = result.expect_err("the insert must fail when a node dies");
     assert!(err.as_db_error().is_some(), "{err}");
-    // Once the node is back, the table holds exactly the rows it had before.
+    assert_node_1_back_with_the_previous_version(&mut cluster, &c, "big", ("1000", "500500")).await;
+}
+
+/// Restarts compute node 1 (killed during a write) and checks that `table` holds exactly
+/// the `(count, sum(v))` it had before the write; then, after a restart of the whole
+/// cluster, that the block files on disk are exactly the committed ones (the failed
+/// write's staged blocks are collected).
+async fn assert_node_1_back_with_the_previous_version(
+    cluster: &mut TestCluster,
+    c: &tokio_postgres::Client,
+    table: &str,
+    expected: (&str, &str),
+) {
     cluster.spawn_compute(1);
+    let sql = format!("SELECT count(*), sum(v) FROM {table}");
     let mut n = None;
     for _ in 0..100 {
-        if let Ok(r) = try_rows(&c, "SELECT count(*), sum(v) FROM big").await {
+        if let Ok(r) = try_rows(c, &sql).await {
             n = Some((r[0][0].clone().unwrap(), r[0][1].clone().unwrap()));
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(n, Some(("1000".to_string(), "500500".to_string())));
-    // After a restart, the staged blocks of the failed insert are removed: the block files
-    // on disk are exactly the committed ones.
+    assert_eq!(n, Some((expected.0.to_string(), expected.1.to_string())));
     cluster.restart_hard().await;
     let c = cluster.client().await;
-    assert_eq!(count(&c, "big").await, 1000);
+    assert_eq!(count(&c, table).await.to_string(), expected.0);
     let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
         .as_ref()
         .unwrap()
@@ -174,24 +185,5 @@ async fn kill9_of_a_compute_node_during_a_write_stage_leaves_the_previous_versio
         .unwrap()
         .expect_err("the write must fail when a node dies");
     assert!(err.as_db_error().is_some(), "{err}");
-    cluster.spawn_compute(1);
-    let mut n = None;
-    for _ in 0..100 {
-        if let Ok(r) = try_rows(&c, "SELECT count(*), sum(v) FROM dst").await {
-            n = Some((r[0][0].clone().unwrap(), r[0][1].clone().unwrap()));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(n, Some(("2".to_string(), "3".to_string())));
-    // After a restart, what the write stage staged on either node is gone from disk.
-    cluster.restart_hard().await;
-    let c = cluster.client().await;
-    assert_eq!(count(&c, "dst").await, 2);
-    let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
-        .as_ref()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(block_files(&cluster.dir), committed as usize);
+    assert_node_1_back_with_the_previous_version(&mut cluster, &c, "dst", ("2", "3")).await;
 }
