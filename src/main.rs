@@ -112,7 +112,14 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = Config::load(cli.config.as_deref()).and_then(|config| {
-        let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
+        // Planning recurses once per level of a statement's nesting: deep stacks let the
+        // leader take statements as deeply nested as PostgreSQL does (the parser's limit,
+        // 54001, comes first).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_stack_size(64 << 20)
+            .build()
+            .map_err(|e| Error::Io(e.to_string()))?;
         runtime.block_on(run(cli, config))
     });
     if let Err(e) = result {

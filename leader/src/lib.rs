@@ -14,6 +14,8 @@
 //! - `engine`: a statement from text to output (session, dispatch, DDL, DML, writes, COPY,
 //!   UNLOAD, SET/SHOW).
 //! - `stages`: the stage cutter (which subtrees run on the slices) and EXPLAIN.
+//! - `casts`: decimal to integer casts that round, as PostgreSQL's do.
+//! - `subquery`: the subqueries DataFusion is not trusted with, run per outer binding.
 //! - `catalog`: the committed cluster state and its commit log.
 //! - `schema` and `system`: what a session's queries can name (tables at the pinned
 //!   version, system views).
@@ -21,6 +23,7 @@
 //! - `sql_split`: statement splitting and Redshift's table attributes.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
+mod casts;
 mod catalog;
 mod config;
 mod engine;
@@ -31,6 +34,7 @@ mod schema;
 mod server;
 mod sql_split;
 mod stages;
+mod subquery;
 mod system;
 
 pub use config::LeaderConfig;

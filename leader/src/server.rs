@@ -37,6 +37,8 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::NotNull => "23502",
         Code::DivisionByZero => "22012",
         Code::NumericOutOfRange => "22003",
+        Code::CardinalityViolation => "21000",
+        Code::StatementTooComplex => "54001",
         Code::FeatureNotSupported => "0A000",
         Code::NodeUnavailable => "58030",
         Code::Storage => "58030",

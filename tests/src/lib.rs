@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+pub mod difftest;
 pub mod s3;
 use std::time::{Duration, Instant};
 
@@ -23,8 +24,13 @@ pub fn blueshift_bin() -> PathBuf {
         );
         return bin;
     }
+    // A test binary sits in `target/<profile>/deps/`, a program beside `blueshift`.
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target folder");
+    let beside = exe.parent().expect("binary folder");
+    let dir = match beside.file_name().is_some_and(|n| n == "deps") {
+        true => beside.parent().expect("target folder"),
+        false => beside,
+    };
     let bin = dir.join("blueshift");
     assert!(
         bin.exists(),

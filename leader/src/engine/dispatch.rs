@@ -21,13 +21,70 @@ use crate::error::{Error, Result};
 use crate::sql_split::StatementText;
 use crate::stages;
 
+/// Whether a statement names the PostgreSQL catalog (as drivers' and psql's metadata
+/// queries do).
+fn reads_catalog(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.contains("pg_") || lower.contains("information_schema") || lower.contains("::reg")
+}
+
+/// How deeply a statement's expressions may nest (sqlparser's default is 50, which long
+/// generated WHERE clauses exceed); deeper is 54001 rather than a stack overflow.
+const NESTING_LIMIT: usize = 1000;
+
+/// Parses users' SQL with PostgreSQL's grammar and the compatibility rewrites that keep
+/// its meaning. Left out: `RemoveSubqueryFromProjection`, which replaces a correlated
+/// subquery in a select list by NULL and adds LIMIT 1 to an uncorrelated one (a silent
+/// wrong answer for anything but catalog queries), and `AliasDuplicatedProjectionRewrite`,
+/// which renames result columns (duplicate names are handled by
+/// `names::distinct_output_names`).
+fn parse_user_sql(
+    sql: &str,
+) -> std::result::Result<Vec<Statement>, datafusion::sql::sqlparser::parser::ParserError> {
+    use datafusion_pg_catalog::sql::rules::{self, SqlStatementRewriteRule};
+    let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+    let stmts = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+        .with_recursion_limit(NESTING_LIMIT)
+        .try_with_sql(sql)?
+        .parse_statements()?;
+    let rewrites: [&dyn SqlStatementRewriteRule; 8] = [
+        &rules::ResolveUnqualifiedIdentifier,
+        &rules::RewriteArrayAnyAllOperation,
+        &rules::StripCallableQualifier,
+        &rules::FixArrayLiteral,
+        &rules::CurrentUserVariableToSessionUserFunctionCall,
+        &rules::StripCollate,
+        &rules::RewritePgCatalogOperator,
+        &rules::FixVersionColumnName,
+    ];
+    Ok(stmts
+        .into_iter()
+        .map(|s| rewrites.iter().fold(s, |s, r| r.rewrite(s)))
+        .collect())
+}
+
 impl Engine {
     /// Parses one statement the way every path does: psql/JDBC compatibility rewrites first.
     pub fn parse(&self, text: &StatementText) -> Result<Option<Statement>> {
-        let parser = PostgresCompatibilityParser::new();
-        let mut stmts = parser
-            .parse(&text.sql)
-            .map_err(|e| syntax_error(text, &e.to_string()))?;
+        let mut stmts = if reads_catalog(&text.sql) {
+            // Clients' catalog queries: the compatibility parser's rewrites, all of them.
+            PostgresCompatibilityParser::new().parse(&text.sql)
+        } else {
+            parse_user_sql(&text.sql)
+        }
+        .map_err(|e| match e {
+            datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded => {
+                Error::DataFusion(datafusion::error::DataFusionError::External(Box::new(
+                    blueshift_storage::CodedError::new(
+                        blueshift_storage::Code::StatementTooComplex,
+                        format!(
+                            "statement too complex: expressions nest deeper than {NESTING_LIMIT} levels"
+                        ),
+                    ),
+                )))
+            }
+            e => syntax_error(text, &e.to_string()),
+        })?;
         match stmts.len() {
             0 => Ok(None),
             1 => Ok(stmts.pop()),
@@ -100,12 +157,12 @@ impl Engine {
         let qid = query_id.to_string();
         match stmt {
             Statement::CreateTable(ct) => {
-                self.create_table(
+                Box::pin(self.create_table(
                     session,
                     ct,
                     text.attributes.clone().unwrap_or_default(),
                     &qid,
-                )
+                ))
                 .await
             }
             Statement::Drop {
@@ -120,7 +177,7 @@ impl Engine {
                 self.truncate(session, &names).await
             }
             Statement::Insert(_) | Statement::Delete(_) | Statement::Update(_) => {
-                self.dml(session, stmt, params, &qid).await
+                Box::pin(self.dml(session, stmt, params, &qid)).await
             }
             Statement::Explain {
                 analyze, statement, ..
@@ -180,6 +237,8 @@ impl Engine {
         params: Option<&ParamValues>,
     ) -> Result<LogicalPlan> {
         let state = session.ctx.state();
+        let mut stmt = stmt;
+        super::names::distinct_output_names(&mut stmt);
         let stmt = DFStatement::Statement(Box::new(stmt));
         let plan = match state.statement_to_plan(stmt.clone()).await {
             Ok(plan) => plan,
@@ -293,7 +352,7 @@ impl Engine {
                 self.physical(session, &plan, qid).await?
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) if !analyze => {
-                self.explain_write(session, stmt, params, qid).await?
+                Box::pin(self.explain_write(session, stmt, params, qid)).await?
             }
             _ => {
                 return Err(Error::NotSupported(

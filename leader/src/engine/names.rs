@@ -9,6 +9,91 @@ use datafusion::sql::sqlparser::ast;
 /// the function (`count`, `sum`), a CASE `case`, any other unaliased expression `?column?`.
 /// DataFusion names them after their whole text (`count(*)`, `sum(t.x)`).
 pub fn postgres_column_names(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
+    let named = pg_names(query, schema);
+    if !named.fields().iter().any(|f| f.name().contains(DUPLICATE)) {
+        return named;
+    }
+    // A duplicate renamed by [`distinct_output_names`] gets its own name back.
+    let fields: Vec<Field> = named
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f
+                .name()
+                .split(DUPLICATE)
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            f.as_ref().clone().with_name(name)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, named.metadata().clone()))
+}
+
+/// What separates a duplicate output name from the number that makes it unique while
+/// DataFusion plans (a character no SQL name holds).
+const DUPLICATE: char = '\u{1}';
+
+/// PostgreSQL allows one name for several output columns (`SELECT a, a`, `count(*),
+/// count(*)`, `x AS c, y AS c`); DataFusion requires distinct names. Before planning,
+/// every select list's second and later uses of a name are aliased to that name plus
+/// [`DUPLICATE`] and their position; [`postgres_column_names`] takes the suffix off again.
+pub fn distinct_output_names(stmt: &mut ast::Statement) {
+    use std::ops::ControlFlow;
+    struct Renamer;
+    impl ast::VisitorMut for Renamer {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+            rename_in(q.body.as_mut());
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Renamer);
+}
+
+fn rename_in(body: &mut ast::SetExpr) {
+    match body {
+        ast::SetExpr::SetOperation { left, right, .. } => {
+            rename_in(left);
+            rename_in(right);
+        }
+        ast::SetExpr::Select(select) => rename_select(select),
+        _ => {}
+    }
+}
+
+fn rename_select(select: &mut ast::Select) {
+    let normal = |i: &ast::Ident| match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (pos, item) in select.projection.iter_mut().enumerate() {
+        let name = match item {
+            ast::SelectItem::ExprWithAlias { alias, .. } => normal(alias),
+            ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => normal(i),
+            ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(normal).unwrap_or_default()
+            }
+            ast::SelectItem::UnnamedExpr(e) => postgres_name(e).unwrap_or_else(|| e.to_string()),
+            // A wildcard's names are not known before planning.
+            _ => return,
+        };
+        if !seen.contains(&name) {
+            seen.push(name);
+            continue;
+        }
+        let alias = ast::Ident::with_quote('"', format!("{name}{DUPLICATE}{pos}"));
+        *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
+            ast::SelectItem::ExprWithAlias { expr, .. } | ast::SelectItem::UnnamedExpr(expr) => {
+                ast::SelectItem::ExprWithAlias { expr, alias }
+            }
+            other => other,
+        };
+    }
+}
+
+fn pg_names(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
     let mut body = query.body.as_ref();
     let select = loop {
         match body {

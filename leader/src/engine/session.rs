@@ -8,6 +8,7 @@ use arrow::datatypes::DataType;
 use datafusion::catalog::CatalogProvider;
 use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::prelude::{SessionConfig, SessionContext};
+
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use tokio::sync::mpsc;
 
@@ -61,7 +62,16 @@ impl Engine {
         opts.optimizer.enable_join_dynamic_filter_pushdown = false;
         opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
         opts.sql_parser.parse_float_as_decimal = true;
-        let ctx = SessionContext::new_with_config(config);
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_query_planner(Arc::new(crate::subquery::Planner {
+                cluster: Arc::clone(&self.cluster),
+            }))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.add_analyzer_rule(Arc::new(crate::subquery::IsolateSubqueries));
+        ctx.add_analyzer_rule(Arc::new(crate::casts::RoundingCasts));
         let schema = Arc::new(PinnedSchema::new(self.catalog.pin(), Arc::clone(&self.log)));
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::clone(&schema) as _)?;

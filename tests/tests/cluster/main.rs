@@ -9,6 +9,7 @@ mod basic;
 mod copy;
 mod crash;
 mod dev;
+mod difftest;
 mod distribution;
 mod errors;
 mod psql;

@@ -1,0 +1,903 @@
+//! Subqueries DataFusion does not answer correctly, answered by running them.
+//!
+//! DataFusion 55 decorrelates subqueries into joins, and several of its shapes give wrong
+//! answers without an error or fail to plan:
+//! - `NOT x IN (…)` anywhere but as a whole WHERE conjunct becomes a mark join that is not
+//!   null-aware, so NULL reads as false (apache/datafusion#25336, #25347, #25473, #25474,
+//!   #8241); the null-aware anti join it uses for a WHERE conjunct ignores correlation
+//!   filters and nullable expressions (#25336, #25474).
+//! - EXISTS or IN over a correlated aggregate without GROUP BY drops rows (#24960).
+//! - a correlated scalar subquery whose correlation is not an equality under the aggregate
+//!   (in the aggregate's arguments, `x.b < t.b`, in HAVING) gives NULLs or wrong counts.
+//! - IN and EXISTS in a select list cannot be planned at all (#23022).
+//!
+//! [`IsolateSubqueries`] (an analyzer rule) keeps for DataFusion only the shapes its
+//! decorrelation gets right, which are the fast ones analytical queries use (EXISTS and IN
+//! as WHERE conjuncts over filters and inner joins; scalar aggregates correlated by
+//! equality). Every other subquery moves into an [`ApplyNode`] under the node that used it,
+//! which adds its value as a column; [`ApplyExec`] computes that column by running the
+//! subquery once per distinct set of outer values, with those values in place of the outer
+//! references (an uncorrelated subquery runs once). That is slower for a correlated
+//! subquery over many outer rows, and right. Remove a case here when upstream fixes it.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Field, SchemaRef};
+use async_trait::async_trait;
+use blueshift_compute::Peers;
+use blueshift_storage::{Code, CodedError};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
+use datafusion::config::ConfigOptions;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::{QueryPlanner, SessionState};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::expr::{Exists, InSubquery};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    Aggregate, Extension, Filter, LogicalPlan, LogicalPlanBuilder, Projection, Subquery,
+    UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, collect,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::prelude::Expr;
+use futures::StreamExt;
+
+/// Which value of a subquery an [`ApplyNode`] computes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd)]
+pub enum Kind {
+    /// Its one value (NULL for no rows; more than one row is an error).
+    Scalar,
+    /// Whether it has rows.
+    Exists { negated: bool },
+    /// Whether the probe is among its values, with SQL's three-valued logic.
+    In { probe: Expr, negated: bool },
+}
+
+/// Adds one column to its input: the value of a subquery for each input row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ApplyNode {
+    input: LogicalPlan,
+    subquery: Arc<LogicalPlan>,
+    kind: Kind,
+    /// The input columns the subquery refers to, in the order bindings are made.
+    outer: Vec<Column>,
+    schema: DFSchemaRef,
+}
+
+impl ApplyNode {
+    fn new(input: LogicalPlan, sub: &Subquery, kind: Kind, name: &str) -> Result<Option<Self>> {
+        // The outer references of the subquery and of subqueries nested in it that name
+        // this input's columns (a nested one may also refer to the subquery's own).
+        let mut outer: Vec<Column> = Vec::new();
+        sub.subquery.apply_with_subqueries(|node| {
+            node.apply_expressions(|e| {
+                e.apply(|x| {
+                    if let Expr::OuterReferenceColumn(_, c) = x
+                        && !outer.contains(c)
+                        && input.schema().index_of_column(c).is_ok()
+                    {
+                        outer.push(c.clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        // Every direct outer reference must be a column of this input; one that reaches
+        // further out is left to DataFusion.
+        for e in &sub.outer_ref_columns {
+            if let Expr::OuterReferenceColumn(_, c) = e
+                && !outer.contains(c)
+            {
+                return Ok(None);
+            }
+        }
+        let data_type = match &kind {
+            Kind::Scalar => sub.subquery.schema().field(0).data_type().clone(),
+            _ => DataType::Boolean,
+        };
+        let mut fields: Vec<(Option<datafusion::common::TableReference>, Arc<Field>)> = input
+            .schema()
+            .iter()
+            .map(|(q, f)| (q.cloned(), Arc::clone(f)))
+            .collect();
+        fields.push((None, Arc::new(Field::new(name, data_type, true))));
+        let schema = DFSchema::new_with_metadata(fields, input.schema().metadata().clone())?;
+        Ok(Some(ApplyNode {
+            input,
+            subquery: Arc::clone(&sub.subquery),
+            kind,
+            outer,
+            schema: Arc::new(schema),
+        }))
+    }
+}
+
+impl PartialOrd for ApplyNode {
+    /// Plans are not ordered; two nodes are only equal or not.
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        (self == other).then_some(std::cmp::Ordering::Equal)
+    }
+}
+
+impl UserDefinedLogicalNodeCore for ApplyNode {
+    fn name(&self) -> &str {
+        "Apply"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        let mut exprs: Vec<Expr> = self.outer.iter().cloned().map(Expr::Column).collect();
+        if let Kind::In { probe, .. } = &self.kind {
+            exprs.push(probe.clone());
+        }
+        exprs
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let outer: Vec<String> = self.outer.iter().map(|c| c.flat_name()).collect();
+        write!(f, "Apply: {:?} outer=[{}]", self.kind, outer.join(", "))
+    }
+    fn with_exprs_and_inputs(
+        &self,
+        exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
+        let mut node = self.clone();
+        node.input = inputs.swap_remove(0);
+        if let Kind::In { probe, .. } = &mut node.kind
+            && let Some(p) = exprs.get(self.outer.len())
+        {
+            *probe = p.clone();
+        }
+        Ok(node)
+    }
+}
+
+/// The subquery expressions of one plan node that DataFusion is not trusted with.
+fn untrusted(plan: &LogicalPlan) -> Vec<Expr> {
+    // EXISTS and IN (not NOT IN) are trusted only as a whole conjunct of a filter.
+    let conjuncts: Vec<&Expr> = match plan {
+        LogicalPlan::Filter(f) => split_conjunction(&f.predicate)
+            .into_iter()
+            .filter(|c| match c {
+                Expr::Exists(Exists { subquery, .. }) => trusted_semi(subquery),
+                Expr::InSubquery(InSubquery {
+                    subquery,
+                    negated: false,
+                    ..
+                }) => trusted_semi(subquery),
+                _ => false,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut found = Vec::new();
+    for e in plan.expressions() {
+        let _ = e.apply(|x| match x {
+            Expr::ScalarSubquery(s) => {
+                if !trusted_scalar(s) {
+                    found.push(x.clone());
+                }
+                Ok(TreeNodeRecursion::Jump)
+            }
+            Expr::Exists(_) | Expr::InSubquery(_) => {
+                if !conjuncts.contains(&x) {
+                    found.push(x.clone());
+                }
+                Ok(TreeNodeRecursion::Jump)
+            }
+            _ => Ok(TreeNodeRecursion::Continue),
+        });
+    }
+    found
+}
+
+/// Whether a plan holds only subqueries DataFusion is trusted with.
+fn all_trusted(plan: &LogicalPlan) -> bool {
+    let mut ok = true;
+    let _ = plan.apply(|node| {
+        if !untrusted(node).is_empty() {
+            ok = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    ok
+}
+
+/// Whether a plan refers to an outer query anywhere, nested subqueries included. (A
+/// subquery's `outer_ref_columns` is not always filled in.)
+fn correlated(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if node.expressions().iter().any(has_outer_refs) {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+fn has_outer_refs(e: &Expr) -> bool {
+    e.exists(|x| Ok(matches!(x, Expr::OuterReferenceColumn(..))))
+        .unwrap_or(true)
+}
+
+/// EXISTS / IN as a WHERE conjunct: a semi or anti join is right when the subquery is
+/// filters, projections and inner joins over scans, correlated only in its filters.
+fn trusted_semi(sub: &Subquery) -> bool {
+    let mut ok = true;
+    let _ = sub.subquery.apply(|node| {
+        let fine = match node {
+            LogicalPlan::Filter(_) => true,
+            LogicalPlan::Projection(p) => !p.expr.iter().any(has_outer_refs),
+            LogicalPlan::Join(j) => {
+                j.join_type == datafusion::logical_expr::JoinType::Inner
+                    && !j.filter.as_ref().is_some_and(has_outer_refs)
+            }
+            LogicalPlan::SubqueryAlias(_) | LogicalPlan::TableScan(_) | LogicalPlan::Values(_) => {
+                true
+            }
+            _ => false,
+        };
+        if !fine {
+            ok = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    ok && all_trusted(&sub.subquery)
+}
+
+/// A correlated scalar subquery: right when it is an aggregate without GROUP BY or HAVING
+/// whose correlation is equalities in the filter right under it.
+fn trusted_scalar(sub: &Subquery) -> bool {
+    if !all_trusted(&sub.subquery) {
+        return false;
+    }
+    // An uncorrelated one runs once either way; ours tells a second row apart (21000),
+    // where DataFusion's error carries no code.
+    if !correlated(&sub.subquery) {
+        return false;
+    }
+    let mut node = sub.subquery.as_ref();
+    // Above the aggregate: projections without outer references.
+    loop {
+        match node {
+            LogicalPlan::Projection(p) if !p.expr.iter().any(has_outer_refs) => {
+                node = p.input.as_ref()
+            }
+            LogicalPlan::SubqueryAlias(a) => node = a.input.as_ref(),
+            _ => break,
+        }
+    }
+    let LogicalPlan::Aggregate(agg) = node else {
+        return false;
+    };
+    if !agg.group_expr.is_empty() || agg.aggr_expr.iter().any(has_outer_refs) {
+        return false;
+    }
+    // Under it: filters whose outer references are in `inner = outer` conjuncts only, over
+    // a subtree without outer references.
+    let mut node = agg.input.as_ref();
+    loop {
+        match node {
+            LogicalPlan::Projection(p) if !p.expr.iter().any(has_outer_refs) => {
+                node = p.input.as_ref()
+            }
+            LogicalPlan::Filter(f) => {
+                for c in split_conjunction(&f.predicate) {
+                    if !has_outer_refs(c) {
+                        continue;
+                    }
+                    let Expr::BinaryExpr(b) = c else {
+                        return false;
+                    };
+                    let outer_col = |e: &Expr| matches!(e, Expr::OuterReferenceColumn(..));
+                    let equality = b.op == datafusion::logical_expr::Operator::Eq
+                        && ((outer_col(&b.left) && !has_outer_refs(&b.right))
+                            || (outer_col(&b.right) && !has_outer_refs(&b.left)));
+                    if !equality {
+                        return false;
+                    }
+                }
+                node = f.input.as_ref();
+            }
+            _ => break,
+        }
+    }
+    let mut below = false;
+    let _ = node.apply(|n| {
+        if n.expressions().iter().any(has_outer_refs) {
+            below = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    !below
+}
+
+/// The analyzer rule: moves every untrusted subquery into an [`ApplyNode`].
+#[derive(Debug, Default)]
+pub struct IsolateSubqueries;
+
+impl AnalyzerRule for IsolateSubqueries {
+    fn name(&self) -> &str {
+        "blueshift_isolate_subqueries"
+    }
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        refuse_outer_aggregates(&plan)?;
+        let counter = Mutex::new(0usize);
+        // Not into subqueries: a trusted one holds only trusted ones, and an untrusted one
+        // is analyzed again when it runs, with its outer references bound.
+        plan.transform_up(|node| isolate(node, &counter))
+            .map(|t| t.data)
+    }
+}
+
+/// In SQL an aggregate whose arguments name only outer columns belongs to the outer query
+/// (`SELECT (SELECT sum(t.x) FROM u) FROM t` is one row); DataFusion computes it in the
+/// subquery, once per outer row. Refused rather than answered wrongly.
+fn refuse_outer_aggregates(plan: &LogicalPlan) -> Result<()> {
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Aggregate(agg) = node {
+            for e in &agg.aggr_expr {
+                let mut outer = false;
+                let mut local = false;
+                e.apply(|x| {
+                    match x {
+                        Expr::OuterReferenceColumn(..) => outer = true,
+                        Expr::Column(_) => local = true,
+                        _ => {}
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+                if outer && !local {
+                    return Err(DataFusionError::External(Box::new(CodedError::new(
+                        Code::FeatureNotSupported,
+                        format!(
+                            "an aggregate of outer columns only in a subquery is not supported: {}",
+                            e.schema_name()
+                        ),
+                    ))));
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(())
+}
+
+fn isolate(node: LogicalPlan, counter: &Mutex<usize>) -> Result<Transformed<LogicalPlan>> {
+    if !matches!(
+        node,
+        LogicalPlan::Filter(_) | LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_)
+    ) {
+        return Ok(Transformed::no(node));
+    }
+    let found = untrusted(&node);
+    if found.is_empty() {
+        return Ok(Transformed::no(node));
+    }
+    let mut input = node.inputs()[0].clone();
+    let mut replaced: Vec<(Expr, Expr)> = Vec::new();
+    for e in found {
+        let name = {
+            let mut n = counter.lock().expect("counter");
+            *n += 1;
+            format!("__bs_subquery_{}", *n)
+        };
+        let (sub, kind) = match &e {
+            Expr::ScalarSubquery(s) => (s, Kind::Scalar),
+            Expr::Exists(x) => (&x.subquery, Kind::Exists { negated: x.negated }),
+            Expr::InSubquery(x) => (
+                &x.subquery,
+                Kind::In {
+                    probe: x.expr.as_ref().clone(),
+                    negated: x.negated,
+                },
+            ),
+            _ => continue,
+        };
+        let Some(apply) = ApplyNode::new(input.clone(), sub, kind, &name)? else {
+            continue;
+        };
+        input = LogicalPlan::Extension(Extension {
+            node: Arc::new(apply),
+        });
+        replaced.push((e.clone(), Expr::Column(Column::from_name(name))));
+    }
+    if replaced.is_empty() {
+        return Ok(Transformed::no(node));
+    }
+    let swap = |e: Expr| -> Result<Expr> {
+        e.transform_down(|x| match replaced.iter().find(|(from, _)| *from == x) {
+            Some((_, to)) => Ok(Transformed::new(to.clone(), true, TreeNodeRecursion::Jump)),
+            None => Ok(Transformed::no(x)),
+        })
+        .map(|t| t.data)
+    };
+    let input = Arc::new(input);
+    let plan = match node {
+        LogicalPlan::Filter(f) => {
+            let columns: Vec<Expr> = f
+                .input
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let filter = Filter::try_new(swap(f.predicate)?, input)?;
+            LogicalPlanBuilder::from(LogicalPlan::Filter(filter))
+                .project(columns)?
+                .build()?
+        }
+        LogicalPlan::Projection(p) => {
+            // Each changed expression keeps its output column's qualifier and name.
+            let exprs = p
+                .expr
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| keep_name(swap(e.clone())?, &e, &p.schema, i))
+                .collect::<Result<Vec<_>>>()?;
+            LogicalPlan::Projection(Projection::try_new(exprs, input)?)
+        }
+        LogicalPlan::Aggregate(a) => {
+            let groups = a.group_expr.len();
+            let group = a
+                .group_expr
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| keep_name(swap(e.clone())?, &e, &a.schema, i))
+                .collect::<Result<_>>()?;
+            let aggr = a
+                .aggr_expr
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| keep_name(swap(e.clone())?, &e, &a.schema, groups + i))
+                .collect::<Result<_>>()?;
+            LogicalPlan::Aggregate(Aggregate::try_new(input, group, aggr)?)
+        }
+        other => other,
+    };
+    Ok(Transformed::yes(plan))
+}
+
+/// `new` under the name and qualifier the node's output column `i` had (when it changed).
+fn keep_name(new: Expr, old: &Expr, schema: &DFSchema, i: usize) -> Result<Expr> {
+    if new == *old || i >= schema.fields().len() {
+        return Ok(new);
+    }
+    let (qualifier, field) = schema.qualified_field(i);
+    let new = match new {
+        Expr::Alias(a) => *a.expr,
+        other => other,
+    };
+    Ok(new.alias_qualified(qualifier.cloned(), field.name()))
+}
+
+/// Plans [`ApplyNode`]s as [`ApplyExec`]s; everything else as DataFusion does.
+#[derive(Debug)]
+pub struct Planner {
+    pub cluster: Arc<Peers>,
+}
+
+#[async_trait]
+impl QueryPlanner for Planner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &dyn datafusion::catalog::Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let planner =
+            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(ApplyPlanner {
+                cluster: Arc::clone(&self.cluster),
+            })]);
+        planner
+            .create_physical_plan(logical_plan, session_state)
+            .await
+    }
+}
+
+#[derive(Debug)]
+struct ApplyPlanner {
+    cluster: Arc<Peers>,
+}
+
+#[async_trait]
+impl ExtensionPlanner for ApplyPlanner {
+    async fn plan_extension(
+        &self,
+        planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        session: &dyn datafusion::catalog::Session,
+        planning_ctx: &PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(apply) = node.as_any().downcast_ref::<ApplyNode>() else {
+            return Ok(None);
+        };
+        let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
+            return Err(DataFusionError::Internal(
+                "a subquery runs only in a full session".into(),
+            ));
+        };
+        let input = Arc::clone(&physical_inputs[0]);
+        let input_schema = logical_inputs[0].schema();
+        let outer = apply
+            .outer
+            .iter()
+            .map(|c| input_schema.index_of_column(c))
+            .collect::<Result<Vec<_>>>()?;
+        let (probe, negated, kind) = match &apply.kind {
+            Kind::Scalar => (None, false, ExecKind::Scalar),
+            Kind::Exists { negated } => (None, *negated, ExecKind::Exists),
+            Kind::In { probe, negated } => (
+                Some(planner.create_physical_expr(probe, input_schema, session, planning_ctx)?),
+                *negated,
+                ExecKind::In,
+            ),
+        };
+        let schema: SchemaRef = Arc::new(apply.schema.as_arrow().clone());
+        let properties = properties_of(&input, &schema);
+        Ok(Some(Arc::new(ApplyExec {
+            input,
+            shared: Arc::new(Shared {
+                subquery: apply.subquery.as_ref().clone(),
+                outer_columns: apply.outer.clone(),
+                state: state.clone(),
+                cluster: Arc::clone(&self.cluster),
+                cache: Mutex::new(HashMap::new()),
+                kind,
+                negated,
+            }),
+            outer,
+            probe,
+            schema,
+            properties,
+        })))
+    }
+}
+
+/// An [`ApplyExec`]'s properties: its input's partitions, its own schema.
+fn properties_of(input: &Arc<dyn ExecutionPlan>, schema: &SchemaRef) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(Arc::clone(schema)),
+        input.output_partitioning().clone(),
+        input.pipeline_behavior(),
+        input.boundedness(),
+    ))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ExecKind {
+    Scalar,
+    Exists,
+    In,
+}
+
+/// What a subquery gave for one binding of its outer references.
+#[derive(Clone, Debug)]
+enum Answer {
+    Scalar(ScalarValue),
+    Exists(bool),
+    Set {
+        values: HashSet<ScalarValue>,
+        has_null: bool,
+    },
+}
+
+/// A binding of outer references, usable as a map key (NULLs compare equal here).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Binding(Vec<ScalarValue>);
+
+impl Hash for Binding {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+struct Shared {
+    subquery: LogicalPlan,
+    outer_columns: Vec<Column>,
+    state: SessionState,
+    cluster: Arc<Peers>,
+    cache: Mutex<HashMap<Binding, Answer>>,
+    kind: ExecKind,
+    negated: bool,
+}
+
+impl Shared {
+    /// The subquery with this binding's values in place of its outer references.
+    fn bind(&self, binding: &Binding) -> Result<LogicalPlan> {
+        let values: HashMap<&Column, &ScalarValue> =
+            self.outer_columns.iter().zip(&binding.0).collect();
+        self.subquery
+            .clone()
+            .transform_up_with_subqueries(|node| {
+                // Nodes above refer to an aggregate or projection by its name, which names
+                // the outer reference: the bound expression keeps the old name.
+                let names = NamePreserver::new(&node);
+                node.map_expressions(|e| {
+                    let saved = names.save(&e);
+                    e.transform_up(|x| match &x {
+                        Expr::OuterReferenceColumn(field, c) => match values.get(c) {
+                            Some(v) => {
+                                let v = v.cast_to(field.data_type())?;
+                                Ok(Transformed::yes(Expr::Literal(v, None)))
+                            }
+                            None => Ok(Transformed::no(x)),
+                        },
+                        // A nested subquery no longer refers to what is now bound.
+                        Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
+                            let mut x = x;
+                            let sub = match &mut x {
+                                Expr::ScalarSubquery(s) => s,
+                                Expr::Exists(e) => &mut e.subquery,
+                                Expr::InSubquery(i) => &mut i.subquery,
+                                _ => unreachable!("matched above"),
+                            };
+                            sub.outer_ref_columns.retain(|e| {
+                                !matches!(e, Expr::OuterReferenceColumn(_, c) if values.contains_key(c))
+                            });
+                            Ok(Transformed::yes(x))
+                        }
+                        _ => Ok(Transformed::no(x)),
+                    })
+                    .map(|t| t.update_data(|e| saved.restore(e)))
+                })
+            })
+            .map(|t| t.data)
+    }
+
+    async fn answer(&self, binding: Binding) -> Result<Answer> {
+        if let Some(a) = self.cache.lock().expect("cache").get(&binding) {
+            return Ok(a.clone());
+        }
+        let mut plan = self.bind(&binding)?;
+        if self.kind == ExecKind::Exists {
+            plan = LogicalPlanBuilder::from(plan).limit(0, Some(1))?.build()?;
+        }
+        // Recompute every node's schema: a literal where an outer column was may change
+        // what DataFusion derives (nullability).
+        let plan = plan.recompute_schema()?;
+        let physical = self.state.create_physical_plan(&plan).await?;
+        let physical = crate::stages::distribute(physical, &self.cluster, "subquery")?;
+        let batches = collect(physical, self.state.task_ctx()).await?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let answer = match self.kind {
+            ExecKind::Exists => Answer::Exists(rows > 0),
+            ExecKind::Scalar => {
+                if rows > 1 {
+                    return Err(DataFusionError::External(Box::new(CodedError::new(
+                        Code::CardinalityViolation,
+                        "more than one row returned by a subquery used as an expression",
+                    ))));
+                }
+                let data_type = self.subquery.schema().field(0).data_type().clone();
+                match batches.iter().find(|b| b.num_rows() > 0) {
+                    Some(b) => Answer::Scalar(ScalarValue::try_from_array(b.column(0), 0)?),
+                    None => Answer::Scalar(ScalarValue::try_from(&data_type)?),
+                }
+            }
+            ExecKind::In => {
+                let mut values = HashSet::new();
+                let mut has_null = false;
+                for b in &batches {
+                    let col = b.column(0);
+                    for i in 0..b.num_rows() {
+                        if col.is_null(i) {
+                            has_null = true;
+                        } else {
+                            values.insert(ScalarValue::try_from_array(col, i)?);
+                        }
+                    }
+                }
+                Answer::Set { values, has_null }
+            }
+        };
+        self.cache
+            .lock()
+            .expect("cache")
+            .insert(binding, answer.clone());
+        Ok(answer)
+    }
+}
+
+/// Runs a subquery for each distinct binding of its outer references in the input, and
+/// adds its value as the last column. Runs on the leader; the subquery's own scans run as
+/// stages on the slices like any query's.
+///
+/// ```text
+///   input rows ──► ApplyExec ──► input rows + value
+///                     │  per distinct (outer values): bind, plan, run, cache
+///                     ▼
+///                 subquery (stages on the slices)
+/// ```
+pub struct ApplyExec {
+    input: Arc<dyn ExecutionPlan>,
+    shared: Arc<Shared>,
+    outer: Vec<usize>,
+    probe: Option<Arc<dyn PhysicalExpr>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for ApplyExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplyExec")
+            .field("kind", &self.shared.kind)
+            .finish()
+    }
+}
+
+impl DisplayAs for ApplyExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let kind = match (self.shared.kind, self.shared.negated) {
+            (ExecKind::Scalar, _) => "scalar",
+            (ExecKind::Exists, false) => "exists",
+            (ExecKind::Exists, true) => "not exists",
+            (ExecKind::In, false) => "in",
+            (ExecKind::In, true) => "not in",
+        };
+        let outer: Vec<String> = self
+            .shared
+            .outer_columns
+            .iter()
+            .map(|c| c.flat_name())
+            .collect();
+        write!(
+            f,
+            "ApplyExec: {kind} subquery, outer=[{}]",
+            outer.join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for ApplyExec {
+    fn name(&self) -> &str {
+        "ApplyExec"
+    }
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        match &self.probe {
+            Some(p) => f(p),
+            None => Ok(TreeNodeRecursion::Continue),
+        }
+    }
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children.swap_remove(0);
+        Ok(Arc::new(ApplyExec {
+            properties: properties_of(&input, &self.schema),
+            input,
+            shared: Arc::clone(&self.shared),
+            outer: self.outer.clone(),
+            probe: self.probe.clone(),
+            schema: Arc::clone(&self.schema),
+        }))
+    }
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let shared = Arc::clone(&self.shared);
+        let outer = self.outer.clone();
+        let probe = self.probe.clone();
+        let schema = Arc::clone(&self.schema);
+        let out_schema = Arc::clone(&schema);
+        let stream = input.then(move |batch| {
+            let shared = Arc::clone(&shared);
+            let outer = outer.clone();
+            let probe = probe.clone();
+            let schema = Arc::clone(&schema);
+            async move {
+                let batch = batch?;
+                let column = apply(&shared, &outer, probe.as_ref(), &batch).await?;
+                let mut columns = batch.columns().to_vec();
+                columns.push(column);
+                Ok(RecordBatch::try_new_with_options(
+                    schema,
+                    columns,
+                    &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+                )?)
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, stream)))
+    }
+}
+
+/// The subquery's value for every row of a batch.
+async fn apply(
+    shared: &Shared,
+    outer: &[usize],
+    probe: Option<&Arc<dyn PhysicalExpr>>,
+    batch: &RecordBatch,
+) -> Result<ArrayRef> {
+    let probe = match probe {
+        Some(p) => Some(p.evaluate(batch)?.into_array(batch.num_rows())?),
+        None => None,
+    };
+    let mut values: Vec<ScalarValue> = Vec::with_capacity(batch.num_rows());
+    let mut flags: Vec<Option<bool>> = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let binding = Binding(
+            outer
+                .iter()
+                .map(|&i| ScalarValue::try_from_array(batch.column(i), row))
+                .collect::<Result<_>>()?,
+        );
+        match shared.answer(binding).await? {
+            Answer::Scalar(v) => values.push(v),
+            Answer::Exists(found) => flags.push(Some(found != shared.negated)),
+            Answer::Set {
+                values: set,
+                has_null,
+            } => {
+                let Some(probe) = &probe else {
+                    return Err(DataFusionError::Internal("IN without a probe".into()));
+                };
+                let verdict = if probe.is_null(row) {
+                    if set.is_empty() && !has_null {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                } else {
+                    let v = ScalarValue::try_from_array(probe, row)?;
+                    let v = match set.iter().next() {
+                        Some(sample) if sample.data_type() != v.data_type() => {
+                            v.cast_to(&sample.data_type())?
+                        }
+                        _ => v,
+                    };
+                    if set.contains(&v) {
+                        Some(true)
+                    } else if has_null {
+                        None
+                    } else {
+                        Some(false)
+                    }
+                };
+                flags.push(verdict.map(|b| b != shared.negated));
+            }
+        }
+    }
+    if shared.kind == ExecKind::Scalar {
+        let data_type = shared.subquery.schema().field(0).data_type().clone();
+        if values.is_empty() {
+            return Ok(arrow::array::new_empty_array(&data_type));
+        }
+        return ScalarValue::iter_to_array(values);
+    }
+    Ok(Arc::new(BooleanArray::from(flags)))
+}
