@@ -11,7 +11,8 @@
 //!
 //! Modules: `session` (per-connection state), `output` (what a statement returns),
 //! `dispatch` (parse, dispatch, plan, EXPLAIN, describe), `ddl`, `dml`, `write` (rows into
-//! blocks), `settings` (SET/SHOW), `names` (PostgreSQL's result column names), `copy` (COPY: its
+//! blocks), `settings` (SET/SHOW), `names` (PostgreSQL's result column names), `shapes` (statements
+//! reshaped into forms DataFusion plans), `copy` (COPY: its
 //! grammar, planning, line accounting and STDIN), `unload` (UNLOAD).
 
 pub(crate) mod copy;
@@ -22,6 +23,7 @@ mod names;
 mod output;
 mod session;
 mod settings;
+mod shapes;
 mod unload;
 mod write;
 

@@ -42,7 +42,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     Aggregate, Extension, Filter, LogicalPlan, LogicalPlanBuilder, Projection, Subquery,
-    UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+    UserDefinedLogicalNode, UserDefinedLogicalNodeCore, Window,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -384,10 +384,64 @@ fn refuse_outer_aggregates(plan: &LogicalPlan) -> Result<()> {
     Ok(())
 }
 
+/// Puts an [`ApplyNode`] for subquery expression `e` on `input`; the column that holds its
+/// value, or `None` when it stays with DataFusion.
+fn apply_one(e: &Expr, input: &mut LogicalPlan, counter: &Mutex<usize>) -> Result<Option<Expr>> {
+    let (sub, kind) = match e {
+        Expr::ScalarSubquery(s) => (s, Kind::Scalar),
+        Expr::Exists(x) => (&x.subquery, Kind::Exists { negated: x.negated }),
+        Expr::InSubquery(x) => {
+            // The probe is evaluated by the apply node, where DataFusion cannot plan a
+            // subquery: subqueries in it get apply nodes of their own first.
+            let probe = lift_all(x.expr.as_ref().clone(), input, counter)?;
+            (
+                &x.subquery,
+                Kind::In {
+                    probe,
+                    negated: x.negated,
+                },
+            )
+        }
+        _ => return Ok(None),
+    };
+    let name = {
+        let mut n = counter.lock().expect("counter");
+        *n += 1;
+        format!("__bs_subquery_{}", *n)
+    };
+    let Some(apply) = ApplyNode::new(input.clone(), sub, kind, &name)? else {
+        return Ok(None);
+    };
+    *input = LogicalPlan::Extension(Extension {
+        node: Arc::new(apply),
+    });
+    Ok(Some(Expr::Column(Column::from_name(name))))
+}
+
+/// `e` with every subquery in it replaced by an apply node's column.
+fn lift_all(e: Expr, input: &mut LogicalPlan, counter: &Mutex<usize>) -> Result<Expr> {
+    e.transform_down(|x| {
+        if !matches!(
+            x,
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+        ) {
+            return Ok(Transformed::no(x));
+        }
+        match apply_one(&x, input, counter)? {
+            Some(column) => Ok(Transformed::new(column, true, TreeNodeRecursion::Jump)),
+            None => Ok(Transformed::no(x)),
+        }
+    })
+    .map(|t| t.data)
+}
+
 fn isolate(node: LogicalPlan, counter: &Mutex<usize>) -> Result<Transformed<LogicalPlan>> {
     if !matches!(
         node,
-        LogicalPlan::Filter(_) | LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_)
+        LogicalPlan::Filter(_)
+            | LogicalPlan::Projection(_)
+            | LogicalPlan::Aggregate(_)
+            | LogicalPlan::Window(_)
     ) {
         return Ok(Transformed::no(node));
     }
@@ -398,30 +452,9 @@ fn isolate(node: LogicalPlan, counter: &Mutex<usize>) -> Result<Transformed<Logi
     let mut input = node.inputs()[0].clone();
     let mut replaced: Vec<(Expr, Expr)> = Vec::new();
     for e in found {
-        let name = {
-            let mut n = counter.lock().expect("counter");
-            *n += 1;
-            format!("__bs_subquery_{}", *n)
-        };
-        let (sub, kind) = match &e {
-            Expr::ScalarSubquery(s) => (s, Kind::Scalar),
-            Expr::Exists(x) => (&x.subquery, Kind::Exists { negated: x.negated }),
-            Expr::InSubquery(x) => (
-                &x.subquery,
-                Kind::In {
-                    probe: x.expr.as_ref().clone(),
-                    negated: x.negated,
-                },
-            ),
-            _ => continue,
-        };
-        let Some(apply) = ApplyNode::new(input.clone(), sub, kind, &name)? else {
-            continue;
-        };
-        input = LogicalPlan::Extension(Extension {
-            node: Arc::new(apply),
-        });
-        replaced.push((e.clone(), Expr::Column(Column::from_name(name))));
+        if let Some(column) = apply_one(&e, &mut input, counter)? {
+            replaced.push((e, column));
+        }
     }
     if replaced.is_empty() {
         return Ok(Transformed::no(node));
@@ -473,6 +506,21 @@ fn isolate(node: LogicalPlan, counter: &Mutex<usize>) -> Result<Transformed<Logi
                 .map(|(i, e)| keep_name(swap(e.clone())?, &e, &a.schema, groups + i))
                 .collect::<Result<_>>()?;
             LogicalPlan::Aggregate(Aggregate::try_new(input, group, aggr)?)
+        }
+        LogicalPlan::Window(w) => {
+            // A window's output is its input's columns and its own: the added column is
+            // projected away again.
+            let inputs = w.input.schema().fields().len();
+            let exprs = w
+                .window_expr
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| keep_name(swap(e.clone())?, &e, &w.schema, inputs + i))
+                .collect::<Result<Vec<_>>>()?;
+            let columns: Vec<Expr> = w.schema.columns().into_iter().map(Expr::Column).collect();
+            LogicalPlanBuilder::from(LogicalPlan::Window(Window::try_new(exprs, input)?))
+                .project(columns)?
+                .build()?
         }
         other => other,
     };

@@ -30,7 +30,7 @@ fn reads_catalog(sql: &str) -> bool {
 
 /// How deeply a statement's expressions may nest (sqlparser's default is 50, which long
 /// generated WHERE clauses exceed); deeper is 54001 rather than a stack overflow.
-const NESTING_LIMIT: usize = 1000;
+pub(crate) const NESTING_LIMIT: usize = 1000;
 
 /// Parses users' SQL with PostgreSQL's grammar and the compatibility rewrites that keep
 /// its meaning. Left out: `RemoveSubqueryFromProjection`, which replaces a correlated
@@ -239,6 +239,8 @@ impl Engine {
         let state = session.ctx.state();
         let mut stmt = stmt;
         super::names::distinct_output_names(&mut stmt);
+        super::shapes::sort_by_position_outside(&mut stmt);
+        super::shapes::number_set_duplicates(&mut stmt)?;
         let stmt = DFStatement::Statement(Box::new(stmt));
         let plan = match state.statement_to_plan(stmt.clone()).await {
             Ok(plan) => plan,

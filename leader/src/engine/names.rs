@@ -56,17 +56,52 @@ fn rename_in(body: &mut ast::SetExpr) {
         ast::SetExpr::SetOperation { left, right, .. } => {
             rename_in(left);
             rename_in(right);
+            // A set operation's result is named by its left side. DataFusion renames the
+            // right side's columns to those names, which can clash with a qualified column
+            // of the same name there: the right side's columns get names no one uses.
+            rename_right(right);
         }
         ast::SetExpr::Select(select) => rename_select(select),
         _ => {}
     }
 }
 
+fn rename_right(body: &mut ast::SetExpr) {
+    match body {
+        ast::SetExpr::SetOperation { left, right, .. } => {
+            rename_right(left);
+            rename_right(right);
+        }
+        // A parenthesized side whose ORDER BY could name its columns keeps them.
+        ast::SetExpr::Query(q) if q.order_by.is_none() => rename_right(q.body.as_mut()),
+        ast::SetExpr::Select(select) => {
+            let wildcard = select.projection.iter().any(|p| {
+                matches!(
+                    p,
+                    ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+                )
+            });
+            if wildcard {
+                return;
+            }
+            for (pos, item) in select.projection.iter_mut().enumerate() {
+                let alias = ast::Ident::with_quote('"', format!("?column?{DUPLICATE}r{pos}"));
+                *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default()))
+                {
+                    ast::SelectItem::ExprWithAlias { expr, .. }
+                    | ast::SelectItem::UnnamedExpr(expr) => {
+                        ast::SelectItem::ExprWithAlias { expr, alias }
+                    }
+                    other => other,
+                };
+            }
+        }
+        _ => {}
+    }
+}
+
 fn rename_select(select: &mut ast::Select) {
-    let normal = |i: &ast::Ident| match i.quote_style {
-        Some(_) => i.value.clone(),
-        None => i.value.to_lowercase(),
-    };
+    let normal = normal_name;
     let mut seen: Vec<String> = Vec::new();
     for (pos, item) in select.projection.iter_mut().enumerate() {
         let name = match item {
@@ -139,6 +174,55 @@ pub(crate) fn postgres_name(e: &ast::Expr) -> Option<String> {
             .map(|i| i.value.to_lowercase()),
         E::Case { .. } => Some("case".into()),
         E::Extract { .. } => Some("extract".into()),
+        // A scalar subquery is named after its one column.
+        E::Subquery(q) => Some(first_column_name(q).unwrap_or_else(|| "?column?".into())),
         _ => Some("?column?".into()),
+    }
+}
+
+/// The name PostgreSQL gives the first result column of a query.
+fn first_column_name(query: &ast::Query) -> Option<String> {
+    let mut body = query.body.as_ref();
+    let select = loop {
+        match body {
+            ast::SetExpr::Select(s) => break s,
+            ast::SetExpr::SetOperation { left, .. } => body = left,
+            ast::SetExpr::Query(q) => body = q.body.as_ref(),
+            _ => return None,
+        }
+    };
+    match select.projection.first()? {
+        ast::SelectItem::ExprWithAlias { alias, .. } => Some(normal_name(alias)),
+        ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => Some(normal_name(i)),
+        ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
+            parts.last().map(normal_name)
+        }
+        ast::SelectItem::UnnamedExpr(e) => postgres_name(e),
+        _ => None,
+    }
+}
+
+/// The names PostgreSQL gives a select list's columns; `None` with a wildcard.
+pub(crate) fn select_names(select: &ast::Select) -> Option<Vec<String>> {
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            ast::SelectItem::ExprWithAlias { alias, .. } => Some(normal_name(alias)),
+            ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => Some(normal_name(i)),
+            ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(normal_name)
+            }
+            ast::SelectItem::UnnamedExpr(e) => postgres_name(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An identifier as the parser resolves it: unquoted is lower case.
+fn normal_name(i: &ast::Ident) -> String {
+    match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
     }
 }

@@ -1,0 +1,218 @@
+//! Rewrites of a statement's syntax tree into shapes DataFusion plans, with the same
+//! meaning: what PostgreSQL accepts and DataFusion 55 refuses.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::error::{Error, Result};
+
+/// `ORDER BY 2` where output column 2 is an expression over aggregates
+/// (`SELECT min(x), count(*) >= 8 … GROUP BY … ORDER BY 2`) fails in DataFusion ("Column
+/// in ORDER BY must be in GROUP BY"). When every ORDER BY item is a position, sorting the
+/// finished rows means the same: the query becomes
+/// `SELECT * FROM (<select>) AS __bs_ordered ORDER BY <positions> LIMIT …`.
+pub fn sort_by_position_outside(stmt: &mut ast::Statement) {
+    struct Wrap;
+    impl ast::VisitorMut for Wrap {
+        type Break = ();
+        fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+            wrap(q);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Wrap);
+}
+
+fn wrap(q: &mut ast::Query) {
+    let Some(ast::OrderBy {
+        kind: ast::OrderByKind::Expressions(items),
+        ..
+    }) = &q.order_by
+    else {
+        return;
+    };
+    let positions = !items.is_empty()
+        && items.iter().all(
+            |i| matches!(&i.expr, ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..))),
+        );
+    let ast::SetExpr::Select(select) = q.body.as_ref() else {
+        return;
+    };
+    let plain_columns = select.projection.iter().all(|p| {
+        matches!(
+            p,
+            ast::SelectItem::UnnamedExpr(
+                ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+            )
+        )
+    });
+    let wildcard = select.projection.iter().any(|p| {
+        matches!(
+            p,
+            ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+        )
+    });
+    if !positions || plain_columns || wildcard {
+        return;
+    }
+    let Ok(mut template) = Parser::parse_sql(
+        &PostgreSqlDialect {},
+        "SELECT * FROM (SELECT 1) AS __bs_ordered",
+    ) else {
+        return;
+    };
+    let Some(ast::Statement::Query(outer)) = template.pop() else {
+        return;
+    };
+    let mut outer = *outer;
+    let ast::SetExpr::Select(outer_select) = outer.body.as_mut() else {
+        return;
+    };
+    let Some(ast::TableFactor::Derived { subquery, .. }) =
+        outer_select.from.first_mut().map(|f| &mut f.relation)
+    else {
+        return;
+    };
+    std::mem::swap(&mut subquery.body, &mut q.body);
+    outer.order_by = q.order_by.take();
+    outer.limit_clause = q.limit_clause.take();
+    outer.fetch = q.fetch.take();
+    q.body = outer.body;
+    q.order_by = outer.order_by;
+    q.limit_clause = outer.limit_clause;
+    q.fetch = outer.fetch;
+}
+
+/// DataFusion 55 computes `INTERSECT ALL` and `EXCEPT ALL` as semi and anti joins, which
+/// keep or drop every duplicate of a row instead of min(m, n) or max(m − n, 0) of them
+/// (apache/datafusion#12955, #12956). Numbering the duplicates of each row on both sides
+/// makes them distinct rows, for which the plain operators are right:
+///
+/// ```text
+/// SELECT c… FROM (
+///   (SELECT s.*, row_number() OVER (PARTITION BY c…) AS __bs_rn FROM (<left>) AS s (c…))
+///   EXCEPT | INTERSECT
+///   (SELECT s.*, row_number() OVER (PARTITION BY c…) AS __bs_rn FROM (<right>) AS s (c…))
+/// ) AS __bs_set
+/// ```
+pub fn number_set_duplicates(stmt: &mut ast::Statement) -> Result<()> {
+    struct Rewrite(Option<Error>);
+    impl ast::VisitorMut for Rewrite {
+        type Break = ();
+        fn post_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+            if let Err(e) = number_in(q.body.as_mut()) {
+                self.0 = Some(e);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut r = Rewrite(None);
+    let _ = ast::VisitMut::visit(stmt, &mut r);
+    r.0.map_or(Ok(()), Err)
+}
+
+fn number_in(body: &mut ast::SetExpr) -> Result<()> {
+    let ast::SetExpr::SetOperation {
+        left,
+        op,
+        set_quantifier,
+        right,
+    } = body
+    else {
+        return Ok(());
+    };
+    number_in(left)?;
+    number_in(right)?;
+    let op = match op {
+        ast::SetOperator::Intersect => "INTERSECT",
+        ast::SetOperator::Except | ast::SetOperator::Minus => "EXCEPT",
+        _ => return Ok(()),
+    };
+    if *set_quantifier != ast::SetQuantifier::All {
+        return Ok(());
+    }
+    let names = leftmost_select(left)
+        .and_then(super::names::select_names)
+        .ok_or_else(|| {
+            Error::NotSupported(format!(
+                "{op} ALL over a select list with * is not supported"
+            ))
+        })?;
+    // The columns keep their names where those are distinct (a derived table's reader
+    // may use them); others get positional ones.
+    let columns: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let unique = names.iter().filter(|m| *m == n).count() == 1;
+            if unique && n != "?column?" {
+                format!("\"{}\"", n.replace('"', "\"\""))
+            } else {
+                format!("__bs_c{i}")
+            }
+        })
+        .collect();
+    let cols = columns.join(", ");
+    let side = |q: &ast::SetExpr| {
+        format!(
+            "(SELECT __bs_s.*, row_number() OVER (PARTITION BY {cols}) AS __bs_rn \
+             FROM ({q}) AS __bs_s ({cols}))"
+        )
+    };
+    let sql = format!(
+        "SELECT {cols} FROM ({} {op} {}) AS __bs_set",
+        side(left),
+        side(right)
+    );
+    let parsed = Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(super::dispatch::NESTING_LIMIT * 2)
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| Error::Internal(format!("{op} ALL rewrite: {e}")))?;
+    *body = ast::SetExpr::Query(parsed);
+    Ok(())
+}
+
+fn leftmost_select(body: &ast::SetExpr) -> Option<&ast::Select> {
+    match body {
+        ast::SetExpr::Select(s) => Some(s),
+        ast::SetExpr::SetOperation { left, .. } => leftmost_select(left),
+        ast::SetExpr::Query(q) => leftmost_select(&q.body),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(sql: &str) -> String {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .pop()
+            .unwrap();
+        sort_by_position_outside(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn positions_over_expressions_sort_outside() {
+        assert_eq!(
+            rewrite("SELECT min(a), count(*) >= 8 FROM t GROUP BY b ORDER BY 2 DESC, 1 LIMIT 3"),
+            "SELECT * FROM (SELECT min(a), count(*) >= 8 FROM t GROUP BY b) AS __bs_ordered \
+             ORDER BY 2 DESC, 1 LIMIT 3"
+        );
+        // Plain columns, names and expressions in ORDER BY stay as they are.
+        for sql in [
+            "SELECT a, b FROM t ORDER BY 2",
+            "SELECT min(a) FROM t GROUP BY b ORDER BY b",
+            "SELECT *, a + 1 FROM t ORDER BY 1",
+        ] {
+            assert_eq!(rewrite(sql), sql);
+        }
+    }
+}
