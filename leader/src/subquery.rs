@@ -36,12 +36,12 @@ use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{QueryPlanner, SessionState};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::expr::{Exists, InSubquery};
+use datafusion::logical_expr::expr::{Exists, InSubquery, SetQuantifier};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
-    Aggregate, Extension, Filter, LogicalPlan, LogicalPlanBuilder, Projection, Subquery,
+    Aggregate, Extension, Filter, LogicalPlan, LogicalPlanBuilder, Operator, Projection, Subquery,
     UserDefinedLogicalNode, UserDefinedLogicalNodeCore, Window,
 };
 use datafusion::optimizer::AnalyzerRule;
@@ -61,8 +61,14 @@ pub enum Kind {
     Scalar,
     /// Whether it has rows.
     Exists { negated: bool },
-    /// Whether the probe is among its values, with SQL's three-valued logic.
-    In { probe: Expr, negated: bool },
+    /// `probe op ANY (…)` or `probe op ALL (…)` with SQL's three-valued logic (`IN` is
+    /// `= ANY`), negated for `NOT IN`.
+    Quantified {
+        probe: Expr,
+        op: Operator,
+        all: bool,
+        negated: bool,
+    },
 }
 
 /// Adds one column to its input: the value of a subquery for each input row.
@@ -143,7 +149,7 @@ impl UserDefinedLogicalNodeCore for ApplyNode {
     }
     fn expressions(&self) -> Vec<Expr> {
         let mut exprs: Vec<Expr> = self.outer.iter().cloned().map(Expr::Column).collect();
-        if let Kind::In { probe, .. } = &self.kind {
+        if let Kind::Quantified { probe, .. } = &self.kind {
             exprs.push(probe.clone());
         }
         exprs
@@ -159,7 +165,7 @@ impl UserDefinedLogicalNodeCore for ApplyNode {
     ) -> Result<Self> {
         let mut node = self.clone();
         node.input = inputs.swap_remove(0);
-        if let Kind::In { probe, .. } = &mut node.kind
+        if let Kind::Quantified { probe, .. } = &mut node.kind
             && let Some(p) = exprs.get(self.outer.len())
         {
             *probe = p.clone();
@@ -193,6 +199,11 @@ fn untrusted(plan: &LogicalPlan) -> Vec<Expr> {
                 if !trusted_scalar(s) {
                     found.push(x.clone());
                 }
+                Ok(TreeNodeRecursion::Jump)
+            }
+            // ANY / ALL: DataFusion's rewrite into EXISTS cannot be planned in a select list.
+            Expr::SetComparison(_) => {
+                found.push(x.clone());
                 Ok(TreeNodeRecursion::Jump)
             }
             Expr::Exists(_) | Expr::InSubquery(_) => {
@@ -396,9 +407,23 @@ fn apply_one(e: &Expr, input: &mut LogicalPlan, counter: &Mutex<usize>) -> Resul
             let probe = lift_all(x.expr.as_ref().clone(), input, counter)?;
             (
                 &x.subquery,
-                Kind::In {
+                Kind::Quantified {
                     probe,
+                    op: Operator::Eq,
+                    all: false,
                     negated: x.negated,
+                },
+            )
+        }
+        Expr::SetComparison(x) => {
+            let probe = lift_all(x.expr.as_ref().clone(), input, counter)?;
+            (
+                &x.subquery,
+                Kind::Quantified {
+                    probe,
+                    op: x.op,
+                    all: x.quantifier == SetQuantifier::All,
+                    negated: false,
                 },
             )
         }
@@ -423,7 +448,10 @@ fn lift_all(e: Expr, input: &mut LogicalPlan, counter: &Mutex<usize>) -> Result<
     e.transform_down(|x| {
         if !matches!(
             x,
-            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+            Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::SetComparison(_)
         ) {
             return Ok(Transformed::no(x));
         }
@@ -597,13 +625,26 @@ impl ExtensionPlanner for ApplyPlanner {
         let (probe, negated, kind) = match &apply.kind {
             Kind::Scalar => (None, false, ExecKind::Scalar),
             Kind::Exists { negated } => (None, *negated, ExecKind::Exists),
-            Kind::In { probe, negated } => (
+            Kind::Quantified {
+                probe,
+                op,
+                all,
+                negated,
+            } => (
                 Some(planner.create_physical_expr(probe, input_schema, session, planning_ctx)?),
                 *negated,
-                ExecKind::In,
+                ExecKind::Quantified(*op, *all),
             ),
         };
-        let schema: SchemaRef = Arc::new(apply.schema.as_arrow().clone());
+        // The input's columns as its physical plan types them (which can differ from the
+        // logical plan's, as for some decimal aggregates), then the subquery's value.
+        let mut fields: Vec<Arc<Field>> = input.schema().fields().iter().cloned().collect();
+        let logical = apply.schema.as_arrow();
+        fields.push(Arc::new(logical.field(logical.fields().len() - 1).clone()));
+        let schema: SchemaRef = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            logical.metadata().clone(),
+        ));
         let properties = properties_of(&input, &schema);
         Ok(Some(Arc::new(ApplyExec {
             input,
@@ -638,7 +679,8 @@ fn properties_of(input: &Arc<dyn ExecutionPlan>, schema: &SchemaRef) -> Arc<Plan
 enum ExecKind {
     Scalar,
     Exists,
-    In,
+    /// The comparison and whether it is ALL.
+    Quantified(Operator, bool),
 }
 
 /// What a subquery gave for one binding of its outer references.
@@ -648,6 +690,8 @@ enum Answer {
     Exists(bool),
     Set {
         values: HashSet<ScalarValue>,
+        /// The least and greatest of `values`.
+        range: Option<(ScalarValue, ScalarValue)>,
         has_null: bool,
     },
 }
@@ -667,7 +711,7 @@ struct Shared {
     outer_columns: Vec<Column>,
     state: SessionState,
     cluster: Arc<Peers>,
-    cache: Mutex<HashMap<Binding, Answer>>,
+    cache: Mutex<HashMap<Binding, Arc<Answer>>>,
     kind: ExecKind,
     negated: bool,
 }
@@ -694,12 +738,16 @@ impl Shared {
                             None => Ok(Transformed::no(x)),
                         },
                         // A nested subquery no longer refers to what is now bound.
-                        Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
+                        Expr::ScalarSubquery(_)
+                        | Expr::Exists(_)
+                        | Expr::InSubquery(_)
+                        | Expr::SetComparison(_) => {
                             let mut x = x;
                             let sub = match &mut x {
                                 Expr::ScalarSubquery(s) => s,
                                 Expr::Exists(e) => &mut e.subquery,
                                 Expr::InSubquery(i) => &mut i.subquery,
+                                Expr::SetComparison(c) => &mut c.subquery,
                                 _ => unreachable!("matched above"),
                             };
                             sub.outer_ref_columns.retain(|e| {
@@ -715,9 +763,9 @@ impl Shared {
             .map(|t| t.data)
     }
 
-    async fn answer(&self, binding: Binding) -> Result<Answer> {
+    async fn answer(&self, binding: Binding) -> Result<Arc<Answer>> {
         if let Some(a) = self.cache.lock().expect("cache").get(&binding) {
-            return Ok(a.clone());
+            return Ok(Arc::clone(a));
         }
         let mut plan = self.bind(&binding)?;
         if self.kind == ExecKind::Exists {
@@ -745,26 +793,40 @@ impl Shared {
                     None => Answer::Scalar(ScalarValue::try_from(&data_type)?),
                 }
             }
-            ExecKind::In => {
+            ExecKind::Quantified(..) => {
                 let mut values = HashSet::new();
                 let mut has_null = false;
+                let mut range: Option<(ScalarValue, ScalarValue)> = None;
                 for b in &batches {
                     let col = b.column(0);
                     for i in 0..b.num_rows() {
                         if col.is_null(i) {
                             has_null = true;
-                        } else {
-                            values.insert(ScalarValue::try_from_array(col, i)?);
+                            continue;
                         }
+                        let v = ScalarValue::try_from_array(col, i)?;
+                        range = Some(match range {
+                            None => (v.clone(), v.clone()),
+                            Some((lo, hi)) => (
+                                if v < lo { v.clone() } else { lo },
+                                if v > hi { v.clone() } else { hi },
+                            ),
+                        });
+                        values.insert(v);
                     }
                 }
-                Answer::Set { values, has_null }
+                Answer::Set {
+                    values,
+                    range,
+                    has_null,
+                }
             }
         };
+        let answer = Arc::new(answer);
         self.cache
             .lock()
             .expect("cache")
-            .insert(binding, answer.clone());
+            .insert(binding, Arc::clone(&answer));
         Ok(answer)
     }
 }
@@ -802,8 +864,9 @@ impl DisplayAs for ApplyExec {
             (ExecKind::Scalar, _) => "scalar",
             (ExecKind::Exists, false) => "exists",
             (ExecKind::Exists, true) => "not exists",
-            (ExecKind::In, false) => "in",
-            (ExecKind::In, true) => "not in",
+            (ExecKind::Quantified(_, false), false) => "any",
+            (ExecKind::Quantified(_, true), false) => "all",
+            (ExecKind::Quantified(..), true) => "not in",
         };
         let outer: Vec<String> = self
             .shared
@@ -897,6 +960,9 @@ async fn apply(
     };
     let mut values: Vec<ScalarValue> = Vec::with_capacity(batch.num_rows());
     let mut flags: Vec<Option<bool>> = Vec::with_capacity(batch.num_rows());
+    let element = shared.subquery.schema().field(0).data_type().clone();
+    // Neighbouring rows often share a binding (an uncorrelated subquery has one binding).
+    let mut last: Option<(Binding, Arc<Answer>)> = None;
     for row in 0..batch.num_rows() {
         let binding = Binding(
             outer
@@ -904,48 +970,144 @@ async fn apply(
                 .map(|&i| ScalarValue::try_from_array(batch.column(i), row))
                 .collect::<Result<_>>()?,
         );
-        match shared.answer(binding).await? {
-            Answer::Scalar(v) => values.push(v),
-            Answer::Exists(found) => flags.push(Some(found != shared.negated)),
+        let answer = match &last {
+            Some((b, a)) if *b == binding => Arc::clone(a),
+            _ => {
+                let a = shared.answer(binding.clone()).await?;
+                last = Some((binding, Arc::clone(&a)));
+                a
+            }
+        };
+        match answer.as_ref() {
+            Answer::Scalar(v) => values.push(v.clone()),
+            Answer::Exists(found) => flags.push(Some(*found != shared.negated)),
             Answer::Set {
                 values: set,
+                range,
                 has_null,
             } => {
                 let Some(probe) = &probe else {
-                    return Err(DataFusionError::Internal("IN without a probe".into()));
+                    return Err(DataFusionError::Internal(
+                        "a comparison without a probe".into(),
+                    ));
                 };
-                let verdict = if probe.is_null(row) {
-                    if set.is_empty() && !has_null {
-                        Some(false)
-                    } else {
-                        None
-                    }
-                } else {
-                    let v = ScalarValue::try_from_array(probe, row)?;
-                    let v = match set.iter().next() {
-                        Some(sample) if sample.data_type() != v.data_type() => {
-                            v.cast_to(&sample.data_type())?
-                        }
-                        _ => v,
-                    };
-                    if set.contains(&v) {
-                        Some(true)
-                    } else if has_null {
-                        None
-                    } else {
-                        Some(false)
-                    }
+                let ExecKind::Quantified(op, all) = shared.kind else {
+                    return Err(DataFusionError::Internal(
+                        "a set for a non-comparison".into(),
+                    ));
                 };
+                let x = match probe.is_null(row) {
+                    true => None,
+                    false => Some(ScalarValue::try_from_array(probe, row)?.cast_to(&element)?),
+                };
+                let verdict = quantified(x.as_ref(), op, all, set, range.as_ref(), *has_null);
                 flags.push(verdict.map(|b| b != shared.negated));
             }
         }
     }
     if shared.kind == ExecKind::Scalar {
-        let data_type = shared.subquery.schema().field(0).data_type().clone();
         if values.is_empty() {
-            return Ok(arrow::array::new_empty_array(&data_type));
+            return Ok(arrow::array::new_empty_array(&element));
         }
-        return ScalarValue::iter_to_array(values);
+        // A bound subquery may type its column more widely than the planned one did.
+        let array = ScalarValue::iter_to_array(values)?;
+        return Ok(arrow::compute::cast(&array, &element)?);
     }
     Ok(Arc::new(BooleanArray::from(flags)))
+}
+
+/// `x op ANY (set)` (or `ALL` when `all`) in SQL's three-valued logic: NULL when the answer
+/// depends on a NULL, of `x` or of the set.
+fn quantified(
+    x: Option<&ScalarValue>,
+    op: Operator,
+    all: bool,
+    values: &HashSet<ScalarValue>,
+    range: Option<&(ScalarValue, ScalarValue)>,
+    has_null: bool,
+) -> Option<bool> {
+    if values.is_empty() && !has_null {
+        // Nothing to compare with: ANY is false, ALL is true, whatever x is.
+        return Some(all);
+    }
+    let x = x?;
+    // Over the set's non-NULL values only.
+    let (any_true, all_true) = match range {
+        None => (false, true),
+        Some((lo, hi)) => {
+            let only_x = lo == x && hi == x;
+            match op {
+                Operator::Eq => (values.contains(x), only_x),
+                Operator::NotEq => (!only_x, !values.contains(x)),
+                Operator::Lt => (x < hi, x < lo),
+                Operator::LtEq => (x <= hi, x <= lo),
+                Operator::Gt => (x > lo, x > hi),
+                Operator::GtEq => (x >= lo, x >= hi),
+                _ => return None,
+            }
+        }
+    };
+    if all {
+        if !all_true {
+            Some(false)
+        } else if has_null {
+            None
+        } else {
+            Some(true)
+        }
+    } else if any_true {
+        Some(true)
+    } else if has_null {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(xs: &[i64]) -> (HashSet<ScalarValue>, Option<(ScalarValue, ScalarValue)>) {
+        let values: HashSet<ScalarValue> = xs.iter().map(|x| ScalarValue::from(*x)).collect();
+        let range = xs.iter().min().map(|lo| {
+            (
+                ScalarValue::from(*lo),
+                ScalarValue::from(*xs.iter().max().unwrap_or(lo)),
+            )
+        });
+        (values, range)
+    }
+
+    fn q(x: Option<i64>, op: Operator, all: bool, xs: &[i64], has_null: bool) -> Option<bool> {
+        let (values, range) = set(xs);
+        let x = x.map(ScalarValue::from);
+        quantified(x.as_ref(), op, all, &values, range.as_ref(), has_null)
+    }
+
+    #[test]
+    fn three_valued_any_and_all() {
+        use Operator::*;
+        // IN is = ANY.
+        assert_eq!(q(Some(1), Eq, false, &[1, 2], false), Some(true));
+        assert_eq!(q(Some(3), Eq, false, &[1, 2], false), Some(false));
+        assert_eq!(q(Some(3), Eq, false, &[1, 2], true), None);
+        assert_eq!(q(None, Eq, false, &[1], false), None);
+        assert_eq!(q(None, Eq, false, &[], false), Some(false));
+        // NOT IN is <> ALL.
+        assert_eq!(q(Some(3), NotEq, true, &[1, 2], false), Some(true));
+        assert_eq!(q(Some(3), NotEq, true, &[1, 2], true), None);
+        assert_eq!(q(Some(1), NotEq, true, &[1, 2], true), Some(false));
+        assert_eq!(q(None, NotEq, true, &[], false), Some(true));
+        // Orderings.
+        assert_eq!(q(Some(2), Lt, false, &[1, 3], false), Some(true));
+        assert_eq!(q(Some(2), Lt, true, &[1, 3], false), Some(false));
+        assert_eq!(q(Some(0), Lt, true, &[1, 3], true), None);
+        assert_eq!(q(Some(5), GtEq, true, &[1, 5], false), Some(true));
+        assert_eq!(q(Some(5), Eq, true, &[5, 5], false), Some(true));
+        assert_eq!(q(Some(5), NotEq, false, &[5], false), Some(false));
+        // Only NULLs in the set.
+        assert_eq!(q(Some(1), Gt, true, &[], true), None);
+        assert_eq!(q(Some(1), Gt, false, &[], true), None);
+    }
 }

@@ -35,7 +35,8 @@ pub(crate) const NESTING_LIMIT: usize = 1000;
 /// Parses users' SQL with PostgreSQL's grammar and the compatibility rewrites that keep
 /// its meaning. Left out: `RemoveSubqueryFromProjection`, which replaces a correlated
 /// subquery in a select list by NULL and adds LIMIT 1 to an uncorrelated one (a silent
-/// wrong answer for anything but catalog queries), and `AliasDuplicatedProjectionRewrite`,
+/// wrong answer for anything but catalog queries), `RewriteArrayAnyAllOperation`, which
+/// turns `x = ANY (subquery)` into an array function, and `AliasDuplicatedProjectionRewrite`,
 /// which renames result columns (duplicate names are handled by
 /// `names::distinct_output_names`).
 fn parse_user_sql(
@@ -47,9 +48,8 @@ fn parse_user_sql(
         .with_recursion_limit(NESTING_LIMIT)
         .try_with_sql(sql)?
         .parse_statements()?;
-    let rewrites: [&dyn SqlStatementRewriteRule; 8] = [
+    let rewrites: [&dyn SqlStatementRewriteRule; 7] = [
         &rules::ResolveUnqualifiedIdentifier,
-        &rules::RewriteArrayAnyAllOperation,
         &rules::StripCallableQualifier,
         &rules::FixArrayLiteral,
         &rules::CurrentUserVariableToSessionUserFunctionCall,

@@ -288,6 +288,9 @@ impl Generator {
             let _ = write!(sql, " ORDER BY {}", keys.join(", "));
             if self.rng.chance(60) {
                 let _ = write!(sql, " LIMIT {}", self.rng.range(0, 8));
+                if self.rng.chance(30) {
+                    let _ = write!(sql, " OFFSET {}", self.rng.range(0, 4));
+                }
             }
         }
         Query { sql, ordered }
@@ -362,7 +365,15 @@ impl Generator {
             for _ in 0..self.rng.below(3) {
                 let rel = &locals[self.rng.below(locals.len())];
                 let (name, ty) = &rel.columns[self.rng.below(rel.columns.len())];
-                let key = format!("{}.{name}", rel.alias);
+                let mut key = format!("{}.{name}", rel.alias);
+                // Sometimes an expression: the select list repeats it as written.
+                if self.rng.chance(25) {
+                    key = match ty {
+                        Ty::Int => format!("({key} % 3)"),
+                        Ty::Text => format!("UPPER({key})"),
+                        _ => key,
+                    };
+                }
                 if !group_keys.iter().any(|(k, _)| *k == key) {
                     group_keys.push((key, *ty));
                 }
@@ -542,7 +553,7 @@ impl Generator {
             _ => {}
         }
         match ty {
-            Ty::Int => match self.rng.below(8) {
+            Ty::Int => match self.rng.below(10) {
                 0 | 1 => {
                     let op = self.rng.pick(&["+", "-", "*"]);
                     let a = self.expr(Ty::Int, scope, deeper);
@@ -558,6 +569,15 @@ impl Generator {
                 3 => {
                     let s = self.expr(Ty::Text, scope, deeper);
                     format!("LENGTH({s})")
+                }
+                9 => {
+                    let a = self.expr(Ty::Int, scope, deeper);
+                    let w1 = self.literal(Ty::Int);
+                    let w2 = self.literal(Ty::Int);
+                    let t1 = self.expr(Ty::Int, scope, deeper);
+                    let t2 = self.expr(Ty::Int, scope, deeper);
+                    let e = self.expr(Ty::Int, scope, deeper);
+                    format!("CASE {a} WHEN {w1} THEN {t1} WHEN {w2} THEN {t2} ELSE {e} END")
                 }
                 4 => {
                     let a = self.expr(Ty::Int, scope, deeper);
@@ -639,7 +659,7 @@ impl Generator {
             ..ctx
         };
         let sub = ctx.nesting < 2;
-        match self.rng.below(14) {
+        match self.rng.below(17) {
             0..=3 => self.compare(scope, deeper),
             4 => {
                 let op = self.rng.pick(&["AND", "OR"]);
@@ -695,6 +715,32 @@ impl Generator {
                 let not = if self.rng.chance(40) { "NOT " } else { "" };
                 format!("({not}EXISTS ({q}))")
             }
+            13 if sub => {
+                let ty = *self.rng.pick(&[Ty::Int, Ty::Int, Ty::Text, Ty::Dec]);
+                let a = self.expr(ty, scope, deeper);
+                let q = self.select(Some(&[ty]), scope, ctx.nesting + 1);
+                let op = self.rng.pick(&["=", "<>", "<", ">="]);
+                let quantifier = self.rng.pick(&["ANY", "ALL"]);
+                format!("({a} {op} {quantifier} ({q}))")
+            }
+            14 => {
+                let ty = *self.rng.pick(&[Ty::Int, Ty::Text, Ty::Date]);
+                let a = self.expr(ty, scope, deeper);
+                let b = self.expr(ty, scope, deeper);
+                let not = if self.rng.chance(50) { " NOT" } else { "" };
+                format!("({a} IS{not} DISTINCT FROM {b})")
+            }
+            15 if sub => {
+                let ty = *self.rng.pick(&[Ty::Int, Ty::Text]);
+                let a = self.expr(ty, scope, deeper);
+                let q1 = self.select(Some(&[ty]), scope, ctx.nesting + 1);
+                let q2 = self.select(Some(&[ty]), scope, ctx.nesting + 1);
+                let op = self
+                    .rng
+                    .pick(&["UNION", "UNION ALL", "EXCEPT", "INTERSECT"]);
+                let not = if self.rng.chance(50) { " NOT" } else { "" };
+                format!("({a}{not} IN (({q1}) {op} ({q2})))")
+            }
             _ => self.leaf(Ty::Bool, scope),
         }
     }
@@ -739,8 +785,25 @@ impl Generator {
         };
         let distinct = if self.rng.chance(15) { "DISTINCT " } else { "" };
         match ty {
-            Ty::Int => match self.rng.below(5) {
+            Ty::Int => match self.rng.below(6) {
                 0 => "COUNT(*)".into(),
+                5 => {
+                    let cond = self.expr(
+                        Ty::Bool,
+                        scope,
+                        Ctx {
+                            depth: 2,
+                            nesting: 2,
+                        },
+                    );
+                    let f = self.rng.pick(&["COUNT(*)", "COUNT(DISTINCT "]);
+                    if *f == "COUNT(*)" {
+                        format!("COUNT(*) FILTER (WHERE {cond})")
+                    } else {
+                        let a = self.expr(Ty::Int, scope, arg_ctx);
+                        format!("COUNT(DISTINCT {a}) FILTER (WHERE {cond})")
+                    }
+                }
                 1 => {
                     let t = *self.rng.pick(&TYPES);
                     let a = self.expr(t, scope, arg_ctx);
