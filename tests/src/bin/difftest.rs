@@ -64,6 +64,7 @@ async fn main() {
                 queries: args.queries,
                 out: Some(out.clone()),
                 verbose: args.verbose,
+                plant: None,
             };
             let report = difftest::run_seed(&mut bs, &mut reference, &opts, shape).await;
             print!("{}", report.summary());

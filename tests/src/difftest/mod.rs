@@ -130,6 +130,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Print every query and its outcome.
     pub verbose: bool,
+    /// SQL run on the reference only, after loading: a planted difference, so a test can
+    /// show the tester finds and shrinks one.
+    pub plant: Option<String>,
 }
 
 /// An error message with its numbers and quoted names blurred, so one cause counts once.
@@ -181,6 +184,9 @@ async fn load(bs: &mut Engine, pg: &mut Engine, tables: &[Table]) {
 pub async fn run_seed(bs: &mut Engine, pg: &mut Engine, opts: &Options, label: &str) -> Report {
     let tables = generate::tables(opts.seed);
     load(bs, pg, &tables).await;
+    if let Some(plant) = &opts.plant {
+        pg.must(plant).await;
+    }
     let mut report = Report {
         label: format!("{label} seed {}", opts.seed),
         ..Default::default()
@@ -358,7 +364,11 @@ fn record(
         "# Found by the differential tester (seed {seed}, query {n}), shrunk.\n\
          # Expected rows are PostgreSQL's.\n\n"
     );
-    for t in tables {
+    // The tables the query names.
+    let words: Vec<&str> = sql
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .collect();
+    for t in tables.iter().filter(|t| words.contains(&t.name.as_str())) {
         let _ = writeln!(
             out,
             "statement ok\nDROP TABLE IF EXISTS {}\n\nstatement ok\n{}\n",
