@@ -1,15 +1,17 @@
 //! Casts that DataFusion computes differently from PostgreSQL and Redshift.
 //!
 //! `CAST(2.5 AS INT)` is 3 in PostgreSQL and Redshift (a numeric rounds half away from
-//! zero when it becomes an integer); DataFusion's cast truncates (2), a silent wrong answer.
-//! [`RoundingCasts`] rounds the decimal first.
+//! zero when it becomes an integer) and `CAST(2.7::float8 AS INT)` is 3 (a float rounds to
+//! the nearest integer, ties to even); DataFusion's casts truncate (2 and 2), a silent wrong
+//! answer. [`RoundingCasts`] rounds first.
 
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::expr::{Case, Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{ExprSchemable, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
@@ -17,6 +19,30 @@ use datafusion::prelude::Expr;
 
 #[derive(Debug, Default)]
 pub struct RoundingCasts;
+
+fn call(f: Arc<datafusion::logical_expr::ScalarUDF>, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(f, args))
+}
+
+/// A float rounded to the nearest integer, ties to even (PostgreSQL's `rint`), from
+/// DataFusion's functions: `round` (ties away from zero), less the sign at an odd tie.
+fn round_half_even(x: &Expr, float: &DataType) -> Expr {
+    use datafusion::functions::math;
+    let lit = |v: f64| match float {
+        DataType::Float32 => Expr::Literal(ScalarValue::Float32(Some(v as f32)), None),
+        _ => Expr::Literal(ScalarValue::Float64(Some(v)), None),
+    };
+    let rounded = call(math::round(), vec![x.clone()]);
+    let fraction = x.clone() - call(math::trunc(), vec![x.clone()]);
+    let tie = call(math::abs(), vec![fraction]).eq(lit(0.5));
+    let odd = (rounded.clone() % lit(2.0)).not_eq(lit(0.0));
+    let back = rounded.clone() - call(math::signum(), vec![x.clone()]);
+    Expr::Case(Case::new(
+        None,
+        vec![(Box::new(tie.and(odd)), Box::new(back))],
+        Some(Box::new(rounded)),
+    ))
+}
 
 impl AnalyzerRule for RoundingCasts {
     fn name(&self) -> &str {
@@ -49,18 +75,21 @@ impl AnalyzerRule for RoundingCasts {
                     };
                     let decimal_with_fraction = matches!(
                         from,
-                        arrow::datatypes::DataType::Decimal32(_, s)
-                            | arrow::datatypes::DataType::Decimal64(_, s)
-                            | arrow::datatypes::DataType::Decimal128(_, s)
-                            | arrow::datatypes::DataType::Decimal256(_, s) if s > 0
+                        DataType::Decimal32(_, s)
+                            | DataType::Decimal64(_, s)
+                            | DataType::Decimal128(_, s)
+                            | DataType::Decimal256(_, s) if s > 0
                     );
-                    if !(decimal_with_fraction && to.is_integer()) {
+                    if !to.is_integer() {
                         return Ok(Transformed::no(x));
                     }
-                    let rounded = Expr::ScalarFunction(ScalarFunction::new_udf(
-                        Arc::clone(&datafusion::functions::math::round()),
-                        vec![inner.clone()],
-                    ));
+                    let rounded = if decimal_with_fraction {
+                        call(datafusion::functions::math::round(), vec![inner.clone()])
+                    } else if matches!(from, DataType::Float32 | DataType::Float64) {
+                        round_half_even(inner, &from)
+                    } else {
+                        return Ok(Transformed::no(x));
+                    };
                     Ok(Transformed::yes(match x {
                         Expr::Cast(c) => Expr::Cast(Cast {
                             expr: Box::new(rounded),

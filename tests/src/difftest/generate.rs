@@ -49,12 +49,14 @@ pub enum Ty {
     Text,
     Date,
     Bool,
+    /// DOUBLE PRECISION; table values are multiples of 1/4, so sums are exact in any order.
+    Float,
 }
 
-const TYPES: [Ty; 5] = [Ty::Int, Ty::Dec, Ty::Text, Ty::Date, Ty::Bool];
+const TYPES: [Ty; 6] = [Ty::Int, Ty::Dec, Ty::Text, Ty::Date, Ty::Bool, Ty::Float];
 
 /// Every table has these columns; `k` is unique and never NULL.
-pub const COLUMNS: [(&str, Ty, &str); 7] = [
+pub const COLUMNS: [(&str, Ty, &str); 8] = [
     ("k", Ty::Int, "INT NOT NULL"),
     ("a", Ty::Int, "INT"),
     ("b", Ty::Int, "INT"),
@@ -62,6 +64,7 @@ pub const COLUMNS: [(&str, Ty, &str); 7] = [
     ("d", Ty::Dec, "DECIMAL(8,2)"),
     ("dt", Ty::Date, "DATE"),
     ("f", Ty::Bool, "BOOLEAN"),
+    ("x", Ty::Float, "DOUBLE PRECISION"),
 ];
 
 /// Redshift's distribution styles, as table attributes.
@@ -173,6 +176,11 @@ fn row(rng: &mut Rng, k: i64) -> Vec<String> {
         "NULL".into()
     } else {
         rng.pick(&["true", "false"]).to_string()
+    });
+    cells.push(if rng.chance(12) {
+        "NULL".into()
+    } else {
+        (rng.range(-80, 80) as f64 / 4.0).to_string()
     });
     cells
 }
@@ -496,6 +504,10 @@ impl Generator {
         match ty {
             Ty::Int => self.rng.range(-2, 8).to_string(),
             Ty::Dec => decimal_literal(self.rng.range(-1000, 1000) / 25 * 25),
+            Ty::Float => format!(
+                "CAST({} AS DOUBLE PRECISION)",
+                self.rng.range(-40, 40) as f64 / 4.0
+            ),
             Ty::Text => format!("'{}'", self.rng.pick(&["a", "b", "ab", "B", "", "zz"])),
             Ty::Date => date_literal(self.rng.range(0, 60)),
             Ty::Bool => self.rng.pick(&["true", "false"]).to_string(),
@@ -513,6 +525,7 @@ impl Generator {
             let name = match ty {
                 Ty::Int => "INT",
                 Ty::Dec => "DECIMAL(8,2)",
+                Ty::Float => "DOUBLE PRECISION",
                 Ty::Text => "VARCHAR(10)",
                 Ty::Date => "DATE",
                 Ty::Bool => "BOOLEAN",
@@ -589,7 +602,8 @@ impl Generator {
                     format!("CAST(EXTRACT({part} FROM {d}) AS INT)")
                 }
                 6 => {
-                    let d = self.expr(Ty::Dec, scope, deeper);
+                    let from = *self.rng.pick(&[Ty::Dec, Ty::Float]);
+                    let d = self.expr(from, scope, deeper);
                     format!("CAST({d} AS INT)")
                 }
                 _ => {
@@ -615,6 +629,27 @@ impl Generator {
                 }
                 _ => {
                     let a = self.expr(Ty::Dec, scope, deeper);
+                    format!("ABS({a})")
+                }
+            },
+            Ty::Float => match self.rng.below(5) {
+                0 | 1 => {
+                    let op = self.rng.pick(&["+", "-", "*"]);
+                    let a = self.expr(Ty::Float, scope, deeper);
+                    let b = self.expr(Ty::Float, scope, deeper);
+                    format!("({a} {op} {b})")
+                }
+                2 => {
+                    let a = self.expr(Ty::Float, scope, deeper);
+                    let b = self.expr(Ty::Float, scope, deeper);
+                    format!("({a} / NULLIF({b}, 0))")
+                }
+                3 => {
+                    let a = self.expr(Ty::Int, scope, deeper);
+                    format!("CAST({a} AS DOUBLE PRECISION)")
+                }
+                _ => {
+                    let a = self.expr(Ty::Float, scope, deeper);
                     format!("ABS({a})")
                 }
             },
@@ -645,7 +680,7 @@ impl Generator {
     fn compare(&mut self, scope: &[Rel], ctx: Ctx) -> String {
         let ty = *self
             .rng
-            .pick(&[Ty::Int, Ty::Int, Ty::Dec, Ty::Text, Ty::Date]);
+            .pick(&[Ty::Int, Ty::Int, Ty::Dec, Ty::Text, Ty::Date, Ty::Float]);
         let op = self.rng.pick(&["=", "<>", "<", "<=", ">", ">="]);
         let a = self.expr(ty, scope, ctx);
         let b = self.expr(ty, scope, ctx);
@@ -823,9 +858,9 @@ impl Generator {
                     format!("{f}({a})")
                 }
             },
-            Ty::Dec => {
+            Ty::Dec | Ty::Float => {
                 let f = self.rng.pick(&["SUM", "MIN", "MAX", "AVG"]);
-                let a = self.expr(Ty::Dec, scope, arg_ctx);
+                let a = self.expr(ty, scope, arg_ctx);
                 format!("{f}({distinct}{a})")
             }
             Ty::Text | Ty::Date => {
@@ -899,8 +934,8 @@ impl Generator {
                     format!("{f}({a})")
                 }
             },
-            Ty::Dec => {
-                let a = self.expr(Ty::Dec, locals, arg_ctx);
+            Ty::Dec | Ty::Float => {
+                let a = self.expr(ty, locals, arg_ctx);
                 let f = self.rng.pick(&["SUM", "MIN", "MAX"]);
                 format!("{f}({a})")
             }
