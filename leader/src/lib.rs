@@ -15,6 +15,7 @@
 //!   UNLOAD, SET/SHOW).
 //! - `stages`: the stage cutter (which subtrees run on the slices) and EXPLAIN.
 //! - `casts`: decimal to integer casts that round, as PostgreSQL's do.
+//! - `windows`: window results are not taken as sorted where they are not.
 //! - `subquery`: the subqueries DataFusion is not trusted with, run per outer binding.
 //! - `catalog`: the committed cluster state and its commit log.
 //! - `schema` and `system`: what a session's queries can name (tables at the pinned
@@ -36,6 +37,7 @@ mod sql_split;
 mod stages;
 mod subquery;
 mod system;
+mod windows;
 
 pub use config::LeaderConfig;
 pub use error::{Error, Result};

@@ -1064,6 +1064,221 @@ fn quantified(
     }
 }
 
+/// An uncorrelated IN / NOT IN set larger than this stays a subquery (run by [`ApplyExec`]
+/// or a join) instead of becoming a list in the plan.
+const INLINE_SET_LIMIT: usize = 100_000;
+
+/// Runs every uncorrelated subquery of a plan (not those inside other subqueries, which
+/// their own planning handles) and puts its answer in as values: a scalar as a literal,
+/// EXISTS as true or false, IN as an IN list (with NULL when the set holds one, so SQL's
+/// three-valued logic is the list's), ANY / ALL as comparisons with the set's least or
+/// greatest value. The query then runs vectorized and, where its operators allow, on the
+/// slices. `run` plans and runs a subquery to its rows.
+pub async fn inline_uncorrelated<F, Fut>(plan: LogicalPlan, run: F) -> Result<LogicalPlan>
+where
+    F: Fn(LogicalPlan) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<RecordBatch>>>,
+{
+    let mut found: Vec<Expr> = Vec::new();
+    plan.apply(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                let sub = match x {
+                    Expr::ScalarSubquery(s) => s,
+                    Expr::Exists(e) => &e.subquery,
+                    Expr::InSubquery(i) => &i.subquery,
+                    Expr::SetComparison(c) => &c.subquery,
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if sub.outer_ref_columns.is_empty()
+                    && !correlated(&sub.subquery)
+                    && !found.contains(x)
+                {
+                    found.push(x.clone());
+                }
+                Ok(TreeNodeRecursion::Jump)
+            })
+        })
+    })?;
+    if found.is_empty() {
+        return Ok(plan);
+    }
+    let mut replaced: Vec<(Expr, Expr)> = Vec::new();
+    for e in found {
+        if let Some(with) = inline_one(&e, &run).await? {
+            replaced.push((e, with));
+        }
+    }
+    plan.transform_up(|node| {
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let saved = names.save(&e);
+            e.transform_down(|x| match replaced.iter().find(|(from, _)| *from == x) {
+                Some((_, to)) => Ok(Transformed::new(to.clone(), true, TreeNodeRecursion::Jump)),
+                None => Ok(Transformed::no(x)),
+            })
+            .map(|t| t.update_data(|e| saved.restore(e)))
+        })
+    })
+    .map(|t| t.data)
+}
+
+/// The values of an uncorrelated subquery's one column: the non-NULL ones (at most
+/// `limit`; `None` past it) and whether a NULL was among them.
+fn column_values(
+    batches: &[RecordBatch],
+    limit: usize,
+) -> Result<Option<(Vec<ScalarValue>, bool)>> {
+    let mut values = Vec::new();
+    let mut seen = HashSet::new();
+    let mut has_null = false;
+    for b in batches {
+        let col = b.column(0);
+        for i in 0..b.num_rows() {
+            if col.is_null(i) {
+                has_null = true;
+                continue;
+            }
+            let v = ScalarValue::try_from_array(col, i)?;
+            if seen.insert(v.clone()) {
+                values.push(v);
+                if values.len() > limit {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some((values, has_null)))
+}
+
+async fn inline_one<F, Fut>(e: &Expr, run: &F) -> Result<Option<Expr>>
+where
+    F: Fn(LogicalPlan) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<RecordBatch>>>,
+{
+    let lit = |v: ScalarValue| Expr::Literal(v, None);
+    let null_bool = || lit(ScalarValue::Boolean(None));
+    match e {
+        Expr::ScalarSubquery(s) => {
+            let batches = run(s.subquery.as_ref().clone()).await?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows > 1 {
+                return Err(DataFusionError::External(Box::new(CodedError::new(
+                    Code::CardinalityViolation,
+                    "more than one row returned by a subquery used as an expression",
+                ))));
+            }
+            let data_type = s.subquery.schema().field(0).data_type().clone();
+            let value = match batches.iter().find(|b| b.num_rows() > 0) {
+                Some(b) => ScalarValue::try_from_array(b.column(0), 0)?,
+                None => ScalarValue::try_from(&data_type)?,
+            };
+            Ok(Some(lit(value)))
+        }
+        Expr::Exists(x) => {
+            let plan = LogicalPlanBuilder::from(x.subquery.subquery.as_ref().clone())
+                .limit(0, Some(1))?
+                .build()?;
+            let rows: usize = run(plan).await?.iter().map(|b| b.num_rows()).sum();
+            Ok(Some(lit(ScalarValue::Boolean(Some(
+                (rows > 0) != x.negated,
+            )))))
+        }
+        Expr::InSubquery(x) => {
+            let batches = run(x.subquery.subquery.as_ref().clone()).await?;
+            let Some((values, has_null)) = column_values(&batches, INLINE_SET_LIMIT)? else {
+                return Ok(None);
+            };
+            if values.is_empty() && !has_null {
+                // Nothing to be in: IN is false and NOT IN true, whatever the probe is.
+                return Ok(Some(lit(ScalarValue::Boolean(Some(x.negated)))));
+            }
+            let data_type = x.subquery.subquery.schema().field(0).data_type().clone();
+            let mut list: Vec<Expr> = values.into_iter().map(lit).collect();
+            if has_null {
+                list.push(lit(ScalarValue::try_from(&data_type)?));
+            }
+            Ok(Some(Expr::InList(
+                datafusion::logical_expr::expr::InList::new(x.expr.clone(), list, x.negated),
+            )))
+        }
+        Expr::SetComparison(c) => {
+            let batches = run(c.subquery.subquery.as_ref().clone()).await?;
+            let all = c.quantifier == SetQuantifier::All;
+            let Some((values, has_null)) = column_values(&batches, usize::MAX)? else {
+                return Ok(None);
+            };
+            if values.is_empty() {
+                // No values: ANY is false and ALL true, unless a NULL makes it unknown.
+                return Ok(Some(if has_null {
+                    null_bool()
+                } else {
+                    lit(ScalarValue::Boolean(Some(all)))
+                }));
+            }
+            let mut lo = values[0].clone();
+            let mut hi = values[0].clone();
+            for v in &values[1..] {
+                if *v < lo {
+                    lo = v.clone();
+                }
+                if *v > hi {
+                    hi = v.clone();
+                }
+            }
+            let x = c.expr.as_ref().clone();
+            let cmp = |op: Operator, bound: &ScalarValue| {
+                Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                    Box::new(x.clone()),
+                    op,
+                    Box::new(lit(bound.clone())),
+                ))
+            };
+            let only_x = || cmp(Operator::Eq, &lo).and(cmp(Operator::Eq, &hi));
+            // Over the non-NULL values: whether x op v for some v (ANY) or for all (ALL).
+            let over_values =
+                match (c.op, all) {
+                    (Operator::Eq, false) | (Operator::NotEq, true) => {
+                        let list = values.into_iter().map(lit).collect();
+                        Expr::InList(datafusion::logical_expr::expr::InList::new(
+                            Box::new(x.clone()),
+                            list,
+                            c.op == Operator::NotEq,
+                        ))
+                    }
+                    (Operator::Eq, true) => only_x(),
+                    (Operator::NotEq, false) => Expr::Not(Box::new(only_x())),
+                    (Operator::Lt | Operator::LtEq, false)
+                    | (Operator::Gt | Operator::GtEq, true) => cmp(c.op, &hi),
+                    (Operator::Gt | Operator::GtEq, false)
+                    | (Operator::Lt | Operator::LtEq, true) => cmp(c.op, &lo),
+                    _ => return Ok(None),
+                };
+            if !has_null {
+                return Ok(Some(over_values));
+            }
+            // A NULL in the set: ANY is true where some value says so, else unknown; ALL
+            // is false where some value says so, else unknown.
+            let case = |when: Expr, then: Expr| {
+                Expr::Case(datafusion::logical_expr::expr::Case::new(
+                    None,
+                    vec![(Box::new(when), Box::new(then))],
+                    Some(Box::new(null_bool())),
+                ))
+            };
+            Ok(Some(if all {
+                case(
+                    Expr::Not(Box::new(over_values)),
+                    lit(ScalarValue::Boolean(Some(false))),
+                )
+            } else {
+                case(over_values, lit(ScalarValue::Boolean(Some(true))))
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -328,8 +328,28 @@ impl Engine {
         plan: &LogicalPlan,
         qid: &str,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let physical = session.ctx.state().create_physical_plan(plan).await?;
+        let plan = self.inline_subqueries(session, plan.clone(), qid).await?;
+        let physical = session.ctx.state().create_physical_plan(&plan).await?;
         Ok(stages::distribute(physical, &self.cluster, qid)?)
+    }
+    /// The plan with its uncorrelated subqueries run and put in as values
+    /// (`subquery::inline_uncorrelated`); each subquery is planned and staged like a query.
+    fn inline_subqueries<'a>(
+        &'a self,
+        session: &'a Session,
+        plan: LogicalPlan,
+        qid: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<LogicalPlan>> {
+        Box::pin(async move {
+            let run = |sub: LogicalPlan| async move {
+                let physical = self
+                    .physical(session, &sub, qid)
+                    .await
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                datafusion::physical_plan::collect(physical, session.ctx.task_ctx()).await
+            };
+            Ok(crate::subquery::inline_uncorrelated(plan, run).await?)
+        })
     }
     pub(crate) async fn stream(
         &self,

@@ -68,6 +68,16 @@ impl Engine {
             .with_query_planner(Arc::new(crate::subquery::Planner {
                 cluster: Arc::clone(&self.cluster),
             }))
+            .with_physical_optimizer_rules({
+                // Ours first: before any rule places or removes a sort.
+                let mut rules: Vec<
+                    Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>,
+                > = vec![Arc::new(crate::windows::HideWindowOrderings)];
+                rules.extend(
+                    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+                );
+                rules
+            })
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.add_analyzer_rule(Arc::new(crate::subquery::IsolateSubqueries));

@@ -83,7 +83,8 @@ fn sort_key(row: &Row) -> Vec<(u8, String)> {
         .map(|c| match c {
             None => (0, String::new()),
             Some(s) => match number(s) {
-                Some((v, _)) => (1, format!("{:+024.4}", v)),
+                // `+ 0.0` makes -0 (which PostgreSQL prints, and Blueshift as 0) 0.
+                Some((v, _)) => (1, format!("{:+024.4}", v + 0.0)),
                 None => (2, s.clone()),
             },
         })
@@ -132,6 +133,9 @@ mod tests {
         assert!(same_rows(&a, &b, false));
         assert!(!same_rows(&a, &b, true));
         assert!(!same_rows(&a, &b[..2], false));
+        let zeros = vec![vec![s("-0")], vec![s("45")]];
+        let zero = vec![vec![s("45.0")], vec![s("0")]];
+        assert!(same_rows(&zeros, &zero, false));
         let dup = vec![vec![s("1")], vec![s("1")], vec![None]];
         assert!(!same_rows(&a, &dup, false));
     }
