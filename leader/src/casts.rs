@@ -3,7 +3,8 @@
 //! `CAST(2.5 AS INT)` is 3 in PostgreSQL and Redshift (a numeric rounds half away from
 //! zero when it becomes an integer) and `CAST(2.7::float8 AS INT)` is 3 (a float rounds to
 //! the nearest integer, ties to even); DataFusion's casts truncate (2 and 2), a silent wrong
-//! answer. [`RoundingCasts`] rounds first.
+//! answer. [`RoundingCasts`] rounds first. [`PositiveZero`] keeps IEEE's negative zero out
+//! of comparisons.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{Case, Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::Expr;
 
@@ -107,4 +108,71 @@ impl AnalyzerRule for RoundingCasts {
         })
         .map(|t| t.data)
     }
+}
+
+/// IEEE floats have a negative zero (`-7.25 * 0`). PostgreSQL and Redshift compare it equal
+/// to zero; DataFusion compares, groups, joins and deduplicates floats by their total order,
+/// where -0 and 0 differ (`NULLIF(-7.25 * 0, 0)` is -0, not NULL; `UNION` keeps both).
+/// [`PositiveZero`] adds `+ 0.0` to every float-valued arithmetic result, which turns -0
+/// into 0 and leaves every other value as it is, so no -0 reaches a comparison.
+#[derive(Debug, Default)]
+pub struct PositiveZero;
+
+impl AnalyzerRule for PositiveZero {
+    fn name(&self) -> &str {
+        "blueshift_positive_zero"
+    }
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let inputs = node.inputs();
+            if inputs.is_empty() {
+                return Ok(Transformed::no(node));
+            }
+            let mut schema = DFSchema::empty();
+            for input in inputs {
+                schema.merge(input.schema());
+            }
+            let names = NamePreserver::new(&node);
+            node.map_expressions(|e| {
+                let saved = names.save(&e);
+                e.transform_up(|x| {
+                    let arithmetic = match &x {
+                        Expr::BinaryExpr(b) => {
+                            matches!(
+                                b.op,
+                                Operator::Multiply
+                                    | Operator::Divide
+                                    | Operator::Minus
+                                    | Operator::Modulo
+                            ) || (b.op == Operator::Plus && !is_zero_literal(&b.right))
+                        }
+                        Expr::Negative(_) => true,
+                        _ => false,
+                    };
+                    if !arithmetic {
+                        return Ok(Transformed::no(x));
+                    }
+                    let zero = match x.get_type(&schema) {
+                        Ok(DataType::Float64) => ScalarValue::Float64(Some(0.0)),
+                        Ok(DataType::Float32) => ScalarValue::Float32(Some(0.0)),
+                        _ => return Ok(Transformed::no(x)),
+                    };
+                    Ok(Transformed::yes(x + Expr::Literal(zero, None)))
+                })
+                .map(|t| t.update_data(|e| saved.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+}
+
+/// A literal +0.0: what [`PositiveZero`] adds (so a second pass adds nothing).
+fn is_zero_literal(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Literal(ScalarValue::Float64(Some(v)), _) if *v == 0.0 && v.is_sign_positive()
+    ) || matches!(
+        e,
+        Expr::Literal(ScalarValue::Float32(Some(v)), _) if *v == 0.0 && v.is_sign_positive()
+    )
 }

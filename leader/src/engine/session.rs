@@ -82,6 +82,7 @@ impl Engine {
         let ctx = SessionContext::new_with_state(state);
         ctx.add_analyzer_rule(Arc::new(crate::subquery::IsolateSubqueries));
         ctx.add_analyzer_rule(Arc::new(crate::casts::RoundingCasts));
+        ctx.add_analyzer_rule(Arc::new(crate::casts::PositiveZero));
         let schema = Arc::new(PinnedSchema::new(self.catalog.pin(), Arc::clone(&self.log)));
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::clone(&schema) as _)?;

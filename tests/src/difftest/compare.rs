@@ -83,8 +83,10 @@ fn sort_key(row: &Row) -> Vec<(u8, String)> {
         .map(|c| match c {
             None => (0, String::new()),
             Some(s) => match number(s) {
-                // `+ 0.0` makes -0 (which PostgreSQL prints, and Blueshift as 0) 0.
-                Some((v, _)) => (1, format!("{:+024.4}", v + 0.0)),
+                // Six significant digits, so small values stay apart; `+ 0.0` makes -0
+                // (which PostgreSQL prints, and Blueshift as 0) 0. The order of the keys
+                // need not be numeric, only the same for equal values.
+                Some((v, _)) => (1, format!("{:.5e}", v + 0.0)),
                 None => (2, s.clone()),
             },
         })
@@ -136,6 +138,15 @@ mod tests {
         let zeros = vec![vec![s("-0")], vec![s("45")]];
         let zero = vec![vec![s("45.0")], vec![s("0")]];
         assert!(same_rows(&zeros, &zero, false));
+        let small = vec![
+            vec![s("0.0004886428707768658")],
+            vec![s("0.0004739476880239344")],
+        ];
+        let small2 = vec![
+            vec![s("0.0004739476880239344")],
+            vec![s("0.0004886428707768658")],
+        ];
+        assert!(same_rows(&small, &small2, false));
         let dup = vec![vec![s("1")], vec![s("1")], vec![None]];
         assert!(!same_rows(&a, &dup, false));
     }

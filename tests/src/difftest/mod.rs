@@ -218,7 +218,7 @@ pub async fn run_seed(bs: &mut Engine, pg: &mut Engine, opts: &Options, label: &
             }
             Answer::Rows(_) => {
                 eprintln!("[{n}] MISMATCH: {}", q.sql);
-                let m = shrink_failure(bs, pg, &tables, &q.sql, q.ordered, opts, n).await;
+                let m = shrink_failure(bs, pg, &tables, &q.sql, q.ordered, opts, label, n).await;
                 report.mismatches.push(m);
                 load(bs, pg, &tables).await;
             }
@@ -243,6 +243,7 @@ async fn fails(bs: &mut Engine, pg: &mut Engine, sql: &str) -> Option<(Vec<Row>,
 }
 
 /// Shrinks a failing query, then the tables' rows, and writes the result as a record.
+#[allow(clippy::too_many_arguments)]
 async fn shrink_failure(
     bs: &mut Engine,
     pg: &mut Engine,
@@ -250,6 +251,7 @@ async fn shrink_failure(
     sql: &str,
     ordered: bool,
     opts: &Options,
+    label: &str,
     n: usize,
 ) -> Mismatch {
     let mut best = sql.to_string();
@@ -312,7 +314,7 @@ async fn shrink_failure(
     let record = record(&small, &best, ordered, &types, outcome, opts.seed, n);
     let file = opts.out.as_ref().and_then(|dir| {
         std::fs::create_dir_all(dir).ok()?;
-        let path = dir.join(format!("seed{}-q{n}.slt", opts.seed));
+        let path = dir.join(format!("{label}-seed{}-q{n}.slt", opts.seed));
         std::fs::write(&path, &record).ok()?;
         Some(path)
     });
