@@ -15,6 +15,7 @@
 //!   UNLOAD, SET/SHOW).
 //! - `stages`: the stage cutter (which subtrees run on the slices) and EXPLAIN.
 //! - `casts`: decimal to integer casts that round, as PostgreSQL's do.
+//! - `outer_joins`: outer joins made inner only where the WHERE clause proves it right.
 //! - `windows`: window results are not taken as sorted where they are not.
 //! - `subquery`: the subqueries DataFusion is not trusted with, run per outer binding.
 //! - `catalog`: the committed cluster state and its commit log.
@@ -30,6 +31,7 @@ mod config;
 mod engine;
 mod error;
 mod logs;
+mod outer_joins;
 mod run;
 mod schema;
 mod server;

@@ -375,6 +375,34 @@ fn refuse_outer_aggregates(plan: &LogicalPlan) -> Result<()> {
                     match x {
                         Expr::OuterReferenceColumn(..) => outer = true,
                         Expr::Column(_) => local = true,
+                        // A subquery in the argument: its references to this query's
+                        // columns are local, to further-out ones outer.
+                        Expr::ScalarSubquery(_)
+                        | Expr::Exists(_)
+                        | Expr::InSubquery(_)
+                        | Expr::SetComparison(_) => {
+                            let sub = match x {
+                                Expr::ScalarSubquery(s) => s,
+                                Expr::Exists(e) => &e.subquery,
+                                Expr::InSubquery(i) => &i.subquery,
+                                Expr::SetComparison(c) => &c.subquery,
+                                _ => return Ok(TreeNodeRecursion::Continue),
+                            };
+                            sub.subquery.apply_with_subqueries(|n| {
+                                n.apply_expressions(|ne| {
+                                    ne.apply(|y| {
+                                        if let Expr::OuterReferenceColumn(_, c) = y {
+                                            if agg.input.schema().has_column(c) {
+                                                local = true;
+                                            } else {
+                                                outer = true;
+                                            }
+                                        }
+                                        Ok(TreeNodeRecursion::Continue)
+                                    })
+                                })
+                            })?;
+                        }
                         _ => {}
                     }
                     Ok(TreeNodeRecursion::Continue)

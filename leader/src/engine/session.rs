@@ -68,6 +68,23 @@ impl Engine {
             .with_query_planner(Arc::new(crate::subquery::Planner {
                 cluster: Arc::clone(&self.cluster),
             }))
+            .with_optimizer_rules(
+                datafusion::optimizer::Optimizer::new()
+                    .rules
+                    .into_iter()
+                    .map(|rule| match rule.name() {
+                        // DataFusion's takes rows away that the filter keeps.
+                        "eliminate_outer_join" => {
+                            Arc::new(crate::outer_joins::EliminateOuterJoin) as _
+                        }
+                        // DataFusion's moves predicates over outer joins wrongly.
+                        "push_down_filter" => {
+                            Arc::new(crate::outer_joins::PushDownFilter(rule)) as _
+                        }
+                        _ => rule,
+                    })
+                    .collect(),
+            )
             .with_physical_optimizer_rules({
                 // Ours first: before any rule places or removes a sort.
                 let mut rules: Vec<
