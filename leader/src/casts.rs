@@ -50,64 +50,75 @@ impl AnalyzerRule for RoundingCasts {
         "blueshift_rounding_casts"
     }
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            let inputs = node.inputs();
-            if inputs.is_empty() {
-                return Ok(Transformed::no(node));
-            }
-            let mut schema = DFSchema::empty();
-            for input in inputs {
-                schema.merge(input.schema());
-            }
-            // Nodes above refer to a projection's or aggregate's output by name.
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|e| {
-                let saved = names.save(&e);
-                e.transform_up(|x| {
-                    let (inner, to) = match &x {
-                        Expr::Cast(Cast { expr, field })
-                        | Expr::TryCast(TryCast { expr, field }) => {
-                            (expr.as_ref(), field.data_type())
-                        }
-                        _ => return Ok(Transformed::no(x)),
-                    };
-                    let Ok(from) = inner.get_type(&schema) else {
-                        return Ok(Transformed::no(x));
-                    };
-                    let decimal_with_fraction = matches!(
-                        from,
-                        DataType::Decimal32(_, s)
-                            | DataType::Decimal64(_, s)
-                            | DataType::Decimal128(_, s)
-                            | DataType::Decimal256(_, s) if s > 0
-                    );
-                    if !to.is_integer() {
-                        return Ok(Transformed::no(x));
-                    }
-                    let rounded = if decimal_with_fraction {
-                        call(datafusion::functions::math::round(), vec![inner.clone()])
-                    } else if matches!(from, DataType::Float32 | DataType::Float64) {
-                        round_half_even(inner, &from)
-                    } else {
-                        return Ok(Transformed::no(x));
-                    };
-                    Ok(Transformed::yes(match x {
-                        Expr::Cast(c) => Expr::Cast(Cast {
-                            expr: Box::new(rounded),
-                            ..c
-                        }),
-                        Expr::TryCast(c) => Expr::TryCast(TryCast {
-                            expr: Box::new(rounded),
-                            ..c
-                        }),
-                        other => other,
-                    }))
-                })
-                .map(|t| t.update_data(|e| saved.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, round_cast)
     }
+}
+
+/// A cast to an integer of a decimal with a fraction or of a float, rounded first.
+fn round_cast(x: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let (inner, to) = match &x {
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+            (expr.as_ref(), field.data_type())
+        }
+        _ => return Ok(Transformed::no(x)),
+    };
+    let Ok(from) = inner.get_type(schema) else {
+        return Ok(Transformed::no(x));
+    };
+    let decimal_with_fraction = matches!(
+        from,
+        DataType::Decimal32(_, s)
+            | DataType::Decimal64(_, s)
+            | DataType::Decimal128(_, s)
+            | DataType::Decimal256(_, s) if s > 0
+    );
+    if !to.is_integer() {
+        return Ok(Transformed::no(x));
+    }
+    let rounded = if decimal_with_fraction {
+        call(datafusion::functions::math::round(), vec![inner.clone()])
+    } else if matches!(from, DataType::Float32 | DataType::Float64) {
+        round_half_even(inner, &from)
+    } else {
+        return Ok(Transformed::no(x));
+    };
+    Ok(Transformed::yes(match x {
+        Expr::Cast(c) => Expr::Cast(Cast {
+            expr: Box::new(rounded),
+            ..c
+        }),
+        Expr::TryCast(c) => Expr::TryCast(TryCast {
+            expr: Box::new(rounded),
+            ..c
+        }),
+        other => other,
+    }))
+}
+
+/// Rewrites every expression of every node (subqueries included) bottom-up with `f`, which
+/// sees the node's input columns. Output names stay as they were: nodes above refer to a
+/// projection's or aggregate's output by name.
+fn rewrite_expressions(
+    plan: LogicalPlan,
+    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let inputs = node.inputs();
+        if inputs.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let mut schema = DFSchema::empty();
+        for input in inputs {
+            schema.merge(input.schema());
+        }
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let saved = names.save(&e);
+            e.transform_up(|x| f(x, &schema))
+                .map(|t| t.update_data(|e| saved.restore(e)))
+        })
+    })
+    .map(|t| t.data)
 }
 
 /// IEEE floats have a negative zero (`-7.25 * 0`). PostgreSQL and Redshift compare it equal
@@ -123,47 +134,31 @@ impl AnalyzerRule for PositiveZero {
         "blueshift_positive_zero"
     }
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            let inputs = node.inputs();
-            if inputs.is_empty() {
-                return Ok(Transformed::no(node));
-            }
-            let mut schema = DFSchema::empty();
-            for input in inputs {
-                schema.merge(input.schema());
-            }
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|e| {
-                let saved = names.save(&e);
-                e.transform_up(|x| {
-                    let arithmetic = match &x {
-                        Expr::BinaryExpr(b) => {
-                            matches!(
-                                b.op,
-                                Operator::Multiply
-                                    | Operator::Divide
-                                    | Operator::Minus
-                                    | Operator::Modulo
-                            ) || (b.op == Operator::Plus && !is_zero_literal(&b.right))
-                        }
-                        Expr::Negative(_) => true,
-                        _ => false,
-                    };
-                    if !arithmetic {
-                        return Ok(Transformed::no(x));
-                    }
-                    let zero = match x.get_type(&schema) {
-                        Ok(DataType::Float64) => ScalarValue::Float64(Some(0.0)),
-                        Ok(DataType::Float32) => ScalarValue::Float32(Some(0.0)),
-                        _ => return Ok(Transformed::no(x)),
-                    };
-                    Ok(Transformed::yes(x + Expr::Literal(zero, None)))
-                })
-                .map(|t| t.update_data(|e| saved.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, positive_zero)
     }
+}
+
+/// A float arithmetic result plus 0.0.
+fn positive_zero(x: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let arithmetic = match &x {
+        Expr::BinaryExpr(b) => {
+            matches!(
+                b.op,
+                Operator::Multiply | Operator::Divide | Operator::Minus | Operator::Modulo
+            ) || (b.op == Operator::Plus && !is_zero_literal(&b.right))
+        }
+        Expr::Negative(_) => true,
+        _ => false,
+    };
+    if !arithmetic {
+        return Ok(Transformed::no(x));
+    }
+    let zero = match x.get_type(schema) {
+        Ok(DataType::Float64) => ScalarValue::Float64(Some(0.0)),
+        Ok(DataType::Float32) => ScalarValue::Float32(Some(0.0)),
+        _ => return Ok(Transformed::no(x)),
+    };
+    Ok(Transformed::yes(x + Expr::Literal(zero, None)))
 }
 
 /// A literal +0.0: what [`PositiveZero`] adds (so a second pass adds nothing).

@@ -231,6 +231,35 @@ fn all_trusted(plan: &LogicalPlan) -> bool {
     ok
 }
 
+/// The input of a projection without outer references.
+fn plain_projection(node: &LogicalPlan) -> Option<&LogicalPlan> {
+    match node {
+        LogicalPlan::Projection(p) if !p.expr.iter().any(has_outer_refs) => Some(p.input.as_ref()),
+        _ => None,
+    }
+}
+
+/// The subquery of a subquery expression.
+fn subquery_of(e: &Expr) -> Option<&Subquery> {
+    match e {
+        Expr::ScalarSubquery(s) => Some(s),
+        Expr::Exists(e) => Some(&e.subquery),
+        Expr::InSubquery(i) => Some(&i.subquery),
+        Expr::SetComparison(c) => Some(&c.subquery),
+        _ => None,
+    }
+}
+
+fn subquery_of_mut(e: &mut Expr) -> Option<&mut Subquery> {
+    match e {
+        Expr::ScalarSubquery(s) => Some(s),
+        Expr::Exists(e) => Some(&mut e.subquery),
+        Expr::InSubquery(i) => Some(&mut i.subquery),
+        Expr::SetComparison(c) => Some(&mut c.subquery),
+        _ => None,
+    }
+}
+
 /// Whether a plan refers to an outer query anywhere, nested subqueries included. (A
 /// subquery's `outer_ref_columns` is not always filled in.)
 fn correlated(plan: &LogicalPlan) -> bool {
@@ -287,16 +316,13 @@ fn trusted_scalar(sub: &Subquery) -> bool {
     if !correlated(&sub.subquery) {
         return false;
     }
-    let mut node = sub.subquery.as_ref();
     // Above the aggregate: projections without outer references.
-    loop {
-        match node {
-            LogicalPlan::Projection(p) if !p.expr.iter().any(has_outer_refs) => {
-                node = p.input.as_ref()
-            }
-            LogicalPlan::SubqueryAlias(a) => node = a.input.as_ref(),
-            _ => break,
-        }
+    let mut node = sub.subquery.as_ref();
+    while let Some(input) = plain_projection(node).or(match node {
+        LogicalPlan::SubqueryAlias(a) => Some(a.input.as_ref()),
+        _ => None,
+    }) {
+        node = input;
     }
     let LogicalPlan::Aggregate(agg) = node else {
         return false;
@@ -308,10 +334,11 @@ fn trusted_scalar(sub: &Subquery) -> bool {
     // a subtree without outer references.
     let mut node = agg.input.as_ref();
     loop {
+        if let Some(input) = plain_projection(node) {
+            node = input;
+            continue;
+        }
         match node {
-            LogicalPlan::Projection(p) if !p.expr.iter().any(has_outer_refs) => {
-                node = p.input.as_ref()
-            }
             LogicalPlan::Filter(f) => {
                 for c in split_conjunction(&f.predicate) {
                     if !has_outer_refs(c) {
@@ -377,16 +404,9 @@ fn refuse_outer_aggregates(plan: &LogicalPlan) -> Result<()> {
                         Expr::Column(_) => local = true,
                         // A subquery in the argument: its references to this query's
                         // columns are local, to further-out ones outer.
-                        Expr::ScalarSubquery(_)
-                        | Expr::Exists(_)
-                        | Expr::InSubquery(_)
-                        | Expr::SetComparison(_) => {
-                            let sub = match x {
-                                Expr::ScalarSubquery(s) => s,
-                                Expr::Exists(e) => &e.subquery,
-                                Expr::InSubquery(i) => &i.subquery,
-                                Expr::SetComparison(c) => &c.subquery,
-                                _ => return Ok(TreeNodeRecursion::Continue),
+                        _ if subquery_of(x).is_some() => {
+                            let Some(sub) = subquery_of(x) else {
+                                return Ok(TreeNodeRecursion::Continue);
                             };
                             sub.subquery.apply_with_subqueries(|n| {
                                 n.apply_expressions(|ne| {
@@ -474,13 +494,7 @@ fn apply_one(e: &Expr, input: &mut LogicalPlan, counter: &Mutex<usize>) -> Resul
 /// `e` with every subquery in it replaced by an apply node's column.
 fn lift_all(e: Expr, input: &mut LogicalPlan, counter: &Mutex<usize>) -> Result<Expr> {
     e.transform_down(|x| {
-        if !matches!(
-            x,
-            Expr::ScalarSubquery(_)
-                | Expr::Exists(_)
-                | Expr::InSubquery(_)
-                | Expr::SetComparison(_)
-        ) {
+        if subquery_of(&x).is_none() {
             return Ok(Transformed::no(x));
         }
         match apply_one(&x, input, counter)? {
@@ -766,21 +780,13 @@ impl Shared {
                             None => Ok(Transformed::no(x)),
                         },
                         // A nested subquery no longer refers to what is now bound.
-                        Expr::ScalarSubquery(_)
-                        | Expr::Exists(_)
-                        | Expr::InSubquery(_)
-                        | Expr::SetComparison(_) => {
+                        _ if subquery_of(&x).is_some() => {
                             let mut x = x;
-                            let sub = match &mut x {
-                                Expr::ScalarSubquery(s) => s,
-                                Expr::Exists(e) => &mut e.subquery,
-                                Expr::InSubquery(i) => &mut i.subquery,
-                                Expr::SetComparison(c) => &mut c.subquery,
-                                _ => unreachable!("matched above"),
-                            };
-                            sub.outer_ref_columns.retain(|e| {
-                                !matches!(e, Expr::OuterReferenceColumn(_, c) if values.contains_key(c))
-                            });
+                            if let Some(sub) = subquery_of_mut(&mut x) {
+                                sub.outer_ref_columns.retain(|e| {
+                                    !matches!(e, Expr::OuterReferenceColumn(_, c) if values.contains_key(c))
+                                });
+                            }
                             Ok(Transformed::yes(x))
                         }
                         _ => Ok(Transformed::no(x)),
@@ -1111,12 +1117,8 @@ where
     plan.apply(|node| {
         node.apply_expressions(|e| {
             e.apply(|x| {
-                let sub = match x {
-                    Expr::ScalarSubquery(s) => s,
-                    Expr::Exists(e) => &e.subquery,
-                    Expr::InSubquery(i) => &i.subquery,
-                    Expr::SetComparison(c) => &c.subquery,
-                    _ => return Ok(TreeNodeRecursion::Continue),
+                let Some(sub) = subquery_of(x) else {
+                    return Ok(TreeNodeRecursion::Continue);
                 };
                 if sub.outer_ref_columns.is_empty()
                     && !correlated(&sub.subquery)

@@ -85,15 +85,7 @@ fn rename_right(body: &mut ast::SetExpr) {
                 return;
             }
             for (pos, item) in select.projection.iter_mut().enumerate() {
-                let alias = ast::Ident::with_quote('"', format!("?column?{DUPLICATE}r{pos}"));
-                *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default()))
-                {
-                    ast::SelectItem::ExprWithAlias { expr, .. }
-                    | ast::SelectItem::UnnamedExpr(expr) => {
-                        ast::SelectItem::ExprWithAlias { expr, alias }
-                    }
-                    other => other,
-                };
+                realias(item, format!("?column?{DUPLICATE}r{pos}"));
             }
         }
         _ => {}
@@ -101,42 +93,47 @@ fn rename_right(body: &mut ast::SetExpr) {
 }
 
 fn rename_select(select: &mut ast::Select) {
-    let normal = normal_name;
     let mut seen: Vec<String> = Vec::new();
     for (pos, item) in select.projection.iter_mut().enumerate() {
-        let name = match item {
-            ast::SelectItem::ExprWithAlias { alias, .. } => normal(alias),
-            ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => normal(i),
-            ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
-                parts.last().map(normal).unwrap_or_default()
-            }
-            ast::SelectItem::UnnamedExpr(e) => postgres_name(e).unwrap_or_else(|| e.to_string()),
-            // A wildcard's names are not known before planning.
-            _ => return,
+        // A wildcard's names are not known before planning.
+        let Some(name) = item_name(item) else {
+            return;
         };
         if !seen.contains(&name) {
             seen.push(name);
             continue;
         }
-        let alias = ast::Ident::with_quote('"', format!("{name}{DUPLICATE}{pos}"));
-        *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
-            ast::SelectItem::ExprWithAlias { expr, .. } | ast::SelectItem::UnnamedExpr(expr) => {
-                ast::SelectItem::ExprWithAlias { expr, alias }
-            }
-            other => other,
-        };
+        realias(item, format!("{name}{DUPLICATE}{pos}"));
+    }
+}
+
+/// Gives a select item the alias `name` (quoted, as written).
+fn realias(item: &mut ast::SelectItem, name: String) {
+    let alias = ast::Ident::with_quote('"', name);
+    *item = match std::mem::replace(item, ast::SelectItem::Wildcard(Default::default())) {
+        ast::SelectItem::ExprWithAlias { expr, .. } | ast::SelectItem::UnnamedExpr(expr) => {
+            ast::SelectItem::ExprWithAlias { expr, alias }
+        }
+        other => other,
+    };
+}
+
+/// The name PostgreSQL gives a select item's column; `None` for a wildcard.
+fn item_name(item: &ast::SelectItem) -> Option<String> {
+    match item {
+        ast::SelectItem::ExprWithAlias { alias, .. } => Some(normal_name(alias)),
+        ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => Some(normal_name(i)),
+        ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
+            parts.last().map(normal_name)
+        }
+        ast::SelectItem::UnnamedExpr(e) => postgres_name(e),
+        _ => None,
     }
 }
 
 fn pg_names(query: &ast::Query, schema: &SchemaRef) -> SchemaRef {
-    let mut body = query.body.as_ref();
-    let select = loop {
-        match body {
-            ast::SetExpr::Select(s) => break s,
-            ast::SetExpr::SetOperation { left, .. } => body = left,
-            ast::SetExpr::Query(q) => body = q.body.as_ref(),
-            _ => return Arc::clone(schema),
-        }
+    let Some(select) = leftmost_select(&query.body) else {
+        return Arc::clone(schema);
     };
     if select.projection.len() != schema.fields().len() {
         return Arc::clone(schema);
@@ -182,41 +179,22 @@ pub(crate) fn postgres_name(e: &ast::Expr) -> Option<String> {
 
 /// The name PostgreSQL gives the first result column of a query.
 fn first_column_name(query: &ast::Query) -> Option<String> {
-    let mut body = query.body.as_ref();
-    let select = loop {
-        match body {
-            ast::SetExpr::Select(s) => break s,
-            ast::SetExpr::SetOperation { left, .. } => body = left,
-            ast::SetExpr::Query(q) => body = q.body.as_ref(),
-            _ => return None,
-        }
-    };
-    match select.projection.first()? {
-        ast::SelectItem::ExprWithAlias { alias, .. } => Some(normal_name(alias)),
-        ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => Some(normal_name(i)),
-        ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
-            parts.last().map(normal_name)
-        }
-        ast::SelectItem::UnnamedExpr(e) => postgres_name(e),
+    item_name(leftmost_select(&query.body)?.projection.first()?)
+}
+
+/// The SELECT that names a query's columns: the leftmost of its set operations.
+pub(crate) fn leftmost_select(body: &ast::SetExpr) -> Option<&ast::Select> {
+    match body {
+        ast::SetExpr::Select(s) => Some(s),
+        ast::SetExpr::SetOperation { left, .. } => leftmost_select(left),
+        ast::SetExpr::Query(q) => leftmost_select(&q.body),
         _ => None,
     }
 }
 
 /// The names PostgreSQL gives a select list's columns; `None` with a wildcard.
 pub(crate) fn select_names(select: &ast::Select) -> Option<Vec<String>> {
-    select
-        .projection
-        .iter()
-        .map(|item| match item {
-            ast::SelectItem::ExprWithAlias { alias, .. } => Some(normal_name(alias)),
-            ast::SelectItem::UnnamedExpr(ast::Expr::Identifier(i)) => Some(normal_name(i)),
-            ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
-                parts.last().map(normal_name)
-            }
-            ast::SelectItem::UnnamedExpr(e) => postgres_name(e),
-            _ => None,
-        })
-        .collect()
+    select.projection.iter().map(item_name).collect()
 }
 
 /// An identifier as the parser resolves it: unquoted is lower case.

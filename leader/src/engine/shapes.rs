@@ -135,7 +135,7 @@ fn number_in(body: &mut ast::SetExpr) -> Result<()> {
     if *set_quantifier != ast::SetQuantifier::All {
         return Ok(());
     }
-    let names = leftmost_select(left)
+    let names = super::names::leftmost_select(left)
         .and_then(super::names::select_names)
         .ok_or_else(|| {
             Error::NotSupported(format!(
@@ -175,15 +175,6 @@ fn number_in(body: &mut ast::SetExpr) -> Result<()> {
         .map_err(|e| Error::Internal(format!("{op} ALL rewrite: {e}")))?;
     *body = ast::SetExpr::Query(parsed);
     Ok(())
-}
-
-fn leftmost_select(body: &ast::SetExpr) -> Option<&ast::Select> {
-    match body {
-        ast::SetExpr::Select(s) => Some(s),
-        ast::SetExpr::SetOperation { left, .. } => leftmost_select(left),
-        ast::SetExpr::Query(q) => leftmost_select(&q.body),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
