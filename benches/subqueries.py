@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Subquery figures: how fast a `blueshift dev` cluster (release build) answers the subquery
-shapes it runs itself (ApplyExec: once, or once per distinct outer binding) and the ones it
-leaves to DataFusion's decorrelation (joins), with DuckDB measured on the same rows in the
-same run. Every answer is checked against DuckDB's.
+shapes it runs itself (uncorrelated ones run first and go into the query as values;
+correlated ones DataFusion cannot decorrelate correctly run in ApplyExec, once per distinct
+outer binding) and the ones it leaves to DataFusion's decorrelation (joins), with DuckDB
+measured on the same rows in the same run. Every answer is checked against DuckDB's.
 
     pip install duckdb 'psycopg[binary]'
     cargo build --release --bin blueshift
@@ -28,13 +29,13 @@ BIN = os.path.join(ROOT, "target", "release", "blueshift")
 
 # (label, how Blueshift runs it, SQL)
 QUERIES = [
-    ("NOT IN, uncorrelated, in WHERE", "ApplyExec once",
+    ("NOT IN, uncorrelated, in WHERE", "run first, inlined",
      "SELECT count(*) FROM o WHERE g NOT IN (SELECT g FROM s WHERE g % 7 = 0 AND g IS NOT NULL)"),
-    ("NOT IN with a NULL in the subquery", "ApplyExec once",
+    ("NOT IN with a NULL in the subquery", "run first, inlined",
      "SELECT count(*) FROM o WHERE g NOT IN (SELECT g FROM s)"),
-    ("IN in a select list", "ApplyExec once",
+    ("IN in a select list", "run first, inlined",
      "SELECT sum(CASE WHEN g IN (SELECT g FROM s WHERE g < 100) THEN 1 ELSE 0 END) FROM o"),
-    ("scalar subquery, uncorrelated", "ApplyExec once",
+    ("scalar subquery, uncorrelated", "run first, inlined",
      "SELECT count(*) FROM o WHERE x > (SELECT avg(x) FROM o)"),
     ("EXISTS, correlated by equality", "semi join",
      "SELECT count(*) FROM s WHERE EXISTS (SELECT 1 FROM o WHERE o.g = s.g AND o.x < 100)"),
