@@ -102,13 +102,38 @@ fn rejects_nulls(e: &Expr, side: &DFSchema) -> bool {
     }
 }
 
+/// Built-in functions that return NULL when an argument is NULL.
+const STRICT_FUNCTIONS: [&str; 18] = [
+    "abs",
+    "upper",
+    "lower",
+    "length",
+    "character_length",
+    "char_length",
+    "octet_length",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "substr",
+    "round",
+    "trunc",
+    "floor",
+    "ceil",
+    "date_part",
+    "date_trunc",
+    "sqrt",
+];
+
 /// Whether an expression is NULL whenever the columns of `side` are: a column of that
-/// side, or a cast or arithmetic over one.
+/// side, or a cast, arithmetic or NULL-propagating function over one.
 fn strict(e: &Expr, side: &DFSchema) -> bool {
     match e {
         Expr::Column(c) => side.has_column(c),
         Expr::Cast(c) => strict(&c.expr, side),
         Expr::Negative(x) => strict(x, side),
+        Expr::ScalarFunction(f) => {
+            STRICT_FUNCTIONS.contains(&f.name()) && f.args.iter().any(|a| strict(a, side))
+        }
         Expr::BinaryExpr(b) => {
             matches!(
                 b.op,
