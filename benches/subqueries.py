@@ -15,7 +15,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 
 import duckdb
 import psycopg
+
+from first_figures import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "blueshift")
@@ -44,12 +45,6 @@ QUERIES = [
     ("scalar count, correlated by <, 100 outer rows", "ApplyExec per binding",
      "SELECT sum((SELECT count(*) FROM s AS s2 WHERE s2.x < s.x)) FROM s WHERE s.id <= 100"),
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def best_of(n, fn):

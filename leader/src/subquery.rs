@@ -263,14 +263,24 @@ fn subquery_of_mut(e: &mut Expr) -> Option<&mut Subquery> {
 /// Whether a plan refers to an outer query anywhere, nested subqueries included. (A
 /// subquery's `outer_ref_columns` is not always filled in.)
 fn correlated(plan: &LogicalPlan) -> bool {
+    refers_outside(plan, true)
+}
+
+/// Whether a node of the plan (and of its subqueries, with `subqueries`) has an outer
+/// reference.
+fn refers_outside(plan: &LogicalPlan, subqueries: bool) -> bool {
     let mut found = false;
-    let _ = plan.apply_with_subqueries(|node| {
+    let mut visit = |node: &LogicalPlan| {
         if node.expressions().iter().any(has_outer_refs) {
             found = true;
             return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
-    });
+    };
+    let _ = match subqueries {
+        true => plan.apply_with_subqueries(&mut visit),
+        false => plan.apply(&mut visit),
+    };
     found
 }
 
@@ -360,15 +370,7 @@ fn trusted_scalar(sub: &Subquery) -> bool {
             _ => break,
         }
     }
-    let mut below = false;
-    let _ = node.apply(|n| {
-        if n.expressions().iter().any(has_outer_refs) {
-            below = true;
-            return Ok(TreeNodeRecursion::Stop);
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    !below
+    !refers_outside(node, false)
 }
 
 /// The analyzer rule: moves every untrusted subquery into an [`ApplyNode`].
@@ -802,8 +804,11 @@ impl Shared {
             return Ok(Arc::clone(a));
         }
         let mut plan = self.bind(&binding)?;
-        if self.kind == ExecKind::Exists {
-            plan = LogicalPlanBuilder::from(plan).limit(0, Some(1))?.build()?;
+        // EXISTS needs one row; a scalar two (a second is the error), not all of them.
+        match self.kind {
+            ExecKind::Exists => plan = LogicalPlanBuilder::from(plan).limit(0, Some(1))?.build()?,
+            ExecKind::Scalar => plan = LogicalPlanBuilder::from(plan).limit(0, Some(2))?.build()?,
+            ExecKind::Quantified(..) => {}
         }
         // Recompute every node's schema: a literal where an outer column was may change
         // what DataFusion derives (nullability).
@@ -857,10 +862,13 @@ impl Shared {
             }
         };
         let answer = Arc::new(answer);
-        self.cache
-            .lock()
-            .expect("cache")
-            .insert(binding, Arc::clone(&answer));
+        let mut cache = self.cache.lock().expect("cache");
+        // Bounded: an outer side with millions of distinct bindings must not keep all the
+        // answers (a cleared entry is only computed again).
+        if cache.len() >= CACHE_BINDINGS {
+            cache.clear();
+        }
+        cache.insert(binding, Arc::clone(&answer));
         Ok(answer)
     }
 }
@@ -1098,7 +1106,10 @@ fn quantified(
     }
 }
 
-/// An uncorrelated IN / NOT IN set larger than this stays a subquery (run by [`ApplyExec`]
+/// How many bindings' answers an [`ApplyExec`] keeps.
+const CACHE_BINDINGS: usize = 65_536;
+
+/// An uncorrelated IN / NOT IN / ANY / ALL set larger than this stays a subquery (run by [`ApplyExec`]
 /// or a join) instead of becoming a list in the plan.
 const INLINE_SET_LIMIT: usize = 100_000;
 
@@ -1190,7 +1201,11 @@ where
     let null_bool = || lit(ScalarValue::Boolean(None));
     match e {
         Expr::ScalarSubquery(s) => {
-            let batches = run(s.subquery.as_ref().clone()).await?;
+            // Two rows tell a scalar from an error; more are not read.
+            let plan = LogicalPlanBuilder::from(s.subquery.as_ref().clone())
+                .limit(0, Some(2))?
+                .build()?;
+            let batches = run(plan).await?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             if rows > 1 {
                 return Err(DataFusionError::External(Box::new(CodedError::new(
@@ -1235,7 +1250,7 @@ where
         Expr::SetComparison(c) => {
             let batches = run(c.subquery.subquery.as_ref().clone()).await?;
             let all = c.quantifier == SetQuantifier::All;
-            let Some((values, has_null)) = column_values(&batches, usize::MAX)? else {
+            let Some((values, has_null)) = column_values(&batches, INLINE_SET_LIMIT)? else {
                 return Ok(None);
             };
             if values.is_empty() {
