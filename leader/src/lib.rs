@@ -32,6 +32,7 @@ mod engine;
 mod error;
 mod logs;
 mod outer_joins;
+mod push_down;
 mod run;
 mod schema;
 mod server;

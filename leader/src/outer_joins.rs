@@ -11,10 +11,10 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
-use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{Expr, Filter, Join, JoinType, LogicalPlan, Operator};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Expr, Join, JoinType, LogicalPlan, Operator};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -147,86 +147,4 @@ fn strict(e: &Expr, side: &DFSchema) -> bool {
         }
         _ => false,
     }
-}
-
-/// DataFusion 55's `push_down_filter`, except for a filter right over an outer join: only
-/// its conjuncts on the preserved side's columns go down, and the rest stays there. Pushing `WHERE CASE WHEN x2.f THEN true ELSE x1.f END` over
-/// `x1 RIGHT JOIN x2` put the whole predicate under the preserved side with `x1.f` read as
-/// `x2.f`, and rows went missing. A filter over an inner join (including one
-/// [`EliminateOuterJoin`] made inner) is pushed as before.
-#[derive(Debug)]
-pub struct PushDownFilter(pub Arc<dyn OptimizerRule + Send + Sync>);
-
-impl OptimizerRule for PushDownFilter {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        self.0.apply_order()
-    }
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        config: &dyn OptimizerConfig,
-    ) -> Result<Transformed<LogicalPlan>> {
-        if let LogicalPlan::Filter(f) = &plan
-            && let LogicalPlan::Join(j) = f.input.as_ref()
-            && j.join_type.is_outer()
-        {
-            return push_to_preserved_side(plan);
-        }
-        self.0.rewrite(plan, config)
-    }
-}
-
-/// Over an outer join, the conjuncts that name only the preserved side's columns (the left
-/// of a LEFT JOIN, the right of a RIGHT JOIN) go under the join on that side, where they
-/// mean the same; every other conjunct stays over the join.
-fn push_to_preserved_side(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let LogicalPlan::Filter(filter) = plan else {
-        return Ok(Transformed::no(plan));
-    };
-    let LogicalPlan::Join(join) = filter.input.as_ref() else {
-        return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-    };
-    let preserved = match join.join_type {
-        JoinType::Left => join.left.schema(),
-        JoinType::Right => join.right.schema(),
-        _ => return Ok(Transformed::no(LogicalPlan::Filter(filter))),
-    };
-    let (push, keep): (Vec<&Expr>, Vec<&Expr>) = split_conjunction(&filter.predicate)
-        .into_iter()
-        .partition(|c| {
-            let columns = c.column_refs();
-            !columns.is_empty()
-                && columns.iter().all(|col| preserved.has_column(col))
-                && !c.is_volatile()
-                && !c.exists(|x| Ok(subquery_expr(x))).unwrap_or(true)
-        });
-    let Some(pushed) = conjunction(push.into_iter().cloned()) else {
-        return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-    };
-    let mut join = join.clone();
-    let side = match join.join_type {
-        JoinType::Left => &mut join.left,
-        _ => &mut join.right,
-    };
-    *side = Arc::new(LogicalPlan::Filter(Filter::try_new(
-        pushed,
-        Arc::clone(side),
-    )?));
-    let join = LogicalPlan::Join(join);
-    Ok(Transformed::yes(
-        match conjunction(keep.into_iter().cloned()) {
-            Some(rest) => LogicalPlan::Filter(Filter::try_new(rest, Arc::new(join))?),
-            None => join,
-        },
-    ))
-}
-
-fn subquery_expr(e: &Expr) -> bool {
-    matches!(
-        e,
-        Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_)
-    )
 }

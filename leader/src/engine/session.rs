@@ -79,7 +79,7 @@ impl Engine {
                         }
                         // DataFusion's moves predicates over outer joins wrongly.
                         "push_down_filter" => {
-                            Arc::new(crate::outer_joins::PushDownFilter(rule)) as _
+                            Arc::new(crate::push_down::PushDownFilter(rule)) as _
                         }
                         _ => rule,
                     })
