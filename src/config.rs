@@ -8,6 +8,7 @@ use std::path::Path;
 
 use blueshift_compute::ComputeConfig;
 use blueshift_leader::LeaderConfig;
+use blueshift_snapshots::SnapshotConfig;
 use blueshift_storage::{RegionConfig, StorageConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,7 @@ pub struct Config {
     pub leader: LeaderConfig,
     pub compute: ComputeConfig,
     pub storage: StorageConfig,
+    pub snapshots: SnapshotConfig,
     /// `[regions.<name>]`: S3-compatible endpoints and keys that COPY/UNLOAD `REGION 'name'`
     /// (or `storage.default_region`) selects.
     pub regions: BTreeMap<String, RegionConfig>,

@@ -14,6 +14,8 @@ pub enum Error {
     Leader(#[from] blueshift_leader::Error),
     #[error(transparent)]
     Compute(#[from] blueshift_compute::Error),
+    #[error(transparent)]
+    Storage(#[from] blueshift_storage::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

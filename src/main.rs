@@ -8,11 +8,12 @@
 //! ```
 //!
 //! Modules: `config` (loading and merging the sections each role crate defines), `dev`
-//! (the supervisor), `error`.
+//! (the supervisor), `ops` (operator commands: snapshots, restore), `error`.
 
 mod config;
 mod dev;
 mod error;
+mod ops;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,77 @@ enum Command {
     Compute(ComputeArgs),
     /// Run a leader and N compute nodes on loopback with a local data folder.
     Dev(DevArgs),
+    /// Create, list, describe or delete snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Build a new cluster's data folder from a snapshot (offline).
+    Restore(RestoreArgs),
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Take a manual snapshot of the running cluster.
+    Create {
+        name: String,
+        /// Delete it automatically after this many days [default: kept until deleted]
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// Print the snapshot's record as JSON (no progress bar).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
+    /// List snapshots: name, kind, commit, time, tables, rows, bytes, bytes uploaded, status, regions.
+    List {
+        /// Only snapshots complete in this region.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
+    /// Show one snapshot with its tables' rows and checksums.
+    Describe {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
+    /// Delete a snapshot from every region, and the files no other snapshot needs.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The snapshot to restore.
+    #[arg(long)]
+    snapshot: String,
+    /// Restore from this region's copy [default: the primary location]
+    #[arg(long)]
+    region: Option<String>,
+    /// Read the snapshot from this location (s3://bucket/prefix or a folder) instead of
+    /// the configured one.
+    #[arg(long)]
+    location: Option<String>,
+    /// The new cluster's data folder (must not exist or be empty).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Compute nodes of the new cluster [default: the snapshot's]
+    #[arg(long)]
+    nodes: Option<u32>,
+    /// Slices per node of the new cluster [default: the snapshot's]
+    #[arg(long)]
+    slices_per_node: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -94,9 +166,9 @@ struct DevArgs {
     /// Folder for all data: leader/ and compute-<n>/ inside [default: ./blueshift-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Number of compute processes
-    #[arg(long, default_value_t = 2)]
-    nodes: u32,
+    /// Number of compute processes [default: the data folder's, or 2]
+    #[arg(long)]
+    nodes: Option<u32>,
     /// Slices on each compute node [default: 2]
     #[arg(long)]
     slices_per_node: Option<u32>,
@@ -139,8 +211,14 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
             set(&mut config.leader.node_timeout_secs, a.node_timeout_secs);
             set(&mut config.leader.auto_all_max_rows, a.auto_all_max_rows);
             let stores = config.store_config();
-            blueshift_leader::run_leader(config.leader, config.storage, stores, shutdown_signal())
-                .await?;
+            blueshift_leader::run_leader(
+                config.leader,
+                config.storage,
+                stores,
+                config.snapshots,
+                shutdown_signal(),
+            )
+            .await?;
             Ok(())
         }
         Command::Compute(a) => {
@@ -160,15 +238,68 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
         Command::Dev(a) => {
             set(&mut config.leader.port, a.port);
             set(&mut config.storage.data_dir, a.data_dir);
-            set(&mut config.storage.slices_per_node, a.slices_per_node);
+            // A data folder that holds a cluster fixes its topology; flags may only agree.
+            let (nodes, slices_per_node) = match blueshift_leader::stored_topology(
+                &config.storage.data_dir.join("leader"),
+            )? {
+                Some(t) => {
+                    let contradicts = a.nodes.is_some_and(|n| n != t.nodes)
+                        || a.slices_per_node.is_some_and(|s| s != t.slices_per_node);
+                    if contradicts {
+                        return Err(Error::Config(format!(
+                            "{} holds a cluster of {} nodes x {} slices; --nodes/--slices-per-node cannot change that (restore a snapshot into a new folder to re-slice)",
+                            config.storage.data_dir.display(),
+                            t.nodes,
+                            t.slices_per_node
+                        )));
+                    }
+                    (t.nodes, t.slices_per_node)
+                }
+                None => (
+                    a.nodes.unwrap_or(2),
+                    a.slices_per_node.unwrap_or(config.storage.slices_per_node),
+                ),
+            };
             dev::run_dev(dev::DevOpts {
                 port: config.leader.port,
                 data_dir: config.storage.data_dir.clone(),
-                nodes: a.nodes,
-                slices_per_node: config.storage.slices_per_node,
+                nodes,
+                slices_per_node,
                 config_file: cli.config.clone(),
             })
             .await
+        }
+        Command::Snapshot(c) => match c {
+            SnapshotCommand::Create {
+                name,
+                retention_days,
+                json,
+                leader,
+            } => ops::snapshot_create(&config, &leader, &name, retention_days, json).await,
+            SnapshotCommand::List {
+                region,
+                json,
+                leader,
+            } => ops::snapshot_list(&config, &leader, region.as_deref(), json).await,
+            SnapshotCommand::Describe { name, json, leader } => {
+                ops::snapshot_describe(&config, &leader, &name, json).await
+            }
+            SnapshotCommand::Delete { name, leader } => {
+                ops::snapshot_delete(&config, &leader, &name).await
+            }
+        },
+        Command::Restore(a) => {
+            let opts = ops::RestoreOpts {
+                snapshot: a.snapshot,
+                region: a.region,
+                location: a.location,
+                data_dir: a.data_dir,
+                nodes: a.nodes,
+                slices_per_node: a.slices_per_node,
+                json: a.json,
+            };
+            let report = ops::restore(&config, &opts).await?;
+            ops::print_restore(&report, opts.json)
         }
     }
 }

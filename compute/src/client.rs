@@ -12,6 +12,7 @@ use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Action, FlightData, FlightDescriptor, Ticket};
+use blueshift_snapshots::upload::{UploadEvent, UploadProgress, UploadRequest, UploadResult};
 use blueshift_storage::DeleteVectorMeta;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -20,9 +21,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, DeleteRowsRequest, GcRequest,
-    GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
-    LoadEvent, LoadRequest, LoadResponse, MAX_MESSAGE_BYTES, StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_UPLOAD,
+    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, INGEST_END,
+    IngestRequest, IngestResponse, LoadEvent, LoadRequest, LoadResponse, MAX_MESSAGE_BYTES,
+    StageTicket,
 };
 
 #[derive(Debug, Clone)]
@@ -137,9 +139,54 @@ impl ComputeClient {
         req: &LoadRequest,
         mut progress: impl FnMut(u64, u64, u64),
     ) -> Result<LoadResponse> {
+        self.streamed(ACTION_LOAD, req, "a load", |event| match event {
+            LoadEvent::Progress {
+                bytes,
+                rows,
+                tasks_done,
+            } => {
+                progress(bytes, rows, tasks_done);
+                None
+            }
+            LoadEvent::Done(resp) => Some(resp),
+        })
+        .await
+    }
+
+    /// Runs a node's share of a snapshot (its files put into the location, the block
+    /// checksums asked for), reporting progress as it goes.
+    pub async fn snapshot_upload(
+        &self,
+        req: &UploadRequest,
+        mut progress: impl FnMut(UploadProgress),
+    ) -> Result<UploadResult> {
+        self.streamed(
+            ACTION_SNAPSHOT_UPLOAD,
+            req,
+            "a snapshot upload",
+            |event| match event {
+                UploadEvent::Progress(p) => {
+                    progress(p);
+                    None
+                }
+                UploadEvent::Done(r) => Some(r),
+            },
+        )
+        .await
+    }
+
+    /// An action answered by a stream of JSON events until `on_event` finds the result.
+    /// A node that sends nothing for the timeout fails the call naming the node.
+    async fn streamed<E: serde::de::DeserializeOwned, R>(
+        &self,
+        kind: &str,
+        req: &impl serde::Serialize,
+        what: &str,
+        mut on_event: impl FnMut(E) -> Option<R>,
+    ) -> Result<R> {
         let mut client = self.client.clone();
         let call = client.do_action(Action {
-            r#type: ACTION_LOAD.into(),
+            r#type: kind.into(),
             body: serde_json::to_vec(req).expect("serializable").into(),
         });
         let mut answers = self.within_timeout(call).await?.into_inner();
@@ -153,17 +200,14 @@ impl ComputeClient {
                 .map_err(|s| self.status_error(s))?
                 .ok_or_else(|| {
                     bad_answer(format!(
-                        "compute node {} ended a load without its result",
+                        "compute node {} ended {what} without its result",
                         self.node
                     ))
                 })?;
-            match serde_json::from_slice(&next.body).map_err(|e| bad_answer(e.to_string()))? {
-                LoadEvent::Progress {
-                    bytes,
-                    rows,
-                    tasks_done,
-                } => progress(bytes, rows, tasks_done),
-                LoadEvent::Done(resp) => return Ok(resp),
+            let event =
+                serde_json::from_slice(&next.body).map_err(|e| bad_answer(e.to_string()))?;
+            if let Some(result) = on_event(event) {
+                return Ok(result);
             }
         }
     }

@@ -47,6 +47,9 @@ pub struct IngestResponse {
 pub const ACTION_HEALTH: &str = "health";
 pub const ACTION_GC: &str = "gc";
 pub const ACTION_DELETE_ROWS: &str = "delete_rows";
+/// A node's share of a snapshot: [`blueshift_snapshots::upload::UploadRequest`], answered
+/// by a stream of [`blueshift_snapshots::upload::UploadEvent`]s.
+pub const ACTION_SNAPSHOT_UPLOAD: &str = "snapshot_upload";
 
 /// Marks the end of an ingest stream (the `app_metadata` of a final, empty message): a
 /// stream that ends without it was cut off, and its rows are not acknowledged.

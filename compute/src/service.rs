@@ -30,9 +30,9 @@ use crate::codec::BlueshiftCodec;
 use crate::config::ComputeNodeOpts;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, DeleteRowsRequest, GcRequest,
-    GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse,
-    LoadRequest, MAX_MESSAGE_BYTES, StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_UPLOAD,
+    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, INGEST_END,
+    IngestRequest, IngestResponse, LoadRequest, MAX_MESSAGE_BYTES, StageTicket,
 };
 use crate::write::LocalNode;
 
@@ -139,6 +139,36 @@ impl ComputeService {
             tx,
         ));
         let answers = tokio_stream::wrappers::ReceiverStream::new(rx).map(|event| {
+            let event = event.map_err(Status::from)?;
+            let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
+            Ok(arrow_flight::Result { body: body.into() })
+        });
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    /// Starts this node's share of a snapshot; its answer stream carries progress after
+    /// each file, then the result.
+    #[allow(clippy::result_large_err)]
+    fn start_snapshot_upload(
+        &self,
+        body: &[u8],
+    ) -> std::result::Result<Response<BoxStream<arrow_flight::Result>>, Status> {
+        use blueshift_snapshots::upload::{UploadEvent, UploadRequest};
+        let req: UploadRequest = parse(body).map_err(Status::from)?;
+        let location =
+            blueshift_snapshots::Location::open(&self.stores, &req.location, &req.region)
+                .map_err(|e| Status::from(Error::from(e)))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let slices = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            let progress_tx = tx.clone();
+            let result = blueshift_snapshots::upload::upload(&location, slices, &req, move |p| {
+                let _ = progress_tx.send(Ok(UploadEvent::Progress(p)));
+            })
+            .await;
+            let _ = tx.send(result.map(UploadEvent::Done).map_err(Error::from));
+        });
+        let answers = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|event| {
             let event = event.map_err(Status::from)?;
             let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
             Ok(arrow_flight::Result { body: body.into() })
@@ -326,6 +356,9 @@ impl FlightService for ComputeService {
         if action.r#type == ACTION_LOAD {
             return self.start_load(&action.body);
         }
+        if action.r#type == ACTION_SNAPSHOT_UPLOAD {
+            return self.start_snapshot_upload(&action.body);
+        }
         // Actions touch files: keep them off the async workers.
         let body = tokio::task::block_in_place(|| self.action(&action)).map_err(Status::from)?;
         let out = arrow_flight::Result { body: body.into() };
@@ -338,15 +371,21 @@ impl FlightService for ComputeService {
         &self,
         _r: Request<Empty>,
     ) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
-        let actions = [ACTION_HEALTH, ACTION_GC, ACTION_DELETE_ROWS, ACTION_LOAD]
-            .into_iter()
-            .map(|a| {
-                Ok(ActionType {
-                    r#type: a.into(),
-                    description: String::new(),
-                })
+        let actions = [
+            ACTION_HEALTH,
+            ACTION_GC,
+            ACTION_DELETE_ROWS,
+            ACTION_LOAD,
+            ACTION_SNAPSHOT_UPLOAD,
+        ]
+        .into_iter()
+        .map(|a| {
+            Ok(ActionType {
+                r#type: a.into(),
+                description: String::new(),
             })
-            .collect::<Vec<_>>();
+        })
+        .collect::<Vec<_>>();
         Ok(Response::new(Box::pin(futures::stream::iter(actions))))
     }
 }

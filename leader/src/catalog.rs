@@ -156,6 +156,57 @@ impl Catalog {
     }
 }
 
+/// The catalog folder inside a leader's data folder.
+pub fn catalog_dir(leader_data_dir: &Path) -> std::path::PathBuf {
+    leader_data_dir.join("catalog")
+}
+
+/// The topology recorded in a leader's data folder, if it holds a cluster.
+pub fn stored_topology(leader_data_dir: &Path) -> Result<Option<Topology>> {
+    let dir = catalog_dir(leader_data_dir);
+    if !dir.exists() {
+        return Ok(None);
+    }
+    Ok(CommitLog::read_latest::<ClusterState>(&dir)?.map(|s| s.topology))
+}
+
+/// Writes the first commit of a cluster made from restored tables (a new cluster id: its
+/// compute folders are new too). Returns the cluster id.
+pub fn create_restored(
+    leader_data_dir: &Path,
+    topology: Topology,
+    next_table_id: u64,
+    tables: BTreeMap<String, (TableDef, TableData)>,
+) -> Result<String> {
+    let (log, latest) = CommitLog::open::<ClusterState>(&catalog_dir(leader_data_dir))?;
+    if latest.is_some() {
+        return Err(Error::InvalidInput(format!(
+            "{} already holds a cluster",
+            leader_data_dir.display()
+        )));
+    }
+    let state = ClusterState {
+        version: 1,
+        cluster_id: new_cluster_id(),
+        topology,
+        next_table_id,
+        tables: tables
+            .into_iter()
+            .map(|(n, (def, data))| {
+                (
+                    n,
+                    TableState {
+                        def,
+                        data: Arc::new(data),
+                    },
+                )
+            })
+            .collect(),
+    };
+    log.commit(state.version, &state)?;
+    Ok(state.cluster_id)
+}
+
 fn new_cluster_id() -> String {
     let seed = format!(
         "{:?} {} {:?}",

@@ -12,7 +12,7 @@
 //! Modules: `session` (per-connection state), `output` (what a statement returns),
 //! `dispatch` (parse, dispatch, plan, EXPLAIN, describe), `ddl`, `dml`, `write` (rows into
 //! blocks), `settings` (SET/SHOW), `names` (PostgreSQL's result column names), `shapes` (statements
-//! reshaped into forms DataFusion plans), `copy` (COPY: its
+//! reshaped into forms DataFusion plans), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
 //! grammar, planning, line accounting and STDIN), `unload` (UNLOAD).
 
 pub(crate) mod copy;
@@ -24,6 +24,7 @@ mod output;
 mod session;
 mod settings;
 mod shapes;
+mod snapshot;
 mod unload;
 mod write;
 
@@ -47,6 +48,8 @@ pub struct Engine {
     pub log: Arc<SystemLogs>,
     /// Object stores for COPY and UNLOAD.
     pub stores: Arc<blueshift_storage::Stores>,
+    /// Snapshots: taking, listing and deleting them.
+    pub snapshots: Arc<crate::snapshots::Snapshots>,
     /// Where COPY FROM STDIN spools its input until the client's last byte.
     pub spool_dir: std::path::PathBuf,
 }

@@ -20,6 +20,10 @@ pub enum Error {
     UndefinedColumn { column: String },
     #[error("{0}")]
     InvalidInput(String),
+    #[error("snapshot \"{0}\" does not exist")]
+    UndefinedSnapshot(String),
+    #[error("snapshot \"{0}\" already exists")]
+    DuplicateSnapshot(String),
     #[error("{0}")]
     NotSupported(String),
     #[error("cluster is not ready: {0}")]
@@ -61,6 +65,8 @@ impl Error {
             Error::UndefinedColumn { .. } => Code::UndefinedColumn,
             Error::DuplicateColumn(_) => Code::DuplicateColumn,
             Error::InvalidInput(_) => Code::InvalidInput,
+            Error::UndefinedSnapshot(_) => Code::UndefinedObject,
+            Error::DuplicateSnapshot(_) => Code::DuplicateObject,
             Error::NotSupported(_) => Code::FeatureNotSupported,
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),

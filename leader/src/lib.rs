@@ -16,12 +16,16 @@
 //! - `stages`: the stage cutter (which subtrees run on the slices) and EXPLAIN.
 //! - `casts`: decimal to integer casts that round, as PostgreSQL's do.
 //! - `outer_joins`: outer joins made inner only where the WHERE clause proves it right.
+//! - `push_down`: filters moved below joins, aggregates and windows only where they mean
+//!   the same there.
 //! - `windows`: window results are not taken as sorted where they are not.
 //! - `subquery`: the subqueries DataFusion is not trusted with, run per outer binding.
 //! - `catalog`: the committed cluster state and its commit log.
 //! - `schema` and `system`: what a session's queries can name (tables at the pinned
 //!   version, system views).
-//! - `logs`: `stl_query`, `stl_load_errors`, `stv_load_state`.
+//! - `logs`: `stl_query`, `stl_load_errors`, `stv_load_state`, `svv_snapshots`,
+//!   `stl_snapshot_log`.
+//! - `snapshots`: taking, listing and deleting snapshots (one operation at a time).
 //! - `sql_split`: statement splitting and Redshift's table attributes.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
@@ -36,12 +40,14 @@ mod push_down;
 mod run;
 mod schema;
 mod server;
+mod snapshots;
 mod sql_split;
 mod stages;
 mod subquery;
 mod system;
 mod windows;
 
+pub use catalog::{create_restored, stored_topology};
 pub use config::LeaderConfig;
 pub use error::{Error, Result};
 pub use run::run_leader;

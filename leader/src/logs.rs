@@ -1,19 +1,22 @@
-//! The leader's in-memory logs behind the system views: `stl_query` (statements run) and
-//! `stl_load_errors` / `stv_load_state` (COPY rejects and running loads). One owner holds
-//! both; neither log knows the other.
+//! The leader's in-memory logs behind the system views: `stl_query` (statements run),
+//! `stl_load_errors` / `stv_load_state` (COPY rejects and running loads) and
+//! `svv_snapshots` / `stl_snapshot_log`. One owner holds them; none knows the others.
 
 mod loads;
 mod queries;
+mod snapshots;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use loads::{LoadLog, LoadProgress};
 pub use queries::QueryLog;
+pub use snapshots::{Listed, SnapshotEvent, SnapshotLog};
 
 #[derive(Debug)]
 pub struct SystemLogs {
     pub queries: QueryLog,
     pub loads: LoadLog,
+    pub snapshots: SnapshotLog,
 }
 
 impl SystemLogs {
@@ -22,6 +25,7 @@ impl SystemLogs {
         SystemLogs {
             queries: QueryLog::new(capacity),
             loads: LoadLog::new(capacity),
+            snapshots: SnapshotLog::new(capacity),
         }
     }
 }

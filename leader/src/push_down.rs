@@ -90,7 +90,9 @@ impl PushDownFilter {
         let hold_all = match filter.input.as_ref() {
             LogicalPlan::Aggregate(a) => {
                 a.group_expr.is_empty()
-                    || a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_)))
+                    || a.group_expr
+                        .iter()
+                        .any(|e| matches!(e, Expr::GroupingSet(_)))
             }
             _ => false,
         };

@@ -17,11 +17,15 @@ pub async fn run_leader(
     lc: LeaderConfig,
     storage: StorageConfig,
     stores: StoreConfig,
+    snapshots: blueshift_snapshots::SnapshotConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let timeout = Duration::from_secs(lc.node_timeout_secs.max(1));
     let cluster = Arc::new(Peers::new(&lc.compute, storage.slices_per_node, timeout)?);
-    let catalog = Catalog::open(&storage.data_dir.join("catalog"), cluster.topology)?;
+    let catalog = Catalog::open(
+        &crate::catalog::catalog_dir(&storage.data_dir),
+        cluster.topology,
+    )?;
     let cluster_id = catalog.pin().cluster_id.clone();
     cluster
         .wait_healthy(&cluster_id, Duration::from_secs(120))
@@ -40,14 +44,32 @@ pub async fn run_leader(
         .await
         .map_err(|e| Error::Io(format!("cannot listen on {}:{}: {e}", lc.host, lc.port)))?;
     tracing::info!("leader listening on {}:{}", lc.host, lc.port);
+    let stores = Arc::new(blueshift_storage::Stores::new(stores));
+    let log = Arc::new(SystemLogs::new(lc.query_log_size));
+    let snapshots = Arc::new(crate::snapshots::Snapshots::open(
+        snapshots,
+        &stores,
+        &storage.data_dir,
+    )?);
+    // An unreachable snapshot location must not keep the cluster down: it shows in the
+    // log, and snapshot statements report it themselves.
+    if let Err(e) = snapshots.start(&log).await {
+        tracing::warn!(
+            "snapshot location {}: {}",
+            snapshots.primary.url,
+            e.user_message()
+        );
+    }
     let engine = Arc::new(Engine {
         catalog,
         cluster,
-        log: Arc::new(SystemLogs::new(lc.query_log_size)),
-        stores: Arc::new(blueshift_storage::Stores::new(stores)),
+        log,
+        stores,
+        snapshots,
         spool_dir: spool,
         config: lc,
     });
+    tokio::spawn(crate::snapshots::schedule(Arc::clone(&engine)));
     crate::server::serve(engine, listener, shutdown).await;
     Ok(())
 }

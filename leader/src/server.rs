@@ -31,6 +31,8 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::UndefinedTable => "42P01",
         Code::UndefinedColumn => "42703",
         Code::DuplicateTable => "42P07",
+        Code::UndefinedObject => "42704",
+        Code::DuplicateObject => "42710",
         Code::DuplicateColumn => "42701",
         Code::InvalidInput => "22P02",
         Code::StringTooLong => "22001",

@@ -10,6 +10,8 @@
 //! | `stl_query` | statements run |
 //! | `stl_load_errors` | rows COPY rejected |
 //! | `stv_load_state` | COPYs running now |
+//! | `svv_snapshots` | snapshots in every region, as last listed |
+//! | `stl_snapshot_log` | snapshot operations |
 
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ const VIEWS: &[(&str, Build)] = &[
     ("stl_query", stl_query),
     ("stl_load_errors", stl_load_errors),
     ("stv_load_state", stv_load_state),
+    ("svv_snapshots", svv_snapshots),
+    ("stl_snapshot_log", stl_snapshot_log),
 ];
 
 pub fn is_view(name: &str) -> bool {
@@ -246,5 +250,49 @@ fn stv_load_state(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
         col("bytes_loaded", i64s(totals.iter().map(|t| t.0 as i64))),
         col("rows_parsed", i64s(totals.iter().map(|t| t.1 as i64))),
         col("pct_complete", Float64Array::from_iter_values(pct)),
+    ])
+}
+
+fn svv_snapshots(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
+    let listed = logs.snapshots.listing();
+    let r = || listed.iter().map(|l| &l.record);
+    let record_json = listed
+        .iter()
+        .map(|l| serde_json::to_string(&l.record))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    Ok(vec![
+        col("snapshot_name", texts(r().map(|r| r.name.as_str()))),
+        col("kind", texts(r().map(|r| r.kind.as_str()))),
+        col("commit", i64s(r().map(|r| r.commit as i64))),
+        col("created_at", times(r().map(|r| r.created_unix_ms * 1000))),
+        col("tables", i64s(r().map(|r| r.tables.len() as i64))),
+        col("rows", i64s(r().map(|r| r.rows as i64))),
+        col("bytes", i64s(r().map(|r| r.bytes as i64))),
+        col("bytes_uploaded", i64s(r().map(|r| r.bytes_uploaded as i64))),
+        col("status", texts(r().map(|_| "available"))),
+        col("regions", texts(listed.iter().map(|l| l.regions.join(",")))),
+        nullable(
+            "retention_days",
+            Int32Array::from_iter(r().map(|r| r.retention_days.map(|d| d as i32))),
+        ),
+        col("record", texts(record_json)),
+    ])
+}
+
+fn stl_snapshot_log(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
+    let events = logs.snapshots.events();
+    Ok(vec![
+        col(
+            "snapshot_name",
+            texts(events.iter().map(|e| e.snapshot.as_str())),
+        ),
+        col("action", texts(events.iter().map(|e| e.action))),
+        col("region", texts(events.iter().map(|e| e.region.as_str()))),
+        col("starttime", times(events.iter().map(|e| e.start))),
+        col("endtime", times(events.iter().map(|e| e.end))),
+        col("files", i64s(events.iter().map(|e| e.files as i64))),
+        col("bytes", i64s(events.iter().map(|e| e.bytes as i64))),
+        col("status", texts(events.iter().map(|e| e.status.as_str()))),
     ])
 }

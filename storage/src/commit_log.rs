@@ -55,6 +55,34 @@ impl CommitLog {
         Ok((log, latest))
     }
 
+    /// The newest committed state in `dir`, read without taking the folder's lock (the
+    /// process owning it may be running); `None` when there is none.
+    pub fn read_latest<T: DeserializeOwned>(dir: &std::path::Path) -> Result<Option<T>> {
+        let newest = fs::read_dir(dir)
+            .map_err(|e| Error::io(dir.display(), e))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let v: u64 = name
+                    .strip_prefix("commit-")?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()?;
+                Some((v, e.path()))
+            })
+            .max_by_key(|(v, _)| *v);
+        let Some((_, path)) = newest else {
+            return Ok(None);
+        };
+        let bytes = fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::CorruptLog {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+    }
+
     fn path(&self, version: u64) -> PathBuf {
         self.dir.join(format!("commit-{version:020}.json"))
     }

@@ -38,6 +38,9 @@ pub enum Error {
     /// The object store refused the credentials.
     #[error("{url}: access denied: {reason}")]
     AccessDenied { url: String, reason: String },
+    /// An object whose bytes do not match the checksum recorded for it.
+    #[error("{url}: corrupted object: {reason}")]
+    CorruptObject { url: String, reason: String },
     /// Any other object-store failure.
     #[error("{url}: {reason}")]
     ObjectStore { url: String, reason: String },
@@ -81,7 +84,7 @@ impl Error {
             Error::Invalid(_) => Code::InvalidInput,
             Error::ObjectNotFound { .. } => Code::UndefinedFile,
             Error::AccessDenied { .. } => Code::AccessDenied,
-            Error::ObjectStore { .. } => Code::Storage,
+            Error::ObjectStore { .. } | Error::CorruptObject { .. } => Code::Storage,
             Error::Io { .. } | Error::BadBlock { .. } | Error::CorruptLog { .. } => Code::Storage,
             _ => Code::Internal,
         }

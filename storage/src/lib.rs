@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Modules: [`table`] (definitions), [`placement`] (topology and the distribution hash),
-//! `block` and `zone_map` (block files and their statistics), `pruning` (zone maps as
+//! `block` and `zone_map` (block files and their statistics), [`checksum`] (order-independent
+//! content checksums), `pruning` (zone maps as
 //! DataFusion pruning statistics), `delete_vector`,
 //! `manifest`, `slice_store` (files on a node), `commit_log` (the leader's durable state),
 //! `scan` and `provider` (DataFusion integration), `objects` (URLs to object stores and
@@ -23,6 +24,7 @@
 //! `[storage]` section), `code` (protocol-neutral error codes).
 
 mod block;
+pub mod checksum;
 mod code;
 mod commit_log;
 mod config;

@@ -88,6 +88,23 @@ impl SliceStore {
         self.put_file(&path, bytes)
     }
 
+    /// Writes a block or delete vector file whose bytes came from elsewhere (a restore);
+    /// the caller has checked them against `id`.
+    pub fn put_file_bytes(
+        &self,
+        slice: u32,
+        id: &str,
+        delete_vector: bool,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let path = if delete_vector {
+            self.dv_path(slice, id)
+        } else {
+            self.block_path(slice, id)
+        };
+        self.put_file(&path, bytes)
+    }
+
     /// Writes the union of `base` (if any) and `rows` as a new delete vector file.
     pub fn put_delete_vector(
         &self,

@@ -149,6 +149,9 @@ impl Engine {
             }
             _ => {}
         }
+        if let Some(stmt) = super::snapshot::parse(&text.sql) {
+            return self.snapshot_statement(session, stmt?).await;
+        }
         let Some(stmt) = self.parse(text)? else {
             return Ok(Output::Empty);
         };

@@ -78,9 +78,7 @@ impl Engine {
                             Arc::new(crate::outer_joins::EliminateOuterJoin) as _
                         }
                         // DataFusion's moves predicates over outer joins wrongly.
-                        "push_down_filter" => {
-                            Arc::new(crate::push_down::PushDownFilter(rule)) as _
-                        }
+                        "push_down_filter" => Arc::new(crate::push_down::PushDownFilter(rule)) as _,
                         _ => rule,
                     })
                     .collect(),

@@ -14,4 +14,5 @@ mod distribution;
 mod errors;
 mod psql;
 mod slt;
+mod snapshots;
 mod writes;

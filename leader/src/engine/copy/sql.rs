@@ -72,13 +72,13 @@ pub fn kind(sql: &str) -> Option<&'static str> {
     }
 }
 
-struct Tokens {
+pub(crate) struct Tokens {
     tokens: Vec<Token>,
     pos: usize,
 }
 
 impl Tokens {
-    fn new(sql: &str) -> Result<Tokens> {
+    pub(crate) fn new(sql: &str) -> Result<Tokens> {
         let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
             .tokenize()
             .map_err(|e| Error::syntax(e.message))?
@@ -88,29 +88,29 @@ impl Tokens {
         Ok(Tokens { tokens, pos: 0 })
     }
 
-    fn peek(&self) -> Option<&Token> {
+    pub(crate) fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.pos)
     }
 
-    fn next(&mut self) -> Option<Token> {
+    pub(crate) fn next(&mut self) -> Option<Token> {
         let t = self.tokens.get(self.pos).cloned();
         self.pos += 1;
         t
     }
 
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.pos >= self.tokens.len()
     }
 
     /// The next token as an upper-case word, if it is one.
-    fn peek_word(&self) -> Option<String> {
+    pub(crate) fn peek_word(&self) -> Option<String> {
         match self.peek()? {
             Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
             _ => None,
         }
     }
 
-    fn eat_word(&mut self, word: &str) -> bool {
+    pub(crate) fn eat_word(&mut self, word: &str) -> bool {
         if self.peek_word().as_deref() == Some(word) {
             self.pos += 1;
             true
@@ -119,7 +119,7 @@ impl Tokens {
         }
     }
 
-    fn eat(&mut self, t: &Token) -> bool {
+    pub(crate) fn eat(&mut self, t: &Token) -> bool {
         if self.peek() == Some(t) {
             self.pos += 1;
             true
@@ -128,7 +128,7 @@ impl Tokens {
         }
     }
 
-    fn expect_word(&mut self, word: &str) -> Result<()> {
+    pub(crate) fn expect_word(&mut self, word: &str) -> Result<()> {
         if self.eat_word(word) {
             Ok(())
         } else {
@@ -136,14 +136,14 @@ impl Tokens {
         }
     }
 
-    fn unexpected(&self, what: &str) -> Error {
+    pub(crate) fn unexpected(&self, what: &str) -> Error {
         match self.peek() {
             Some(t) => Error::syntax(format!("syntax error at or near \"{t}\": {what}")),
             None => Error::syntax(format!("syntax error at end of input: {what}")),
         }
     }
 
-    fn string(&mut self, after: &str) -> Result<String> {
+    pub(crate) fn string(&mut self, after: &str) -> Result<String> {
         self.eat_word("AS");
         match self.next() {
             Some(Token::SingleQuotedString(s)) | Some(Token::EscapedStringLiteral(s)) => Ok(s),
@@ -155,7 +155,7 @@ impl Tokens {
         }
     }
 
-    fn number(&mut self, after: &str) -> Result<u64> {
+    pub(crate) fn number(&mut self, after: &str) -> Result<u64> {
         self.eat_word("AS");
         match self.next() {
             Some(Token::Number(n, _)) => n
@@ -168,7 +168,7 @@ impl Tokens {
         }
     }
 
-    fn ident(&mut self) -> Result<String> {
+    pub(crate) fn ident(&mut self) -> Result<String> {
         match self.next() {
             Some(Token::Word(w)) => Ok(if w.quote_style.is_some() {
                 w.value

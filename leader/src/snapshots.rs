@@ -1,0 +1,594 @@
+//! Snapshots, as the leader takes and keeps them: one operation at a time per cluster.
+//!
+//! ```text
+//!  create: pin the current commit ─► pending/<name> ─► every node puts its slices' missing
+//!          files and the checksums of blocks not seen before ─► manifests/<name> ─►
+//!          snapshots/<name> (the record: now it exists) ─► pending removed
+//!  delete: record ─► manifest ─► files no other snapshot names
+//! ```
+//!
+//! A query or write goes on meanwhile: the pinned commit keeps its files on the nodes until
+//! the snapshot is done with them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use blueshift_compute::Peers;
+use blueshift_snapshots::format::{
+    BlockSum, FORMAT, FileRef, Manifest, Pending, TableImage, TableSummary, check_name,
+    checksum_hex, sum_key,
+};
+use blueshift_snapshots::upload::{SliceShare, UploadRequest};
+use blueshift_snapshots::{Kind, Location, Record, SnapshotConfig, gc};
+use blueshift_storage::Stores;
+
+use crate::catalog::{Catalog, ClusterState};
+use crate::error::{Error, Result};
+use crate::logs::{Listed, SnapshotEvent, SystemLogs, now_micros};
+
+/// Progress of a snapshot being taken: files and bytes done of the total.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// What a new snapshot is called and how long it is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSnapshot<'a> {
+    pub name: &'a str,
+    pub kind: Kind,
+    /// `None`: kept until deleted.
+    pub retention_days: Option<u32>,
+}
+
+pub struct Snapshots {
+    pub config: SnapshotConfig,
+    pub primary: Location,
+    pub copy: Option<Location>,
+    /// One snapshot operation at a time: garbage collection never runs while a snapshot
+    /// is uploading files it has not recorded yet.
+    lock: tokio::sync::Mutex<()>,
+    /// Block checksums of the newest snapshot, reused by the next.
+    sums: std::sync::Mutex<Option<BTreeMap<String, BlockSum>>>,
+}
+
+impl Snapshots {
+    pub fn open(config: SnapshotConfig, stores: &Stores, leader_data_dir: &Path) -> Result<Self> {
+        config.check().map_err(Error::InvalidInput)?;
+        let primary = Location::open(stores, &config.location_or(leader_data_dir), &config.region)?;
+        let copy = if config.copy_to_region.is_empty() {
+            None
+        } else {
+            Some(Location::open(
+                stores,
+                &config.copy_location,
+                &config.copy_to_region,
+            )?)
+        };
+        Ok(Snapshots {
+            config,
+            primary,
+            copy,
+            lock: tokio::sync::Mutex::new(()),
+            sums: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// At start-up: a snapshot interrupted by the leader's end left a pending marker (its
+    /// files are garbage now), and the listing for `svv_snapshots` is read.
+    pub async fn start(&self, logs: &SystemLogs) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        for p in self.primary.pendings().await? {
+            tracing::info!(snapshot = %p.name, "clearing an interrupted snapshot");
+            self.primary
+                .delete(&blueshift_snapshots::pending_key(&p.name))
+                .await?;
+        }
+        self.refresh(logs).await
+    }
+
+    /// Reads every location's records into the listing `svv_snapshots` shows.
+    pub async fn refresh(&self, logs: &SystemLogs) -> Result<()> {
+        let locations: Vec<&Location> = std::iter::once(&self.primary)
+            .chain(self.copy.as_ref())
+            .collect();
+        let listed = blueshift_snapshots::list_all(&locations)
+            .await?
+            .into_iter()
+            .map(|(record, regions)| Listed { record, regions })
+            .collect();
+        logs.snapshots.set_listing(listed);
+        Ok(())
+    }
+
+    /// Takes a snapshot of the current commit.
+    pub async fn create(
+        &self,
+        catalog: &Catalog,
+        peers: &Peers,
+        logs: &SystemLogs,
+        new: NewSnapshot<'_>,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Record> {
+        let name = new.name;
+        check_name(name)?;
+        let _guard = self.lock.lock().await;
+        let start = now_micros();
+        let result = self.create_locked(catalog, peers, new, progress).await;
+        logs.snapshots.record(SnapshotEvent {
+            snapshot: name.to_string(),
+            action: "create",
+            region: region_name(&self.primary),
+            start,
+            end: now_micros(),
+            files: result.as_ref().map_or(0, |r| r.files_uploaded),
+            bytes: result.as_ref().map_or(0, |r| r.bytes_uploaded),
+            status: result
+                .as_ref()
+                .map_or_else(|e| e.user_message(), |_| "ok".into()),
+        });
+        if result.is_ok() {
+            self.refresh(logs).await?;
+        }
+        result
+    }
+
+    async fn create_locked(
+        &self,
+        catalog: &Catalog,
+        peers: &Peers,
+        new: NewSnapshot<'_>,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Record> {
+        let NewSnapshot {
+            name,
+            kind,
+            retention_days,
+        } = new;
+        let loc = &self.primary;
+        if loc.record(name).await?.is_some() {
+            return Err(Error::DuplicateSnapshot(name.to_string()));
+        }
+        // Held until the record is written: the nodes keep every file this commit names.
+        let state: Arc<ClusterState> = catalog.pin();
+        let mut manifest = manifest_of(name, &state);
+        let files = manifest.files();
+        let pending = Pending {
+            name: name.to_string(),
+            started_unix_ms: now_micros() / 1000,
+            files: files.iter().map(FileRef::key).collect(),
+        };
+        loc.put_json(&blueshift_snapshots::pending_key(name), &pending)
+            .await?;
+        let known = self.known_sums().await?;
+        let shares = shares(&state, &known);
+        let total = Progress {
+            files_total: files.len() as u64,
+            bytes_total: files.iter().map(|f| f.bytes).sum(),
+            ..Progress::default()
+        };
+        progress(total);
+        // Per node: (files done, bytes done), summed for the report.
+        let done: Vec<(AtomicU64, AtomicU64)> = (0..state.topology.nodes)
+            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+            .collect();
+        let calls = shares.into_iter().map(|(node, shares)| {
+            let req = UploadRequest {
+                location: loc.url.clone(),
+                region: loc.region.clone(),
+                shares,
+            };
+            let done = &done;
+            async move {
+                let client = peers
+                    .client(node)
+                    .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
+                client
+                    .snapshot_upload(&req, |p| {
+                        done[node as usize].0.store(p.files_done, Ordering::Relaxed);
+                        done[node as usize].1.store(p.bytes_done, Ordering::Relaxed);
+                        progress(Progress {
+                            files_done: done.iter().map(|d| d.0.load(Ordering::Relaxed)).sum(),
+                            bytes_done: done.iter().map(|d| d.1.load(Ordering::Relaxed)).sum(),
+                            ..total
+                        });
+                    })
+                    .await
+                    .map_err(Error::from)
+            }
+        });
+        let results = futures::future::try_join_all(calls).await?;
+        let mut sums = known;
+        let (mut files_uploaded, mut bytes_uploaded) = (0, 0);
+        for r in results {
+            files_uploaded += r.files_uploaded;
+            bytes_uploaded += r.bytes_uploaded;
+            sums.extend(r.sums);
+        }
+        let tables = summaries(&state, &sums)?;
+        // The manifest keeps only the sums of the blocks it names.
+        manifest.sums = state
+            .tables
+            .values()
+            .flat_map(|t| t.data.slices.values().flat_map(|m| &m.blocks))
+            .filter_map(|b| {
+                let k = sum_key(b);
+                sums.get(&k).map(|s| (k, *s))
+            })
+            .collect();
+        let manifest_ref = loc
+            .put_json(&blueshift_snapshots::manifest_key(name), &manifest)
+            .await?;
+        let now = chrono::Utc::now();
+        let record = Record {
+            format: FORMAT,
+            name: name.to_string(),
+            kind,
+            cluster_id: state.cluster_id.clone(),
+            commit: state.version,
+            created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            created_unix_ms: now.timestamp_millis(),
+            retention_days,
+            topology: state.topology,
+            rows: tables.iter().map(|t| t.rows).sum(),
+            bytes: total.bytes_total,
+            files: total.files_total,
+            tables,
+            bytes_uploaded,
+            files_uploaded,
+            manifest: manifest_ref,
+            copied_from: None,
+        };
+        loc.put_json(&blueshift_snapshots::record_key(name), &record)
+            .await?;
+        loc.delete(&blueshift_snapshots::pending_key(name)).await?;
+        *self.sums.lock().expect("sums") = Some(manifest.sums);
+        progress(Progress {
+            files_done: total.files_total,
+            bytes_done: total.bytes_total,
+            ..total
+        });
+        Ok(record)
+    }
+
+    /// Block checksums already known: the newest snapshot's.
+    async fn known_sums(&self) -> Result<BTreeMap<String, BlockSum>> {
+        if let Some(s) = self.sums.lock().expect("sums").clone() {
+            return Ok(s);
+        }
+        let records = self.primary.records().await?;
+        match records.last() {
+            Some(r) => Ok(self.primary.manifest(r).await?.sums),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Deletes a snapshot from every location, then the files no other snapshot names.
+    pub async fn delete(&self, logs: &SystemLogs, name: &str) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let start = now_micros();
+        let mut found = false;
+        let mut status = Ok(());
+        for loc in std::iter::once(&self.primary).chain(self.copy.as_ref()) {
+            let outcome = async {
+                if let Some(r) = loc.record(name).await? {
+                    found = true;
+                    gc::delete_snapshot(loc, &r).await?;
+                    let report = gc::collect(loc).await?;
+                    logs.snapshots.record(SnapshotEvent {
+                        snapshot: name.to_string(),
+                        action: "gc",
+                        region: region_name(loc),
+                        start,
+                        end: now_micros(),
+                        files: report.files_deleted,
+                        bytes: report.bytes_deleted,
+                        status: "ok".into(),
+                    });
+                }
+                Ok::<_, Error>(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                status = Err(e);
+                break;
+            }
+        }
+        if status.is_ok() && !found {
+            status = Err(Error::UndefinedSnapshot(name.to_string()));
+        }
+        logs.snapshots.record(SnapshotEvent {
+            snapshot: name.to_string(),
+            action: "delete",
+            region: region_name(&self.primary),
+            start,
+            end: now_micros(),
+            files: 0,
+            bytes: 0,
+            status: status
+                .as_ref()
+                .map_or_else(|e| e.user_message(), |_| "ok".into()),
+        });
+        *self.sums.lock().expect("sums") = None;
+        self.refresh(logs).await?;
+        status
+    }
+}
+
+/// Automatic snapshots: every `check_seconds`, a snapshot is taken when the newest one is
+/// `interval_hours` old (counted from the leader's start when there is none) or any node
+/// holds `bytes_changed_per_node_mb` of blocks it does not name, never within
+/// `min_gap_minutes` of the last, and never of a commit already snapshotted. Expired
+/// snapshots (automated ones after `automated_retention_days`, manual ones given a
+/// retention) are deleted with their unshared files.
+pub async fn schedule(engine: Arc<crate::engine::Engine>) {
+    let snapshots = Arc::clone(&engine.snapshots);
+    let config = snapshots.config.clone();
+    let started_ms = now_micros() / 1000;
+    let tick = std::time::Duration::from_secs_f64(config.check_seconds);
+    loop {
+        tokio::time::sleep(tick).await;
+        if let Err(e) = snapshots.expire(&engine.log).await {
+            tracing::warn!("deleting expired snapshots: {}", e.user_message());
+        }
+        if !config.automated {
+            continue;
+        }
+        match snapshots.automatic_due(&engine.catalog, started_ms).await {
+            Ok(Some(reason)) => {
+                let state = engine.catalog.pin();
+                let now = chrono::Utc::now();
+                let name = format!("auto-{}-c{}", now.format("%Y%m%d-%H%M%S"), state.version);
+                drop(state);
+                tracing::info!(snapshot = %name, reason, "automatic snapshot");
+                if let Err(e) = snapshots
+                    .create(
+                        &engine.catalog,
+                        &engine.cluster,
+                        &engine.log,
+                        NewSnapshot {
+                            name: &name,
+                            kind: Kind::Automated,
+                            retention_days: Some(config.automated_retention_days),
+                        },
+                        &|_| {},
+                    )
+                    .await
+                {
+                    tracing::warn!(snapshot = %name, "automatic snapshot failed: {}", e.user_message());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("automatic snapshot check: {}", e.user_message()),
+        }
+    }
+}
+
+impl Snapshots {
+    /// Why an automatic snapshot is due now, if it is.
+    async fn automatic_due(
+        &self,
+        catalog: &Catalog,
+        started_ms: i64,
+    ) -> Result<Option<&'static str>> {
+        let records = self.primary.records().await?;
+        let now_ms = now_micros() / 1000;
+        let state = catalog.pin();
+        let newest = records.last();
+        if newest.is_some_and(|r| r.commit == state.version && r.cluster_id == state.cluster_id) {
+            return Ok(None);
+        }
+        let gap_ms = (self.config.min_gap_minutes * 60_000.0) as i64;
+        if newest.is_some_and(|r| now_ms - r.created_unix_ms < gap_ms) {
+            return Ok(None);
+        }
+        let last_auto_ms = records
+            .iter()
+            .rev()
+            .find(|r| r.kind == Kind::Automated)
+            .map_or(started_ms, |r| r.created_unix_ms);
+        if now_ms - last_auto_ms >= (self.config.interval_hours * 3_600_000.0) as i64 {
+            return Ok(Some("interval"));
+        }
+        // Bytes of blocks the newest snapshot does not name, per node.
+        let named: std::collections::HashSet<String> = match newest {
+            Some(r) => self
+                .primary
+                .manifest(r)
+                .await?
+                .files()
+                .into_iter()
+                .map(|f| f.id)
+                .collect(),
+            None => std::collections::HashSet::new(),
+        };
+        let mut per_node: BTreeMap<u32, u64> = BTreeMap::new();
+        for t in state.tables.values() {
+            for (slice, m) in &t.data.slices {
+                for b in m.blocks.iter().filter(|b| !named.contains(&b.id)) {
+                    *per_node.entry(state.topology.node_of(*slice)).or_default() += b.bytes;
+                }
+            }
+        }
+        let limit = self
+            .config
+            .bytes_changed_per_node_mb
+            .saturating_mul(1 << 20);
+        if per_node.values().any(|b| *b >= limit) {
+            return Ok(Some("bytes changed"));
+        }
+        Ok(None)
+    }
+
+    /// Deletes every snapshot whose retention has run out, in every location.
+    pub async fn expire(&self, logs: &SystemLogs) -> Result<()> {
+        let now_ms = now_micros() / 1000;
+        for loc in std::iter::once(&self.primary).chain(self.copy.as_ref()) {
+            let expired: Vec<Record> = loc
+                .records()
+                .await?
+                .into_iter()
+                .filter(|r| r.expired(now_ms))
+                .collect();
+            if expired.is_empty() {
+                continue;
+            }
+            let _guard = self.lock.lock().await;
+            let start = now_micros();
+            for r in &expired {
+                gc::delete_snapshot(loc, r).await?;
+                logs.snapshots.record(SnapshotEvent {
+                    snapshot: r.name.clone(),
+                    action: "expire",
+                    region: region_name(loc),
+                    start,
+                    end: now_micros(),
+                    files: 0,
+                    bytes: 0,
+                    status: "ok".into(),
+                });
+            }
+            let report = gc::collect(loc).await?;
+            logs.snapshots.record(SnapshotEvent {
+                snapshot: String::new(),
+                action: "gc",
+                region: region_name(loc),
+                start,
+                end: now_micros(),
+                files: report.files_deleted,
+                bytes: report.bytes_deleted,
+                status: "ok".into(),
+            });
+            *self.sums.lock().expect("sums") = None;
+            drop(_guard);
+            self.refresh(logs).await?;
+        }
+        Ok(())
+    }
+}
+
+fn region_name(loc: &Location) -> String {
+    loc.region_name()
+}
+
+fn manifest_of(name: &str, state: &ClusterState) -> Manifest {
+    Manifest {
+        format: FORMAT,
+        name: name.to_string(),
+        cluster_id: state.cluster_id.clone(),
+        commit: state.version,
+        topology: state.topology,
+        next_table_id: state.next_table_id,
+        tables: state
+            .tables
+            .iter()
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    TableImage {
+                        def: t.def.clone(),
+                        data: (*t.data).clone(),
+                    },
+                )
+            })
+            .collect(),
+        sums: BTreeMap::new(),
+    }
+}
+
+/// The slices whose blocks hold a table's rows once (one copy of an ALL table).
+fn counted_slices(t: &crate::catalog::TableState) -> Vec<u32> {
+    if t.def.dist_style.is_all() {
+        t.data.slices.keys().next().copied().into_iter().collect()
+    } else {
+        t.data.slices.keys().copied().collect()
+    }
+}
+
+/// Each node's work: every file once (on the lowest slice holding it), and the checksums
+/// of counted blocks not in `known`.
+fn shares(
+    state: &ClusterState,
+    known: &BTreeMap<String, BlockSum>,
+) -> BTreeMap<u32, Vec<SliceShare>> {
+    let mut per_slice: BTreeMap<u32, SliceShare> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut asked = std::collections::HashSet::new();
+    for t in state.tables.values() {
+        let counted = counted_slices(t);
+        for (slice, m) in &t.data.slices {
+            for b in &m.blocks {
+                let share = per_slice.entry(*slice).or_insert_with(|| SliceShare {
+                    slice: *slice,
+                    ..SliceShare::default()
+                });
+                if seen.insert((b.id.clone(), false)) {
+                    share.files.push(FileRef {
+                        id: b.id.clone(),
+                        delete_vector: false,
+                        bytes: b.bytes,
+                    });
+                }
+                if let Some(d) = &b.deletes
+                    && seen.insert((d.id.clone(), true))
+                {
+                    share.files.push(FileRef {
+                        id: d.id.clone(),
+                        delete_vector: true,
+                        bytes: 0,
+                    });
+                }
+                let key = sum_key(b);
+                if counted.contains(slice) && !known.contains_key(&key) && asked.insert(key) {
+                    share.checksums.push(b.clone());
+                }
+            }
+        }
+    }
+    let mut per_node: BTreeMap<u32, Vec<SliceShare>> =
+        (0..state.topology.nodes).map(|n| (n, Vec::new())).collect();
+    for (slice, share) in per_slice {
+        per_node
+            .entry(state.topology.node_of(slice))
+            .or_default()
+            .push(share);
+    }
+    per_node
+}
+
+/// Rows, checksum and bytes per table, from the block checksums.
+fn summaries(state: &ClusterState, sums: &BTreeMap<String, BlockSum>) -> Result<Vec<TableSummary>> {
+    let mut out = Vec::new();
+    for (name, t) in &state.tables {
+        let (mut rows, mut sum) = (0u64, 0u64);
+        for slice in counted_slices(t) {
+            for b in &t.data.slices[&slice].blocks {
+                let s = sums.get(&sum_key(b)).ok_or_else(|| {
+                    Error::Internal(format!("no checksum for block {} of {name}", b.id))
+                })?;
+                if s.rows != b.live_rows() {
+                    return Err(Error::Internal(format!(
+                        "block {} of table {name} on slice {slice} holds {} live rows, its manifest says {}",
+                        b.id,
+                        s.rows,
+                        b.live_rows()
+                    )));
+                }
+                rows += s.rows;
+                sum = sum.wrapping_add(s.sum);
+            }
+        }
+        out.push(TableSummary {
+            name: name.clone(),
+            rows,
+            checksum: checksum_hex(sum),
+            bytes: t.data.bytes(),
+        });
+    }
+    Ok(out)
+}

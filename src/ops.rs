@@ -1,0 +1,543 @@
+//! Operator commands: `snapshot create|list|describe|delete` and `restore`.
+//!
+//! The `snapshot` commands run through the leader (SQL over pgwire, as psql would send it:
+//! `CREATE SNAPSHOT`, `DROP SNAPSHOT`, `svv_snapshots`), so the leader alone writes to its
+//! snapshot locations. `restore` reads the object store directly, so it works while the
+//! cluster is gone, from either region.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use blueshift_snapshots::restore::{RestoreProgress, node_dir};
+use blueshift_snapshots::{Location, Record, SnapshotConfig};
+use blueshift_storage::Stores;
+use blueshift_storage::placement::Topology;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Where the running cluster's leader is (like psql's `-h`, `-p`, `-U`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeaderAddr {
+    /// Leader host [default: [leader] host]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Leader port [default: [leader] port]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// User name
+    #[arg(short = 'U', long = "user", default_value = "admin")]
+    pub user: String,
+}
+
+/// The leader's data folder: `[storage] data_dir`, or its `leader/` folder when that is
+/// a `blueshift dev` folder.
+pub fn leader_data_dir(config: &Config) -> PathBuf {
+    let dir = &config.storage.data_dir;
+    if dir.join("leader").join("catalog").exists() {
+        dir.join("leader")
+    } else {
+        dir.clone()
+    }
+}
+
+/// The location holding snapshots of `region` (the primary one when `None`).
+pub fn location(config: &Config, region: Option<&str>) -> Result<Location> {
+    let snapshots: &SnapshotConfig = &config.snapshots;
+    let (url, region_name) = snapshots
+        .location_of(region, &leader_data_dir(config))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "no snapshot location for region {:?}: [snapshots] names region {:?} and copy_to_region {:?}",
+                region.unwrap_or_default(),
+                snapshots.region,
+                snapshots.copy_to_region
+            ))
+        })?;
+    let stores = Stores::new(config.store_config());
+    Ok(Location::open(&stores, &url, &region_name)?)
+}
+
+/// A pgwire session with the leader; NOTICEs arrive on the returned channel.
+async fn connect(
+    config: &Config,
+    addr: &LeaderAddr,
+) -> Result<(
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+)> {
+    let host = addr
+        .host
+        .clone()
+        .unwrap_or_else(|| config.leader.host.clone());
+    let port = addr.port.unwrap_or(config.leader.port);
+    let conn_str = format!("host={host} port={port} user={} dbname=dev", addr.user);
+    let (client, mut connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| Error::Io(format!("cannot reach the leader at {host}:{port}: {e}")))?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(m)) = futures::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                let _ = tx.send(n.message().to_string());
+            }
+        }
+    });
+    Ok((client, rx))
+}
+
+fn sql_error(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => Error::Io(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+        None => Error::Io(e.to_string()),
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A progress bar on a terminal, plain lines (at most one a second) otherwise.
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    last: Option<Instant>,
+    finished: bool,
+}
+
+impl Bar {
+    fn new(what: &'static str, quiet: bool) -> Bar {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            b.set_message(what);
+            b
+        });
+        Bar {
+            bar,
+            what,
+            last: (!quiet).then(|| Instant::now() - Duration::from_secs(2)),
+            finished: false,
+        }
+    }
+
+    fn update(&mut self, files: (u64, u64), bytes: (u64, u64)) {
+        if let Some(b) = &self.bar {
+            b.set_length(bytes.1);
+            b.set_position(bytes.0);
+            return;
+        }
+        let Some(last) = self.last else { return };
+        let finished = files.0 == files.1;
+        if (last.elapsed() >= Duration::from_secs(1) && !finished) || (finished && !self.finished) {
+            self.last = Some(Instant::now());
+            self.finished = finished;
+            eprintln!(
+                "{}: files {}/{}, bytes {}/{}",
+                self.what, files.0, files.1, bytes.0, bytes.1
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Reads `snapshot progress: files d/t, bytes d/t`.
+fn parse_progress(notice: &str) -> Option<((u64, u64), (u64, u64))> {
+    let rest = notice.strip_prefix("snapshot progress: files ")?;
+    let (files, bytes) = rest.split_once(", bytes ")?;
+    let pair = |s: &str| -> Option<(u64, u64)> {
+        let (a, b) = s.split_once('/')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    };
+    Some((pair(files)?, pair(bytes)?))
+}
+
+pub async fn snapshot_create(
+    config: &Config,
+    addr: &LeaderAddr,
+    name: &str,
+    retention_days: Option<u32>,
+    json: bool,
+) -> Result<()> {
+    let (client, mut notices) = connect(config, addr).await?;
+    let mut sql = format!("CREATE SNAPSHOT {}", quote(name));
+    if let Some(d) = retention_days {
+        sql.push_str(&format!(" RETENTION {d} DAYS"));
+    }
+    let mut bar = Bar::new("snapshot", json);
+    let run = client.batch_execute(&sql);
+    tokio::pin!(run);
+    let outcome = loop {
+        tokio::select! {
+            out = &mut run => break out,
+            Some(n) = notices.recv() => {
+                if let Some((files, bytes)) = parse_progress(&n) {
+                    bar.update(files, bytes);
+                }
+            }
+        }
+    };
+    bar.finish();
+    outcome.map_err(sql_error)?;
+    let record = listing(config, addr)
+        .await?
+        .into_iter()
+        .find(|l| l.record.name == name)
+        .map(|l| l.record)
+        .ok_or_else(|| Error::Io(format!("snapshot {name} was made but is not listed")))?;
+    if json {
+        print_json(&record)?;
+    } else {
+        println!(
+            "snapshot {} created: commit {}, {} tables, {} rows, {} bytes, {} bytes uploaded in {} files",
+            record.name,
+            record.commit,
+            record.tables.len(),
+            record.rows,
+            record.bytes,
+            record.bytes_uploaded,
+            record.files_uploaded
+        );
+    }
+    Ok(())
+}
+
+pub async fn snapshot_delete(config: &Config, addr: &LeaderAddr, name: &str) -> Result<()> {
+    let (client, _) = connect(config, addr).await?;
+    client
+        .batch_execute(&format!("DROP SNAPSHOT {}", quote(name)))
+        .await
+        .map_err(sql_error)?;
+    println!("snapshot {name} deleted");
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    record: Record,
+    status: &'static str,
+    regions: Vec<String>,
+}
+
+/// The leader's `svv_snapshots`: every snapshot with the regions holding it.
+async fn listing(config: &Config, addr: &LeaderAddr) -> Result<Vec<Listed>> {
+    let (client, _) = connect(config, addr).await?;
+    let rows = client
+        .query(
+            "SELECT record, regions FROM svv_snapshots ORDER BY created_at, snapshot_name",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
+    rows.iter()
+        .map(|row| {
+            let record: String = row.try_get(0).map_err(sql_error)?;
+            let regions: String = row.try_get(1).map_err(sql_error)?;
+            Ok(Listed {
+                record: serde_json::from_str(&record).map_err(|e| Error::Io(e.to_string()))?,
+                status: "available",
+                regions: regions.split(',').map(str::to_string).collect(),
+            })
+        })
+        .collect()
+}
+
+pub async fn snapshot_list(
+    config: &Config,
+    addr: &LeaderAddr,
+    region: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let mut listed = listing(config, addr).await?;
+    if let Some(r) = region {
+        listed.retain(|l| l.regions.iter().any(|x| x == r));
+    }
+    if json {
+        return print_json(&listed);
+    }
+    println!(
+        "{:<28} {:<9} {:>7} {:<24} {:>6} {:>12} {:>14} {:>14} {:<9} regions",
+        "name", "kind", "commit", "created", "tables", "rows", "bytes", "uploaded", "status"
+    );
+    for l in &listed {
+        let r = &l.record;
+        println!(
+            "{:<28} {:<9} {:>7} {:<24} {:>6} {:>12} {:>14} {:>14} {:<9} {}",
+            r.name,
+            r.kind.as_str(),
+            r.commit,
+            r.created_at,
+            r.tables.len(),
+            r.rows,
+            r.bytes,
+            r.bytes_uploaded,
+            l.status,
+            l.regions.join(",")
+        );
+    }
+    Ok(())
+}
+
+pub async fn snapshot_describe(
+    config: &Config,
+    addr: &LeaderAddr,
+    name: &str,
+    json: bool,
+) -> Result<()> {
+    let listed = listing(config, addr).await?;
+    let l = listed
+        .into_iter()
+        .find(|l| l.record.name == name)
+        .ok_or_else(|| Error::Io(format!("snapshot \"{name}\" does not exist")))?;
+    if json {
+        return print_json(&l);
+    }
+    let r = &l.record;
+    println!("name:           {}", r.name);
+    println!("kind:           {}", r.kind.as_str());
+    println!("cluster:        {}", r.cluster_id);
+    println!("commit:         {}", r.commit);
+    println!("created:        {}", r.created_at);
+    println!(
+        "retention:      {}",
+        r.retention_days
+            .map_or("until deleted".to_string(), |d| format!("{d} days"))
+    );
+    println!(
+        "topology:       {} nodes x {} slices",
+        r.topology.nodes, r.topology.slices_per_node
+    );
+    println!("rows:           {}", r.rows);
+    println!("bytes:          {} in {} files", r.bytes, r.files);
+    println!(
+        "uploaded:       {} bytes in {} files",
+        r.bytes_uploaded, r.files_uploaded
+    );
+    println!("regions:        {}", l.regions.join(","));
+    println!("{:<32} {:>12} {:>14} checksum", "table", "rows", "bytes");
+    for t in &r.tables {
+        println!(
+            "{:<32} {:>12} {:>14} {}",
+            t.name, t.rows, t.bytes, t.checksum
+        );
+    }
+    Ok(())
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| Error::Io(e.to_string()))?
+    );
+    Ok(())
+}
+
+pub struct RestoreOpts {
+    pub snapshot: String,
+    pub region: Option<String>,
+    pub location: Option<String>,
+    pub data_dir: PathBuf,
+    pub nodes: Option<u32>,
+    pub slices_per_node: Option<u32>,
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    pub snapshot: String,
+    pub region: String,
+    pub data_dir: String,
+    pub nodes: u32,
+    pub slices_per_node: u32,
+    pub tables: usize,
+    pub rows: u64,
+    pub files_downloaded: u64,
+    pub bytes_downloaded: u64,
+    pub seconds: f64,
+    pub checks: Vec<blueshift_snapshots::restore::TableCheck>,
+}
+
+/// Builds a data folder that `blueshift dev --data-dir DIR` starts, from a snapshot.
+pub async fn restore(config: &Config, opts: &RestoreOpts) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let loc = match &opts.location {
+        Some(url) => Location::open(
+            &Stores::new(config.store_config()),
+            url,
+            opts.region.as_deref().unwrap_or(&config.snapshots.region),
+        )?,
+        None => location(config, opts.region.as_deref())?,
+    };
+    let record = loc.record(&opts.snapshot).await?.ok_or_else(|| {
+        Error::Io(format!(
+            "snapshot \"{}\" does not exist in region {}",
+            opts.snapshot,
+            loc.region_name()
+        ))
+    })?;
+    let topology = Topology {
+        nodes: opts.nodes.unwrap_or(record.topology.nodes),
+        slices_per_node: opts
+            .slices_per_node
+            .unwrap_or(record.topology.slices_per_node),
+    };
+    if topology.nodes == 0 || topology.slices_per_node == 0 {
+        return Err(Error::Config(
+            "--nodes and --slices-per-node must be at least 1".into(),
+        ));
+    }
+    let dest = &opts.data_dir;
+    if dest.exists()
+        && std::fs::read_dir(dest)
+            .map_err(|e| Error::Io(format!("{}: {e}", dest.display())))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::Config(format!(
+            "{} is not empty: restore builds a new data folder",
+            dest.display()
+        )));
+    }
+    let staging = staging_dir(dest)?;
+    let outcome = build(&loc, &record, &staging, topology, opts.json).await;
+    let restored = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    if dest.exists() {
+        std::fs::remove_dir(dest).map_err(|e| Error::Io(format!("{}: {e}", dest.display())))?;
+    }
+    // The folder appears whole: renamed into place only once everything is written.
+    std::fs::rename(&staging, dest).map_err(|e| {
+        Error::Io(format!(
+            "cannot move the restored cluster to {}: {e}",
+            dest.display()
+        ))
+    })?;
+    if let Some(parent) = dest.parent() {
+        blueshift_storage::sync_dir(parent)?;
+    }
+    Ok(RestoreReport {
+        snapshot: record.name.clone(),
+        region: loc.region_name(),
+        data_dir: dest.display().to_string(),
+        nodes: topology.nodes,
+        slices_per_node: topology.slices_per_node,
+        tables: restored.checks.len(),
+        rows: restored.checks.iter().map(|c| c.rows).sum(),
+        files_downloaded: restored.files_downloaded,
+        bytes_downloaded: restored.bytes_downloaded,
+        seconds: started.elapsed().as_secs_f64(),
+        checks: restored.checks,
+    })
+}
+
+/// A sibling of `dest` that is never mistaken for a data folder.
+fn staging_dir(dest: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(dest).map_err(|e| Error::Io(e.to_string()))?;
+    let parent = abs
+        .parent()
+        .ok_or_else(|| Error::Config(format!("{} has no parent folder", abs.display())))?;
+    std::fs::create_dir_all(parent).map_err(|e| Error::Io(format!("{}: {e}", parent.display())))?;
+    let name = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "cluster".into());
+    let staging = parent.join(format!(".{name}.restoring-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .map_err(|e| Error::Io(format!("{}: {e}", staging.display())))?;
+    }
+    Ok(staging)
+}
+
+async fn build(
+    loc: &Location,
+    record: &Record,
+    staging: &Path,
+    topology: Topology,
+    quiet: bool,
+) -> Result<blueshift_snapshots::restore::Restored> {
+    let bar = std::sync::Mutex::new(Bar::new("restore", quiet));
+    let progress = |p: RestoreProgress| {
+        let total = record.bytes.max(p.bytes_downloaded);
+        bar.lock()
+            .expect("progress bar")
+            .update((p.files_done, p.files_total), (p.bytes_downloaded, total));
+    };
+    let restored =
+        blueshift_snapshots::restore::restore(loc, record, staging, topology, None, &progress)
+            .await;
+    bar.lock().expect("progress bar").finish();
+    let restored = restored?;
+    let tables = restored
+        .tables
+        .iter()
+        .map(|(n, t)| (n.clone(), (t.def.clone(), t.data.clone())))
+        .collect();
+    blueshift_leader::create_restored(
+        &staging.join("leader"),
+        topology,
+        restored.manifest.next_table_id,
+        tables,
+    )?;
+    for n in 0..topology.nodes {
+        let dir = node_dir(staging, n);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+        let _ = std::fs::remove_file(dir.join("LOCK"));
+        let _ = std::fs::remove_dir_all(dir.join("tmp"));
+    }
+    let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
+    Ok(restored)
+}
+
+pub fn print_restore(report: &RestoreReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(report);
+    }
+    for c in &report.checks {
+        println!(
+            "  {:<32} {:>12} rows  checksum {}  {}",
+            c.name,
+            c.rows,
+            c.checksum,
+            if c.matches() { "verified" } else { "MISMATCH" }
+        );
+    }
+    println!(
+        "restored snapshot {} from region {} into {} ({} nodes x {} slices): {} tables, {} rows, {} bytes in {} files, {:.1} s",
+        report.snapshot,
+        report.region,
+        report.data_dir,
+        report.nodes,
+        report.slices_per_node,
+        report.tables,
+        report.rows,
+        report.bytes_downloaded,
+        report.files_downloaded,
+        report.seconds
+    );
+    println!(
+        "start it with:  blueshift dev --data-dir {}",
+        report.data_dir
+    );
+    Ok(())
+}

@@ -1,0 +1,493 @@
+//! Snapshots and restore, through the operator's `blueshift` command and SQL: incremental
+//! uploads to a real S3-compatible server, restore onto the same and another topology
+//! (started with `blueshift dev` and queried), damaged and missing objects, automatic
+//! snapshots and expiry.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use blueshift_tests::s3::{BUCKET, S3Server};
+use blueshift_tests::{TestCluster, blueshift_bin, error_of, free_port, rows};
+use serde_json::Value;
+
+/// Runs the `blueshift` command; returns (success, stdout, stderr).
+fn cli(config: Option<&Path>, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(blueshift_bin());
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd
+        .args(args)
+        .env("BLUESHIFT_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn cli_json(config: Option<&Path>, args: &[&str]) -> Value {
+    let (ok, out, err) = cli(config, args);
+    assert!(ok, "blueshift {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `blueshift dev` on a data folder; returns the child and its port once it answers.
+fn start_dev(dir: &Path, extra: &[&str]) -> (Child, u16) {
+    let port = free_port();
+    let mut child = Command::new(blueshift_bin())
+        .args(["dev", "--port", &port.to_string()])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .env("BLUESHIFT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("psql") {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "dev exited early: {printed}"
+        );
+        printed.push_str(&line);
+    }
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, port)
+}
+
+fn stop_dev(mut child: Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+async fn connect(port: u16) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=admin dbname=dev"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Queries whose answers a restored cluster must give exactly as the source did.
+const CHECKS: &[&str] = &[
+    "SELECT count(*), sum(k), sum(d), count(DISTINCT s), min(day), max(day) FROM big",
+    "SELECT k % 7, count(*), sum(d) FROM big GROUP BY 1 ORDER BY 1",
+    "SELECT count(*), sum(a), string_agg(b, ',' ORDER BY a) FROM ev",
+    "SELECT a, b FROM allt ORDER BY a NULLS FIRST",
+    "SELECT count(*), sum(x) FROM auto_t",
+    "SELECT count(*) FROM big JOIN allt ON big.k = allt.a",
+    "SELECT \"table\", diststyle, tbl_rows FROM svv_table_info ORDER BY 1",
+];
+
+async fn answers(c: &tokio_postgres::Client) -> Vec<Vec<Vec<Option<String>>>> {
+    let mut out = Vec::new();
+    for q in CHECKS {
+        out.push(rows(c, q).await);
+    }
+    out
+}
+
+fn config_file(dir: &Path, s3: &S3Server, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("blueshift.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n[snapshots]\nlocation = \"s3://{BUCKET}/snaps\"\nregion = \"test\"\nautomated = false\n{extra}",
+            s3.config()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshots_are_incremental_and_restore_onto_any_topology() {
+    let s3 = S3Server::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config_text = std::fs::read_to_string(config_file(tmp.path(), &s3, "")).unwrap();
+    let cluster = TestCluster::start_config(2, 2, &[], &[], Some(&config_text)).await;
+    let config = cluster.config.clone().unwrap();
+    let port = cluster.port.to_string();
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE big (k INT NOT NULL, s VARCHAR(12), d DECIMAL(12,2), day DATE) DISTKEY(k) SORTKEY(k);
+         INSERT INTO big SELECT value, 's' || (value % 1000), value / 8.0, DATE '2024-01-01' + (value % 400)::int FROM generate_series(1, 200000);
+         DELETE FROM big WHERE k % 50 = 0;
+         UPDATE big SET s = NULL WHERE k % 97 = 0;
+         CREATE TABLE ev (a INT, b VARCHAR(8)) DISTSTYLE EVEN;
+         INSERT INTO ev SELECT value, 'e' || value FROM generate_series(1, 3001);
+         CREATE TABLE allt (a INT, b BOOLEAN) DISTSTYLE ALL;
+         INSERT INTO allt VALUES (1, true), (2, false), (NULL, NULL), (7, true);
+         CREATE TABLE auto_t (x DOUBLE PRECISION);
+         INSERT INTO auto_t VALUES (1.5), (-0.25), (NULL);",
+    )
+    .await
+    .unwrap();
+
+    // A first snapshot uploads every file; a second of the unchanged cluster uploads none.
+    let s1 = cli_json(
+        Some(&config),
+        &["snapshot", "create", "s1", "--json", "--port", &port],
+    );
+    assert!(s1["bytes_uploaded"].as_u64().unwrap() > 0, "{s1}");
+    assert_eq!(
+        s1["bytes_uploaded"],
+        s1["bytes"].as_u64().unwrap() + dv_bytes(&s3).await
+    );
+    let big_bytes = s1["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "big")
+        .unwrap()["bytes"]
+        .as_u64()
+        .unwrap();
+    let s2 = cli_json(
+        Some(&config),
+        &["snapshot", "create", "s2", "--json", "--port", &port],
+    );
+    assert_eq!(s2["bytes_uploaded"], 0, "{s2}");
+    assert_eq!(s2["files_uploaded"], 0, "{s2}");
+    assert_eq!(s2["tables"], s1["tables"]);
+
+    // About 1% more rows: about 1% of the table's bytes go up.
+    c.batch_execute(
+        "INSERT INTO big SELECT value, 'n', 1.25, DATE '2025-06-01' FROM generate_series(300001, 302000)",
+    )
+    .await
+    .unwrap();
+    let s3snap = cli_json(
+        Some(&config),
+        &["snapshot", "create", "s3", "--json", "--port", &port],
+    );
+    let up = s3snap["bytes_uploaded"].as_u64().unwrap();
+    assert!(
+        up > 0 && up * 20 < big_bytes,
+        "uploaded {up} of {big_bytes}"
+    );
+    let golden = answers(&c).await;
+
+    // Later changes are not in s3.
+    c.batch_execute("DELETE FROM big WHERE k < 1000; INSERT INTO ev VALUES (-1, 'late')")
+        .await
+        .unwrap();
+
+    // Listing and SQL views.
+    let listed = cli_json(
+        Some(&config),
+        &["snapshot", "list", "--json", "--port", &port],
+    );
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["s1", "s2", "s3"]);
+    assert_eq!(listed[0]["kind"], "manual");
+    assert_eq!(listed[0]["status"], "available");
+    assert_eq!(listed[0]["regions"], serde_json::json!(["test"]));
+    let (ok, text, err) = cli(
+        Some(&config),
+        &["snapshot", "describe", "s3", "--port", &port],
+    );
+    assert!(
+        ok && text.contains("big") && text.contains("checksum"),
+        "{text}{err}"
+    );
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT snapshot_name, kind, tables FROM svv_snapshots ORDER BY 1"
+        )
+        .await,
+        vec![
+            vec![Some("s1".into()), Some("manual".into()), Some("4".into())],
+            vec![Some("s2".into()), Some("manual".into()), Some("4".into())],
+            vec![Some("s3".into()), Some("manual".into()), Some("4".into())],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT count(*) FROM stl_snapshot_log WHERE action = 'create' AND status = 'ok'"
+        )
+        .await,
+        vec![vec![Some("3".into())]]
+    );
+    let (code, msg, _) = error_of(&c, "CREATE SNAPSHOT s1").await;
+    assert_eq!(code, "42710", "{msg}");
+    let (code, msg, _) = error_of(&c, "DROP SNAPSHOT nope").await;
+    assert_eq!(code, "42704", "{msg}");
+    let (code, _, _) = error_of(&c, "CREATE SNAPSHOT 'bad/name'").await;
+    assert_eq!(code, "22P02");
+
+    // Deleting s1 keeps every file s2 and s3 still name: s2 restores below.
+    let (ok, _, err) = cli(
+        Some(&config),
+        &["snapshot", "delete", "s1", "--port", &port],
+    );
+    assert!(ok, "{err}");
+
+    // Restore s3 onto the same topology and onto 1 x 3, and start each with `blueshift dev`.
+    for (folder, topo) in [
+        ("same", vec![]),
+        ("resliced", vec!["--nodes", "1", "--slices-per-node", "3"]),
+    ] {
+        let dest = tmp.path().join(folder);
+        let dest_s = dest.display().to_string();
+        let mut args = vec![
+            "restore",
+            "--snapshot",
+            "s3",
+            "--data-dir",
+            &dest_s,
+            "--json",
+        ];
+        args.extend(topo.iter().copied());
+        let report = cli_json(Some(&config), &args);
+        for check in report["checks"].as_array().unwrap() {
+            assert_eq!(check["rows"], check["expected_rows"], "{report}");
+            assert_eq!(check["checksum"], check["expected_checksum"], "{report}");
+        }
+        let (dev, dev_port) = start_dev(&dest, &[]);
+        let r = connect(dev_port).await;
+        assert_eq!(answers(&r).await, golden, "restored into {folder}");
+        let slices = rows(&r, "SELECT count(*) FROM stv_slices").await;
+        assert_eq!(
+            slices[0][0].as_deref(),
+            Some(if folder == "same" { "4" } else { "3" })
+        );
+        // The restored cluster is a cluster: it takes writes.
+        r.batch_execute("INSERT INTO ev VALUES (9, 'new')")
+            .await
+            .unwrap();
+        drop(r);
+        stop_dev(dev);
+        // dev takes the topology from the folder, and refuses flags that contradict it.
+        let (ok, _, err) = cli(None, &["dev", "--data-dir", &dest_s, "--nodes", "5"]);
+        assert!(!ok && err.contains("cannot change"), "{err}");
+    }
+
+    // s2 still restores after s1's deletion collected the files only s1 named.
+    let dest = tmp.path().join("from-s2");
+    let report = cli_json(
+        Some(&config),
+        &[
+            "restore",
+            "--snapshot",
+            "s2",
+            "--data-dir",
+            &dest.display().to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(report["tables"], 4);
+}
+
+/// Bytes of delete vector files in the location (they are not in a record's `bytes`).
+async fn dv_bytes(s3: &S3Server) -> u64 {
+    let mut n = 0;
+    for key in s3.list("snaps/files").await {
+        if key.ends_with(".dv") {
+            n += s3.get(&key).await.len() as u64;
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_damaged_or_missing_object_stops_restore_and_leaves_no_folder() {
+    let cluster = TestCluster::start(1, 2).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE t (a INT, b VARCHAR(10)) DISTSTYLE EVEN;
+         INSERT INTO t SELECT value, 'v' || value FROM generate_series(1, 5000);
+         CREATE SNAPSHOT 'snap-1'",
+    )
+    .await
+    .unwrap();
+    let location = cluster.dir.join("leader").join("snapshots");
+    let loc = location.display().to_string();
+    let files: Vec<_> = std::fs::read_dir(location.join("files"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty());
+    let tmp = tempfile::tempdir().unwrap();
+    let restore = |dest: &Path| {
+        cli(
+            None,
+            &[
+                "restore",
+                "--snapshot",
+                "snap-1",
+                "--location",
+                &loc,
+                "--data-dir",
+                &dest.display().to_string(),
+            ],
+        )
+    };
+    // Intact: restores.
+    let (ok, out, err) = restore(&tmp.path().join("good"));
+    assert!(ok && out.contains("verified"), "{out}{err}");
+
+    // One flipped byte: the error names the object, and nothing is left to start.
+    let victim = &files[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let saved = bytes.clone();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(victim, &bytes).unwrap();
+    let dest = tmp.path().join("bad");
+    let (ok, _, err) = restore(&dest);
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        !ok && err.contains(&name) && err.contains("corrupted"),
+        "{err}"
+    );
+    assert!(!dest.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "only the good restore remains"
+    );
+
+    // A missing object: likewise.
+    std::fs::write(victim, &saved).unwrap();
+    std::fs::remove_file(victim).unwrap();
+    let (ok, _, err) = restore(&dest);
+    assert!(!ok && err.contains(&name), "{err}");
+    assert!(!dest.exists());
+
+    // A snapshot that does not exist, and a folder that is not empty.
+    let (ok, _, err) = cli(
+        None,
+        &[
+            "restore",
+            "--snapshot",
+            "nope",
+            "--location",
+            &loc,
+            "--data-dir",
+            &dest.display().to_string(),
+        ],
+    );
+    assert!(!ok && err.contains("does not exist"), "{err}");
+    let (ok, _, err) = restore(&tmp.path().join("good"));
+    assert!(!ok && err.contains("not empty"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn automatic_snapshots_come_by_interval_and_by_bytes_and_expire() {
+    let s3 = S3Server::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = config_file(
+        tmp.path(),
+        &s3,
+        "check_seconds = 0.2\ninterval_hours = 0.0005\nmin_gap_minutes = 0\n",
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("automated = false", "automated = true");
+    let cluster = TestCluster::start_config(1, 2, &[], &[], Some(&text)).await;
+    let c = cluster.client().await;
+    c.batch_execute("CREATE TABLE t (a INT); INSERT INTO t VALUES (1), (2)")
+        .await
+        .unwrap();
+    // The interval (1.8 s) passes: an automated snapshot of the commit appears.
+    let auto = wait_for(
+        &c,
+        "SELECT snapshot_name FROM svv_snapshots WHERE kind = 'automated'",
+    )
+    .await;
+    assert!(auto.starts_with("auto-"), "{auto}");
+    // An unchanged cluster gets no second one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM svv_snapshots").await,
+        vec![vec![Some("1".into())]]
+    );
+    // An expired snapshot (created two days before its one-day retention) is deleted.
+    let key = format!("snaps/snapshots/{auto}.json");
+    let mut record: Value = serde_json::from_slice(&s3.get(&key).await).unwrap();
+    let two_days_ago = record["created_unix_ms"].as_i64().unwrap() - 2 * 86_400_000;
+    record["created_unix_ms"] = two_days_ago.into();
+    s3.put(&key, serde_json::to_vec(&record).unwrap()).await;
+    c.batch_execute("INSERT INTO t VALUES (3)").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = rows(&c, &format!("SELECT count(*) FROM stl_snapshot_log WHERE action = 'expire' AND snapshot_name = '{auto}'")).await;
+        if log[0][0].as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expired snapshot was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(s3.list(&key).await.is_empty());
+
+    // By bytes: a large interval, 1 MB changed per node.
+    drop(c);
+    let path = config_file(
+        tmp.path(),
+        &s3,
+        "check_seconds = 0.2\ninterval_hours = 1000\nbytes_changed_per_node_mb = 1\nmin_gap_minutes = 0\n",
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("automated = false", "automated = true")
+        .replace("/snaps\"", "/snaps-bytes\"");
+    let cluster2 = TestCluster::start_config(1, 1, &[], &[], Some(&text)).await;
+    let c = cluster2.client().await;
+    c.batch_execute("CREATE TABLE small (a INT); INSERT INTO small VALUES (1)")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM svv_snapshots").await,
+        vec![vec![Some("0".into())]],
+        "a few bytes changed is not enough"
+    );
+    c.batch_execute(
+        "CREATE TABLE wide (a BIGINT, s VARCHAR(40)); INSERT INTO wide SELECT value * 7919, md5(value::varchar) FROM generate_series(1, 200000)",
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &c,
+        "SELECT snapshot_name FROM svv_snapshots WHERE kind = 'automated'",
+    )
+    .await;
+    drop(cluster);
+}
+
+/// Polls until the query returns a row; returns its first column.
+async fn wait_for(c: &tokio_postgres::Client, sql: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = rows(c, sql).await;
+        if let Some(row) = r.first() {
+            return row[0].clone().unwrap();
+        }
+        assert!(Instant::now() < deadline, "nothing from {sql}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
