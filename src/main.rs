@@ -49,6 +49,21 @@ enum Command {
     Snapshot(SnapshotCommand),
     /// Build a new cluster's data folder from a snapshot (offline).
     Restore(RestoreArgs),
+    /// Restore one table of a snapshot into the running cluster under a new name.
+    RestoreTable {
+        #[arg(long)]
+        snapshot: String,
+        #[arg(long)]
+        source_table: String,
+        /// Must not exist yet.
+        #[arg(long)]
+        target_table: String,
+        /// Read the snapshot from this region's copy [default: the primary location]
+        #[arg(long)]
+        region: Option<String>,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,6 +95,15 @@ enum SnapshotCommand {
         name: String,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
+    /// Copy a snapshot to another region now (every new snapshot is copied to
+    /// [snapshots] copy_to_region on its own).
+    Copy {
+        name: String,
+        #[arg(long)]
+        to_region: String,
         #[command(flatten)]
         leader: ops::LeaderAddr,
     },
@@ -284,10 +308,32 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
             SnapshotCommand::Describe { name, json, leader } => {
                 ops::snapshot_describe(&config, &leader, &name, json).await
             }
+            SnapshotCommand::Copy {
+                name,
+                to_region,
+                leader,
+            } => ops::snapshot_copy(&config, &leader, &name, &to_region).await,
             SnapshotCommand::Delete { name, leader } => {
                 ops::snapshot_delete(&config, &leader, &name).await
             }
         },
+        Command::RestoreTable {
+            snapshot,
+            source_table,
+            target_table,
+            region,
+            leader,
+        } => {
+            ops::restore_table(
+                &config,
+                &leader,
+                &snapshot,
+                &source_table,
+                &target_table,
+                region.as_deref(),
+            )
+            .await
+        }
         Command::Restore(a) => {
             let opts = ops::RestoreOpts {
                 snapshot: a.snapshot,

@@ -1,4 +1,5 @@
-//! Operator commands: `snapshot create|list|describe|delete` and `restore`.
+//! Operator commands: `snapshot create|list|describe|copy|delete`, `restore` and
+//! `restore-table`.
 //!
 //! The `snapshot` commands run through the leader (SQL over pgwire, as psql would send it:
 //! `CREATE SNAPSHOT`, `DROP SNAPSHOT`, `svv_snapshots`), so the leader alone writes to its
@@ -212,6 +213,52 @@ pub async fn snapshot_create(
             record.bytes_uploaded,
             record.files_uploaded
         );
+    }
+    Ok(())
+}
+
+pub async fn snapshot_copy(
+    config: &Config,
+    addr: &LeaderAddr,
+    name: &str,
+    region: &str,
+) -> Result<()> {
+    let (client, mut notices) = connect(config, addr).await?;
+    client
+        .batch_execute(&format!(
+            "COPY SNAPSHOT {} TO REGION {}",
+            quote(name),
+            quote(region)
+        ))
+        .await
+        .map_err(sql_error)?;
+    while let Ok(n) = notices.try_recv() {
+        println!("{n}");
+    }
+    Ok(())
+}
+
+pub async fn restore_table(
+    config: &Config,
+    addr: &LeaderAddr,
+    snapshot: &str,
+    source: &str,
+    target: &str,
+    region: Option<&str>,
+) -> Result<()> {
+    let (client, mut notices) = connect(config, addr).await?;
+    let mut sql = format!(
+        "RESTORE TABLE \"{}\" FROM SNAPSHOT {} TABLE \"{}\"",
+        target.replace('"', "\"\""),
+        quote(snapshot),
+        source.replace('"', "\"\"")
+    );
+    if let Some(r) = region {
+        sql.push_str(&format!(" REGION {}", quote(r)));
+    }
+    client.batch_execute(&sql).await.map_err(sql_error)?;
+    while let Ok(n) = notices.try_recv() {
+        println!("{n}");
     }
     Ok(())
 }

@@ -21,10 +21,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_UPLOAD,
-    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, INGEST_END,
-    IngestRequest, IngestResponse, LoadEvent, LoadRequest, LoadResponse, MAX_MESSAGE_BYTES,
-    StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_FETCH,
+    ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse, HealthRequest,
+    HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadEvent, LoadRequest,
+    LoadResponse, MAX_MESSAGE_BYTES, StageTicket,
 };
 
 #[derive(Debug, Clone)]
@@ -158,20 +158,35 @@ impl ComputeClient {
     pub async fn snapshot_upload(
         &self,
         req: &UploadRequest,
+        progress: impl FnMut(UploadProgress),
+    ) -> Result<UploadResult> {
+        self.snapshot_transfer(ACTION_SNAPSHOT_UPLOAD, req, progress)
+            .await
+    }
+
+    /// Fetches files of a snapshot into the node's slices (restoring a table).
+    pub async fn snapshot_fetch(
+        &self,
+        req: &UploadRequest,
+        progress: impl FnMut(UploadProgress),
+    ) -> Result<UploadResult> {
+        self.snapshot_transfer(ACTION_SNAPSHOT_FETCH, req, progress)
+            .await
+    }
+
+    async fn snapshot_transfer(
+        &self,
+        kind: &str,
+        req: &UploadRequest,
         mut progress: impl FnMut(UploadProgress),
     ) -> Result<UploadResult> {
-        self.streamed(
-            ACTION_SNAPSHOT_UPLOAD,
-            req,
-            "a snapshot upload",
-            |event| match event {
-                UploadEvent::Progress(p) => {
-                    progress(p);
-                    None
-                }
-                UploadEvent::Done(r) => Some(r),
-            },
-        )
+        self.streamed(kind, req, "a snapshot transfer", |event| match event {
+            UploadEvent::Progress(p) => {
+                progress(p);
+                None
+            }
+            UploadEvent::Done(r) => Some(r),
+        })
         .await
     }
 

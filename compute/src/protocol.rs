@@ -50,6 +50,9 @@ pub const ACTION_DELETE_ROWS: &str = "delete_rows";
 /// A node's share of a snapshot: [`blueshift_snapshots::upload::UploadRequest`], answered
 /// by a stream of [`blueshift_snapshots::upload::UploadEvent`]s.
 pub const ACTION_SNAPSHOT_UPLOAD: &str = "snapshot_upload";
+/// The files of a table restored from a snapshot, fetched into this node's slices; the
+/// same request and answer as [`ACTION_SNAPSHOT_UPLOAD`].
+pub const ACTION_SNAPSHOT_FETCH: &str = "snapshot_fetch";
 
 /// Marks the end of an ingest stream (the `app_metadata` of a final, empty message): a
 /// stream that ends without it was cut off, and its rows are not acknowledged.

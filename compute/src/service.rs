@@ -30,9 +30,10 @@ use crate::codec::BlueshiftCodec;
 use crate::config::ComputeNodeOpts;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_UPLOAD,
-    DeleteRowsRequest, GcRequest, GcResponse, HealthRequest, HealthResponse, INGEST_END,
-    IngestRequest, IngestResponse, LoadRequest, MAX_MESSAGE_BYTES, StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_FETCH,
+    ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse, HealthRequest,
+    HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadRequest, MAX_MESSAGE_BYTES,
+    StageTicket,
 };
 use crate::write::LocalNode;
 
@@ -146,11 +147,12 @@ impl ComputeService {
         Ok(Response::new(Box::pin(answers)))
     }
 
-    /// Starts this node's share of a snapshot; its answer stream carries progress after
-    /// each file, then the result.
+    /// Starts this node's share of a snapshot (or of restoring a table from one); its
+    /// answer stream carries progress after each file, then the result.
     #[allow(clippy::result_large_err)]
-    fn start_snapshot_upload(
+    fn start_snapshot_transfer(
         &self,
+        kind: &str,
         body: &[u8],
     ) -> std::result::Result<Response<BoxStream<arrow_flight::Result>>, Status> {
         use blueshift_snapshots::upload::{UploadEvent, UploadRequest};
@@ -160,12 +162,17 @@ impl ComputeService {
                 .map_err(|e| Status::from(Error::from(e)))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let slices = Arc::clone(&self.store);
+        let fetch = kind == ACTION_SNAPSHOT_FETCH;
         tokio::spawn(async move {
             let progress_tx = tx.clone();
-            let result = blueshift_snapshots::upload::upload(&location, slices, &req, move |p| {
+            let progress = move |p| {
                 let _ = progress_tx.send(Ok(UploadEvent::Progress(p)));
-            })
-            .await;
+            };
+            let result = if fetch {
+                blueshift_snapshots::upload::fetch(&location, slices, &req, progress).await
+            } else {
+                blueshift_snapshots::upload::upload(&location, slices, &req, progress).await
+            };
             let _ = tx.send(result.map(UploadEvent::Done).map_err(Error::from));
         });
         let answers = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|event| {
@@ -356,8 +363,8 @@ impl FlightService for ComputeService {
         if action.r#type == ACTION_LOAD {
             return self.start_load(&action.body);
         }
-        if action.r#type == ACTION_SNAPSHOT_UPLOAD {
-            return self.start_snapshot_upload(&action.body);
+        if action.r#type == ACTION_SNAPSHOT_UPLOAD || action.r#type == ACTION_SNAPSHOT_FETCH {
+            return self.start_snapshot_transfer(&action.r#type, &action.body);
         }
         // Actions touch files: keep them off the async workers.
         let body = tokio::task::block_in_place(|| self.action(&action)).map_err(Status::from)?;
@@ -377,6 +384,7 @@ impl FlightService for ComputeService {
             ACTION_DELETE_ROWS,
             ACTION_LOAD,
             ACTION_SNAPSHOT_UPLOAD,
+            ACTION_SNAPSHOT_FETCH,
         ]
         .into_iter()
         .map(|a| {

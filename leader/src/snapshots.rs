@@ -5,6 +5,8 @@
 //!          files and the checksums of blocks not seen before ─► manifests/<name> ─►
 //!          snapshots/<name> (the record: now it exists) ─► pending removed
 //!  delete: record ─► manifest ─► files no other snapshot names
+//!  copy:   every snapshot the copy region lacks: pending ─► missing files ─► manifest ─►
+//!          record (after each snapshot, on each schedule tick, and on demand)
 //! ```
 //!
 //! A query or write goes on meanwhile: the pinned commit keeps its files on the nodes until
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use blueshift_compute::Peers;
+use blueshift_snapshots::copy::CopyReport;
 use blueshift_snapshots::format::{
     BlockSum, FORMAT, FileRef, Manifest, Pending, TableImage, TableSummary, check_name,
     checksum_hex, sum_key,
@@ -44,6 +47,15 @@ pub struct NewSnapshot<'a> {
     pub kind: Kind,
     /// `None`: kept until deleted.
     pub retention_days: Option<u32>,
+}
+
+/// One table of a snapshot brought back under a new name.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRestore<'a> {
+    pub snapshot: &'a str,
+    pub region: Option<&'a str>,
+    pub source: &'a str,
+    pub target: &'a str,
 }
 
 pub struct Snapshots {
@@ -83,11 +95,12 @@ impl Snapshots {
     /// files are garbage now), and the listing for `svv_snapshots` is read.
     pub async fn start(&self, logs: &SystemLogs) -> Result<()> {
         let _guard = self.lock.lock().await;
-        for p in self.primary.pendings().await? {
-            tracing::info!(snapshot = %p.name, "clearing an interrupted snapshot");
-            self.primary
-                .delete(&blueshift_snapshots::pending_key(&p.name))
-                .await?;
+        for loc in std::iter::once(&self.primary).chain(self.copy.as_ref()) {
+            for p in loc.pendings().await? {
+                tracing::info!(snapshot = %p.name, region = %loc.region_name(), "clearing an interrupted snapshot or copy");
+                loc.delete(&blueshift_snapshots::pending_key(&p.name))
+                    .await?;
+            }
         }
         self.refresh(logs).await
     }
@@ -256,6 +269,251 @@ impl Snapshots {
         Ok(record)
     }
 
+    /// Copies every snapshot of the primary location that the copy region lacks, oldest
+    /// first (so a copy interrupted by a crash is finished by the next call). Automated
+    /// snapshots keep `copy_retention_days` there, manual ones their own retention.
+    pub async fn copy_missing(&self, logs: &SystemLogs) -> Result<()> {
+        let Some(copy) = &self.copy else {
+            return Ok(());
+        };
+        let _guard = self.lock.lock().await;
+        let have: std::collections::HashSet<String> =
+            copy.records().await?.into_iter().map(|r| r.name).collect();
+        let now_ms = now_micros() / 1000;
+        let mut copied = false;
+        for r in self.primary.records().await? {
+            let retention = match r.kind {
+                Kind::Automated => Some(self.config.copy_retention_days),
+                Kind::Manual => r.retention_days,
+            };
+            let expired_there = Record {
+                retention_days: retention,
+                ..r.clone()
+            }
+            .expired(now_ms);
+            if have.contains(&r.name) || expired_there {
+                continue;
+            }
+            self.copy_logged(logs, copy, &r.name, retention).await?;
+            copied = true;
+        }
+        drop(_guard);
+        if copied {
+            self.refresh(logs).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies one snapshot to `region` now (`COPY SNAPSHOT ... TO REGION`).
+    pub async fn copy_to(&self, logs: &SystemLogs, name: &str, region: &str) -> Result<CopyReport> {
+        let copy = self
+            .copy
+            .as_ref()
+            .filter(|c| c.region_name() == region || c.region == region)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "no snapshot location for region {region:?}: set [snapshots] copy_to_region and copy_location"
+                ))
+            })?;
+        let _guard = self.lock.lock().await;
+        let record = self
+            .primary
+            .record(name)
+            .await?
+            .ok_or_else(|| Error::UndefinedSnapshot(name.to_string()))?;
+        let retention = match record.kind {
+            Kind::Automated => Some(self.config.copy_retention_days),
+            Kind::Manual => record.retention_days,
+        };
+        let report = self.copy_logged(logs, copy, name, retention).await?;
+        drop(_guard);
+        self.refresh(logs).await?;
+        Ok(report)
+    }
+
+    async fn copy_logged(
+        &self,
+        logs: &SystemLogs,
+        copy: &Location,
+        name: &str,
+        retention: Option<u32>,
+    ) -> Result<CopyReport> {
+        let start = now_micros();
+        let result =
+            blueshift_snapshots::copy::copy_snapshot(&self.primary, copy, name, retention).await;
+        logs.snapshots.record(SnapshotEvent {
+            snapshot: name.to_string(),
+            action: "copy",
+            region: region_name(copy),
+            start,
+            end: now_micros(),
+            files: result.as_ref().map_or(0, |r| r.files_copied),
+            bytes: result.as_ref().map_or(0, |r| r.bytes_copied),
+            status: result
+                .as_ref()
+                .map_or_else(|e| e.to_string(), |_| "ok".into()),
+        });
+        Ok(result?)
+    }
+
+    /// Restores table `source` of snapshot `name` (from `region`, or the primary location)
+    /// into the running cluster as the new table `target`, in one commit. The nodes fetch
+    /// their slices' files from the location and check the table's rows and checksum
+    /// against the snapshot's record before anything is committed.
+    pub async fn restore_table(
+        &self,
+        catalog: &Catalog,
+        peers: &Peers,
+        logs: &SystemLogs,
+        restore: TableRestore<'_>,
+    ) -> Result<u64> {
+        let TableRestore {
+            snapshot,
+            region,
+            source,
+            target,
+        } = restore;
+        let loc = match region {
+            None => &self.primary,
+            Some(r) => std::iter::once(&self.primary)
+                .chain(self.copy.as_ref())
+                .find(|l| l.region_name() == r || l.region == r)
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!("no snapshot location for region {r:?}"))
+                })?,
+        };
+        // No garbage collection in the location while its files are read.
+        let _guard = self.lock.lock().await;
+        let start = now_micros();
+        let record = loc
+            .record(snapshot)
+            .await?
+            .ok_or_else(|| Error::UndefinedSnapshot(snapshot.to_string()))?;
+        let summary = record
+            .table(source)
+            .cloned()
+            .ok_or_else(|| Error::UndefinedTable(format!("{source}\" in snapshot \"{snapshot}")))?;
+        let manifest = loc.manifest(&record).await?;
+        let image = manifest.tables.get(source).cloned().ok_or_else(|| {
+            Error::Storage(blueshift_storage::Error::CorruptObject {
+                url: loc.url_of(&record.manifest.key),
+                reason: format!("the manifest has no table {source}, its record has"),
+            })
+        })?;
+        // Writers are serialized, and staged files are safe from garbage collection, only
+        // under the catalog's write lock.
+        let write = catalog.begin_write().await;
+        let state = catalog.pin();
+        if state.tables.contains_key(target) {
+            return Err(Error::DuplicateTable(target.to_string()));
+        }
+        if manifest.topology != state.topology {
+            return Err(Error::NotSupported(format!(
+                "snapshot {snapshot} was taken on {} nodes x {} slices and this cluster has {} x {}; restore the cluster from it instead",
+                manifest.topology.nodes,
+                manifest.topology.slices_per_node,
+                state.topology.nodes,
+                state.topology.slices_per_node
+            )));
+        }
+        let mut one = (*state).clone();
+        one.tables = BTreeMap::from([(
+            source.to_string(),
+            crate::catalog::TableState {
+                def: image.def.clone(),
+                data: Arc::new(image.data.clone()),
+            },
+        )]);
+        // Every file to the slices naming it (an ALL table's copies too), checksums of
+        // the counted blocks.
+        let mut per_node: BTreeMap<u32, Vec<SliceShare>> = BTreeMap::new();
+        let counted = counted_slices(&one.tables[source]);
+        for (slice, m) in &image.data.slices {
+            let mut share = SliceShare {
+                slice: *slice,
+                ..SliceShare::default()
+            };
+            for b in &m.blocks {
+                share.files.push(FileRef {
+                    id: b.id.clone(),
+                    delete_vector: false,
+                    bytes: b.bytes,
+                });
+                if let Some(d) = &b.deletes {
+                    share.files.push(FileRef {
+                        id: d.id.clone(),
+                        delete_vector: true,
+                        bytes: 0,
+                    });
+                }
+                if counted.contains(slice) {
+                    share.checksums.push(b.clone());
+                }
+            }
+            per_node
+                .entry(state.topology.node_of(*slice))
+                .or_default()
+                .push(share);
+        }
+        let calls = per_node.into_iter().map(|(node, shares)| {
+            let req = UploadRequest {
+                location: loc.url.clone(),
+                region: loc.region.clone(),
+                shares,
+            };
+            async move {
+                let client = peers
+                    .client(node)
+                    .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
+                client
+                    .snapshot_fetch(&req, |_| {})
+                    .await
+                    .map_err(Error::from)
+            }
+        });
+        let mut sums = BTreeMap::new();
+        let mut bytes = 0;
+        for r in futures::future::try_join_all(calls).await? {
+            bytes += r.bytes_uploaded;
+            sums.extend(r.sums);
+        }
+        let got = summaries(&one, &sums)?;
+        let got = &got[0];
+        if got.rows != summary.rows || got.checksum != summary.checksum {
+            return Err(Error::Storage(blueshift_storage::Error::CorruptObject {
+                url: loc.url_of(&record.manifest.key),
+                reason: format!(
+                    "table {source} restored {} rows with checksum {}, the snapshot recorded {} rows with checksum {}",
+                    got.rows, got.checksum, summary.rows, summary.checksum
+                ),
+            }));
+        }
+        let mut next = (*state).clone();
+        let mut def = image.def;
+        def.id = next.next_table_id;
+        next.next_table_id += 1;
+        def.name = target.to_string();
+        next.tables.insert(
+            target.to_string(),
+            crate::catalog::TableState {
+                def,
+                data: Arc::new(image.data),
+            },
+        );
+        catalog.commit(&write, next)?;
+        logs.snapshots.record(SnapshotEvent {
+            snapshot: snapshot.to_string(),
+            action: "restore-table",
+            region: region_name(loc),
+            start,
+            end: now_micros(),
+            files: sums.len() as u64,
+            bytes,
+            status: format!("ok: {source} as {target}, {} rows", got.rows),
+        });
+        Ok(got.rows)
+    }
+
     /// Block checksums already known: the newest snapshot's.
     async fn known_sums(&self) -> Result<BTreeMap<String, BlockSum>> {
         if let Some(s) = self.sums.lock().expect("sums").clone() {
@@ -336,6 +594,9 @@ pub async fn schedule(engine: Arc<crate::engine::Engine>) {
         if let Err(e) = snapshots.expire(&engine.log).await {
             tracing::warn!("deleting expired snapshots: {}", e.user_message());
         }
+        if let Err(e) = snapshots.copy_missing(&engine.log).await {
+            tracing::warn!("cross-region snapshot copy: {}", e.user_message());
+        }
         if !config.automated {
             continue;
         }
@@ -361,6 +622,8 @@ pub async fn schedule(engine: Arc<crate::engine::Engine>) {
                     .await
                 {
                     tracing::warn!(snapshot = %name, "automatic snapshot failed: {}", e.user_message());
+                } else if let Err(e) = snapshots.copy_missing(&engine.log).await {
+                    tracing::warn!("cross-region snapshot copy: {}", e.user_message());
                 }
             }
             Ok(None) => {}

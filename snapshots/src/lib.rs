@@ -9,11 +9,11 @@
 //! ```
 //!
 //! Modules: `config` (`[snapshots]`), `format` (record, manifest, layout), `location`
-//! (one location's objects), `upload` (a node's share of a snapshot), `gc` (retention and
+//! (one location's objects), `copy` (cross-region copy), `upload` (a node's share of a snapshot), `gc` (retention and
 //! garbage collection), `restore`.
 
 mod config;
-
+pub mod copy;
 pub mod format;
 pub mod gc;
 mod location;

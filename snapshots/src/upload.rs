@@ -1,6 +1,7 @@
 //! A compute node's part of a snapshot: it puts the files of its own slices that the
 //! location does not hold yet (the leader never relays block bytes), and computes the
-//! checksums of the blocks the leader asks for.
+//! checksums of the blocks the leader asks for. [`fetch`] is the way back, for restoring
+//! one table into a running cluster.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -130,6 +131,55 @@ async fn put_file(
     let n = bytes.len() as u64;
     location.put(&key, Bytes::from(bytes)).await?;
     Ok((file.bytes, n, true))
+}
+
+/// The reverse, for restoring one table into a running cluster: a node fetches the files
+/// of its slices from the location (each checked against its hash) into its slice folders,
+/// then computes the checksums asked for from what it wrote.
+pub async fn fetch(
+    location: &Location,
+    slices: Arc<SliceStore>,
+    req: &UploadRequest,
+    progress: impl Fn(UploadProgress) + Send + Sync,
+) -> Result<UploadResult> {
+    let counts = Counts::default();
+    let jobs: Vec<(u32, FileRef)> = req
+        .shares
+        .iter()
+        .flat_map(|s| s.files.iter().map(move |f| (s.slice, f.clone())))
+        .collect();
+    let mut done = futures::stream::iter(jobs)
+        .map(|(slice, file)| {
+            let slices = Arc::clone(&slices);
+            async move {
+                let bytes = location.get_file(&file).await?;
+                let n = bytes.len() as u64;
+                tokio::task::spawn_blocking(move || {
+                    slices.put_file_bytes(slice, &file.id, file.delete_vector, &bytes)
+                })
+                .await
+                .map_err(|e| Error::Invalid(format!("fetch task: {e}")))??;
+                Ok::<_, Error>(n)
+            }
+        })
+        .buffer_unordered(PARALLEL);
+    while let Some(n) = done.next().await {
+        let n = n?;
+        counts.files_done.fetch_add(1, Ordering::Relaxed);
+        counts.bytes_done.fetch_add(n, Ordering::Relaxed);
+        progress(UploadProgress {
+            files_done: counts.files_done.load(Ordering::Relaxed),
+            bytes_done: counts.bytes_done.load(Ordering::Relaxed),
+            bytes_uploaded: counts.bytes_done.load(Ordering::Relaxed),
+        });
+    }
+    drop(done);
+    let sums = checksums(slices, req).await?;
+    Ok(UploadResult {
+        files_uploaded: counts.files_done.load(Ordering::Relaxed),
+        bytes_uploaded: counts.bytes_done.load(Ordering::Relaxed),
+        sums,
+    })
 }
 
 /// Checksums of the blocks asked for, read on blocking threads.

@@ -138,6 +138,9 @@ impl Engine {
         params: Option<&ParamValues>,
         query_id: u64,
     ) -> Result<Output> {
+        if let Some(stmt) = super::snapshot::parse(&text.sql) {
+            return self.snapshot_statement(session, stmt?).await;
+        }
         match crate::engine::copy::sql::kind(&text.sql) {
             Some("COPY") => {
                 session.schema.pin(self.catalog.pin());
@@ -148,9 +151,6 @@ impl Engine {
                 return self.unload(session, &text.sql, query_id).await;
             }
             _ => {}
-        }
-        if let Some(stmt) = super::snapshot::parse(&text.sql) {
-            return self.snapshot_statement(session, stmt?).await;
         }
         let Some(stmt) = self.parse(text)? else {
             return Ok(Output::Empty);

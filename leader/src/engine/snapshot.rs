@@ -3,6 +3,9 @@
 //! ```text
 //!  CREATE SNAPSHOT name [RETENTION n [DAYS]]   a manual snapshot, kept until dropped or n days
 //!  DROP SNAPSHOT name                         from every region, with its unshared files
+//!  COPY SNAPSHOT name TO REGION 'r'           a cross-region copy now
+//!  RESTORE TABLE new FROM SNAPSHOT name TABLE old [REGION 'r']
+//!                                             one table back, under a new name, atomically
 //! ```
 //!
 //! `name` is an identifier or a quoted string (`'nightly-2026-11-30'`). `svv_snapshots` and
@@ -19,7 +22,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use super::copy::sql::Tokens;
 use super::{Engine, Output, Session};
 use crate::error::{Error, Result};
-use crate::snapshots::{NewSnapshot, Progress};
+use crate::snapshots::{NewSnapshot, Progress, TableRestore};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SnapshotStatement {
@@ -30,29 +33,73 @@ pub enum SnapshotStatement {
     Drop {
         name: String,
     },
+    Copy {
+        name: String,
+        region: String,
+    },
+    RestoreTable {
+        target: String,
+        name: String,
+        source: String,
+        region: Option<String>,
+    },
 }
 
 /// The statement, when `sql` is one of the snapshot statements.
 pub fn parse(sql: &str) -> Option<Result<SnapshotStatement>> {
     let mut words = sql.split_whitespace().map(str::to_ascii_uppercase);
     let first = words.next()?;
-    if !matches!(first.as_str(), "CREATE" | "DROP") || words.next()? != "SNAPSHOT" {
+    if first == "RESTORE" {
+        return Some(parse_restore(sql));
+    }
+    if !matches!(first.as_str(), "CREATE" | "DROP" | "COPY") || words.next()? != "SNAPSHOT" {
         return None;
     }
     Some(parse_tokens(sql))
 }
 
+fn snapshot_name(t: &mut Tokens) -> Result<String> {
+    match t.peek() {
+        Some(Token::SingleQuotedString(_)) => t.string("SNAPSHOT"),
+        _ => t.ident(),
+    }
+}
+
+fn parse_restore(sql: &str) -> Result<SnapshotStatement> {
+    let mut t = Tokens::new(sql)?;
+    t.expect_word("RESTORE")?;
+    t.expect_word("TABLE")?;
+    let target = t.ident()?;
+    t.expect_word("FROM")?;
+    t.expect_word("SNAPSHOT")?;
+    let name = snapshot_name(&mut t)?;
+    t.expect_word("TABLE")?;
+    let source = t.ident()?;
+    let region = if t.eat_word("REGION") {
+        Some(t.string("REGION")?)
+    } else {
+        None
+    };
+    if !t.done() {
+        return Err(t.unexpected("expected the end of the statement"));
+    }
+    Ok(SnapshotStatement::RestoreTable {
+        target,
+        name,
+        source,
+        region,
+    })
+}
+
 fn parse_tokens(sql: &str) -> Result<SnapshotStatement> {
     let mut t = Tokens::new(sql)?;
     let create = t.eat_word("CREATE");
-    if !create {
+    let copy = !create && t.eat_word("COPY");
+    if !create && !copy {
         t.expect_word("DROP")?;
     }
     t.expect_word("SNAPSHOT")?;
-    let name = match t.peek() {
-        Some(Token::SingleQuotedString(_)) => t.string("SNAPSHOT")?,
-        _ => t.ident()?,
-    };
+    let name = snapshot_name(&mut t)?;
     let stmt = if create {
         let retention_days = if t.eat_word("RETENTION") {
             let n = t.number("RETENTION")?;
@@ -72,6 +119,11 @@ fn parse_tokens(sql: &str) -> Result<SnapshotStatement> {
             name,
             retention_days,
         }
+    } else if copy {
+        t.expect_word("TO")?;
+        t.expect_word("REGION")?;
+        let region = t.string("REGION")?;
+        SnapshotStatement::Copy { name, region }
     } else {
         SnapshotStatement::Drop { name }
     };
@@ -127,8 +179,61 @@ impl Engine {
                     record.bytes,
                     record.bytes_uploaded
                 ));
+                // The cross-region copy follows in the background.
+                let (snapshots, log) = (
+                    std::sync::Arc::clone(&self.snapshots),
+                    std::sync::Arc::clone(&self.log),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = snapshots.copy_missing(&log).await {
+                        tracing::warn!("cross-region snapshot copy: {}", e.user_message());
+                    }
+                });
                 Ok(Output::Command {
                     tag: "CREATE SNAPSHOT".into(),
+                    rows: None,
+                })
+            }
+            SnapshotStatement::Copy { name, region } => {
+                let report = self.snapshots.copy_to(&self.log, &name, &region).await?;
+                session.notice(&if report.already {
+                    format!("region {region} already holds snapshot {name}")
+                } else {
+                    format!(
+                        "snapshot {name} copied to region {region}: {} files, {} bytes",
+                        report.files_copied, report.bytes_copied
+                    )
+                });
+                Ok(Output::Command {
+                    tag: "COPY SNAPSHOT".into(),
+                    rows: None,
+                })
+            }
+            SnapshotStatement::RestoreTable {
+                target,
+                name,
+                source,
+                region,
+            } => {
+                let rows = self
+                    .snapshots
+                    .restore_table(
+                        &self.catalog,
+                        &self.cluster,
+                        &self.log,
+                        TableRestore {
+                            snapshot: &name,
+                            region: region.as_deref(),
+                            source: &source,
+                            target: &target,
+                        },
+                    )
+                    .await?;
+                session.notice(&format!(
+                    "table {source} of snapshot {name} restored as {target}: {rows} rows, checksum verified"
+                ));
+                Ok(Output::Command {
+                    tag: "RESTORE TABLE".into(),
                     rows: None,
                 })
             }
@@ -161,6 +266,23 @@ mod tests {
             Some(Some(SnapshotStatement::Drop { name: "s1".into() }))
         );
         assert!(parse("CREATE TABLE t (a int)").is_none());
+        assert_eq!(
+            parse("COPY SNAPSHOT s1 TO REGION 'west'").map(|r| r.ok()),
+            Some(Some(SnapshotStatement::Copy {
+                name: "s1".into(),
+                region: "west".into()
+            }))
+        );
+        assert!(parse("COPY t FROM '/x'").is_none());
+        assert_eq!(
+            parse("RESTORE TABLE t2 FROM SNAPSHOT 'n-1' TABLE t REGION 'west'").map(|r| r.ok()),
+            Some(Some(SnapshotStatement::RestoreTable {
+                target: "t2".into(),
+                name: "n-1".into(),
+                source: "t".into(),
+                region: Some("west".into())
+            }))
+        );
         assert!(matches!(
             parse("CREATE SNAPSHOT s RETENTION 0"),
             Some(Err(Error::InvalidInput(_)))

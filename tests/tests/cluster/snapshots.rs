@@ -491,3 +491,170 @@ async fn wait_for(c: &tokio_postgres::Client, sql: &str) -> String {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Two S3-compatible servers stand for two regions.
+fn two_region_config(east: &S3Server, west: &S3Server) -> String {
+    use blueshift_tests::s3::{ACCESS_KEY, SECRET_KEY};
+    let region = |name: &str, s: &S3Server| {
+        format!(
+            "[regions.{name}]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\nallow_http = true\n",
+            s.endpoint()
+        )
+    };
+    format!(
+        "{}{}[snapshots]\nlocation = \"s3://{BUCKET}/east\"\nregion = \"east\"\nautomated = false\ncheck_seconds = 0.3\ncopy_to_region = \"west\"\ncopy_location = \"s3://{BUCKET}/west\"\n",
+        region("east", east),
+        region("west", west)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshots_are_copied_to_the_second_region_and_one_table_restores() {
+    let east = S3Server::start().await;
+    let west = S3Server::start().await;
+    let text = two_region_config(&east, &west);
+    let cluster = TestCluster::start_config(2, 1, &[], &[], Some(&text)).await;
+    let config = cluster.config.clone().unwrap();
+    let port = cluster.port.to_string();
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE t (k INT, v VARCHAR(20)) DISTKEY(k);
+         INSERT INTO t SELECT value, 'v' || value FROM generate_series(1, 100000);
+         CREATE TABLE d (a INT) DISTSTYLE ALL;
+         INSERT INTO d VALUES (1), (2), (3);
+         CREATE SNAPSHOT s1",
+    )
+    .await
+    .unwrap();
+    // The copy follows on its own; the listing shows both regions once it is complete.
+    wait_for(&c, "SELECT snapshot_name FROM svv_snapshots WHERE snapshot_name = 's1' AND regions = 'east,west'").await;
+    let west_only = cli_json(
+        Some(&config),
+        &[
+            "snapshot", "list", "--region", "west", "--json", "--port", &port,
+        ],
+    );
+    assert_eq!(west_only.as_array().unwrap().len(), 1);
+    assert!(!west.list("west/files").await.is_empty());
+    assert!(west.list("west/pending").await.is_empty());
+
+    // The second copy is incremental: only the new blocks cross.
+    c.batch_execute(
+        "INSERT INTO t SELECT value, 'w' FROM generate_series(200001, 201000); CREATE SNAPSHOT s2",
+    )
+    .await
+    .unwrap();
+    wait_for(&c, "SELECT snapshot_name FROM svv_snapshots WHERE snapshot_name = 's2' AND regions = 'east,west'").await;
+    let copied = rows(
+        &c,
+        "SELECT snapshot_name, bytes FROM stl_snapshot_log WHERE action = 'copy' ORDER BY 1",
+    )
+    .await;
+    let bytes = |i: usize| copied[i][1].as_deref().unwrap().parse::<u64>().unwrap();
+    assert!(bytes(1) > 0 && bytes(1) * 10 < bytes(0), "{copied:?}");
+    let (ok, out, err) = cli(
+        Some(&config),
+        &[
+            "snapshot",
+            "copy",
+            "s1",
+            "--to-region",
+            "west",
+            "--port",
+            &port,
+        ],
+    );
+    assert!(ok && out.contains("already"), "{out}{err}");
+    let (code, msg, _) = error_of(&c, "COPY SNAPSHOT s1 TO REGION 'mars'").await;
+    assert_eq!(code, "22P02", "{msg}");
+    let golden = rows(&c, "SELECT count(*), sum(k), max(v) FROM t").await;
+
+    // One table back under a new name, from the west copy, checked against the record.
+    c.batch_execute("DELETE FROM t WHERE k < 50000")
+        .await
+        .unwrap();
+    let (ok, out, err) = cli(
+        Some(&config),
+        &[
+            "restore-table",
+            "--snapshot",
+            "s2",
+            "--source-table",
+            "t",
+            "--target-table",
+            "t_back",
+            "--region",
+            "west",
+            "--port",
+            &port,
+        ],
+    );
+    assert!(ok && out.contains("checksum verified"), "{out}{err}");
+    assert_eq!(
+        rows(&c, "SELECT count(*), sum(k), max(v) FROM t_back").await,
+        golden
+    );
+    let (ok, out, err) = cli(
+        Some(&config),
+        &[
+            "restore-table",
+            "--snapshot",
+            "s1",
+            "--source-table",
+            "d",
+            "--target-table",
+            "d_back",
+            "--port",
+            &port,
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM d_back JOIN d USING (a)").await,
+        vec![vec![Some("3".into())]]
+    );
+    let (code, _, _) = error_of(&c, "RESTORE TABLE t_back FROM SNAPSHOT s1 TABLE t").await;
+    assert_eq!(code, "42P07");
+    let (code, msg, _) = error_of(&c, "RESTORE TABLE x FROM SNAPSHOT s1 TABLE nope").await;
+    assert_eq!(code, "42P01", "{msg}");
+    // The restored tables survive a restart (they were committed, with their files).
+    drop(c);
+    let mut cluster = cluster;
+    cluster.restart_hard().await;
+    let c = cluster.client().await;
+    assert_eq!(
+        rows(&c, "SELECT count(*), sum(k), max(v) FROM t_back").await,
+        golden
+    );
+
+    // A whole cluster from the west copy.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dr");
+    let report = cli_json(
+        Some(&config),
+        &[
+            "restore",
+            "--snapshot",
+            "s2",
+            "--region",
+            "west",
+            "--data-dir",
+            &dest.display().to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(report["region"], "west");
+    let (dev, dev_port) = start_dev(&dest, &["--config", &config.display().to_string()]);
+    let r = connect(dev_port).await;
+    assert_eq!(
+        rows(&r, "SELECT count(*), sum(k), max(v) FROM t").await,
+        golden
+    );
+    drop(r);
+    stop_dev(dev);
+
+    // Dropping a snapshot removes it from both regions.
+    c.batch_execute("DROP SNAPSHOT s1").await.unwrap();
+    assert!(east.list("east/snapshots/s1.json").await.is_empty());
+    assert!(west.list("west/snapshots/s1.json").await.is_empty());
+}
