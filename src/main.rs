@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Modules: `config` (loading and merging the sections each role crate defines), `dev`
-//! (the supervisor), `ops` (operator commands: snapshots, restore), `error`.
+//! (the supervisor), `ops` (operator commands: snapshots, restore, DR drills), `error`.
 
 mod config;
 mod dev;
@@ -49,6 +49,19 @@ enum Command {
     Snapshot(SnapshotCommand),
     /// Build a new cluster's data folder from a snapshot (offline).
     Restore(RestoreArgs),
+    /// Prove a snapshot restores: take one (or use --snapshot), wait for its copy in the DR
+    /// region, restore it into a temporary cluster, verify every table, remove it.
+    DrDrill {
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// The region to restore from [default: [snapshots] copy_to_region, else the primary]
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        leader: ops::LeaderAddr,
+    },
     /// Restore one table of a snapshot into the running cluster under a new name.
     RestoreTable {
         #[arg(long)]
@@ -333,6 +346,26 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
                 region.as_deref(),
             )
             .await
+        }
+        Command::DrDrill {
+            snapshot,
+            region,
+            json,
+            leader,
+        } => {
+            let opts = ops::DrillOpts {
+                snapshot,
+                region,
+                leader,
+                config_file: cli.config.clone(),
+            };
+            let report = ops::dr_drill(&config, &opts).await?;
+            ops::print_drill(&report, json)?;
+            if report.ok {
+                Ok(())
+            } else {
+                Err(Error::Io("the DR drill found mismatches".into()))
+            }
         }
         Command::Restore(a) => {
             let opts = ops::RestoreOpts {

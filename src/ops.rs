@@ -588,3 +588,332 @@ pub fn print_restore(report: &RestoreReport, json: bool) -> Result<()> {
     );
     Ok(())
 }
+
+pub struct DrillOpts {
+    pub snapshot: Option<String>,
+    pub region: Option<String>,
+    pub leader: LeaderAddr,
+    pub config_file: Option<PathBuf>,
+}
+
+/// One table's verification in a drill.
+#[derive(Debug, Serialize)]
+pub struct DrillTable {
+    pub name: String,
+    pub rows: u64,
+    pub checksum: String,
+    pub expected_rows: u64,
+    pub expected_checksum: String,
+    pub matches: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DrillReport {
+    pub snapshot: String,
+    /// Taken by this drill (otherwise `--snapshot`).
+    pub fresh: bool,
+    pub region: String,
+    /// Age of the newest complete snapshot in the region when the drill started.
+    pub rpo_seconds: Option<f64>,
+    /// Seconds the fresh snapshot took to be complete in the region.
+    pub wait_seconds: f64,
+    /// Restore of the temporary cluster's folder.
+    pub restore_seconds: f64,
+    /// From the restore's start to the temporary cluster's first answered query.
+    pub rto_seconds: f64,
+    pub bytes_transferred: u64,
+    pub tables_verified: usize,
+    pub tables_mismatched: usize,
+    /// For a fresh snapshot: whether the live cluster's own checksums at that commit
+    /// matched the record (`None` when the cluster committed more before they were read).
+    pub live_verified: Option<bool>,
+    pub tables: Vec<DrillTable>,
+    pub ok: bool,
+}
+
+/// `(table, rows, checksum, commit)` from `CHECKSUM TABLE` on a cluster.
+async fn checksums(client: &tokio_postgres::Client) -> Result<Vec<(String, u64, String, u64)>> {
+    let mut out = Vec::new();
+    for m in client
+        .simple_query("CHECKSUM TABLE")
+        .await
+        .map_err(sql_error)?
+    {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            let cell = |i: usize| r.get(i).unwrap_or_default().to_string();
+            out.push((
+                cell(0),
+                cell(1).parse().unwrap_or(0),
+                cell(2),
+                cell(3).parse().unwrap_or(0),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A temporary cluster: its `dev` process and folder go when this is dropped.
+struct TempCluster {
+    child: Option<std::process::Child>,
+    dir: PathBuf,
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::Io(format!("no free port: {e}")))
+}
+
+/// A DR drill: snapshot (or `--snapshot`), its complete copy in the DR region, a temporary
+/// cluster restored from there, every table verified, the temporary cluster removed.
+pub async fn dr_drill(config: &Config, opts: &DrillOpts) -> Result<DrillReport> {
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    let region = opts.region.clone().unwrap_or_else(|| {
+        if config.snapshots.copy_to_region.is_empty() {
+            config.snapshots.region.clone()
+        } else {
+            config.snapshots.copy_to_region.clone()
+        }
+    });
+    let dr = location(config, Some(&region))?;
+    let rpo_seconds = dr
+        .records()
+        .await?
+        .iter()
+        .map(|r| r.created_unix_ms)
+        .max()
+        .map(|t| (started_ms - t) as f64 / 1000.0);
+    let mut live: Option<Vec<(String, u64, String, u64)>> = None;
+    let name = match &opts.snapshot {
+        Some(n) => n.clone(),
+        None => {
+            let name = format!("drill-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f"));
+            let (client, _) = connect(config, &opts.leader).await?;
+            client
+                .batch_execute(&format!(
+                    "CREATE SNAPSHOT {} RETENTION 1 DAYS",
+                    quote(&name)
+                ))
+                .await
+                .map_err(sql_error)?;
+            live = Some(checksums(&client).await?);
+            name
+        }
+    };
+    let waited = Instant::now();
+    let record = loop {
+        if let Some(r) = dr.record(&name).await? {
+            break r;
+        }
+        if opts.snapshot.is_some() {
+            return Err(Error::Io(format!(
+                "snapshot \"{name}\" is not complete in region {}",
+                dr.region_name()
+            )));
+        }
+        // A guard against a copy that never comes, not a measure.
+        if waited.elapsed() > Duration::from_secs(3600) {
+            return Err(Error::Io(format!(
+                "snapshot {name} was not complete in region {} after an hour",
+                dr.region_name()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let wait_seconds = waited.elapsed().as_secs_f64();
+    let live_verified = live.map(|rows| {
+        if rows.iter().any(|r| r.3 != record.commit) {
+            return None;
+        }
+        Some(
+            rows.len() == record.tables.len()
+                && rows.iter().all(|(n, r, c, _)| {
+                    record
+                        .table(n)
+                        .is_some_and(|t| t.rows == *r && &t.checksum == c)
+                }),
+        )
+    });
+    let live_verified = live_verified.flatten();
+
+    // The temporary cluster: its own folder, free ports, and no snapshots of its own.
+    let dir = std::env::temp_dir().join(format!(
+        "blueshift-drill-{}-{}",
+        std::process::id(),
+        started_ms
+    ));
+    let mut temp = TempCluster {
+        child: None,
+        dir: dir.clone(),
+    };
+    let restore_started = Instant::now();
+    let restored = restore(
+        config,
+        &RestoreOpts {
+            snapshot: name.clone(),
+            region: Some(region.clone()),
+            location: None,
+            data_dir: dir.join("cluster"),
+            nodes: None,
+            slices_per_node: None,
+            json: true,
+        },
+    )
+    .await?;
+    let restore_seconds = restore_started.elapsed().as_secs_f64();
+    let port = free_port()?;
+    let exe = std::env::current_exe().map_err(|e| Error::Io(e.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(c) = &opts.config_file {
+        cmd.arg("--config").arg(c);
+    }
+    let child = cmd
+        .args(["dev", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.join("cluster"))
+        .env("BLUESHIFT_SNAPSHOTS_LOCATION", dir.join("snapshots"))
+        .env("BLUESHIFT_SNAPSHOTS_COPY_TO_REGION", "")
+        .env("BLUESHIFT_SNAPSHOTS_AUTOMATED", "false")
+        .env("BLUESHIFT_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Error::Io(format!("cannot start the temporary cluster: {e}")))?;
+    temp.child = Some(child);
+    let addr = LeaderAddr {
+        host: Some("127.0.0.1".into()),
+        port: Some(port),
+        user: opts.leader.user.clone(),
+    };
+    let client = loop {
+        if let Some(c) = temp.child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            return Err(Error::NotReady(format!(
+                "the temporary cluster exited during start-up: {status}"
+            )));
+        }
+        if let Ok((client, _)) = connect(config, &addr).await
+            && client.simple_query("SELECT 1").await.is_ok()
+        {
+            break client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rto_seconds = restore_started.elapsed().as_secs_f64();
+    let got = checksums(&client).await?;
+    drop(client);
+    let mut tables = Vec::new();
+    for t in &record.tables {
+        let found = got.iter().find(|g| g.0 == t.name);
+        let (rows, checksum) = found.map_or((0, String::new()), |g| (g.1, g.2.clone()));
+        tables.push(DrillTable {
+            name: t.name.clone(),
+            matches: rows == t.rows && checksum == t.checksum,
+            rows,
+            checksum,
+            expected_rows: t.rows,
+            expected_checksum: t.checksum.clone(),
+        });
+    }
+    for g in got.iter().filter(|g| record.table(&g.0).is_none()) {
+        tables.push(DrillTable {
+            name: g.0.clone(),
+            rows: g.1,
+            checksum: g.2.clone(),
+            expected_rows: 0,
+            expected_checksum: String::new(),
+            matches: false,
+        });
+    }
+    drop(temp);
+    let mismatched = tables.iter().filter(|t| !t.matches).count();
+    let report = DrillReport {
+        snapshot: name,
+        fresh: opts.snapshot.is_none(),
+        region: dr.region_name(),
+        rpo_seconds,
+        wait_seconds,
+        restore_seconds,
+        rto_seconds,
+        bytes_transferred: restored.bytes_downloaded,
+        tables_verified: tables.len() - mismatched,
+        tables_mismatched: mismatched,
+        ok: mismatched == 0 && live_verified != Some(false),
+        live_verified,
+        tables,
+    };
+    Ok(report)
+}
+
+pub fn print_drill(report: &DrillReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(report);
+    }
+    println!(
+        "DR drill of snapshot {} ({}) from region {}",
+        report.snapshot,
+        if report.fresh { "taken now" } else { "given" },
+        report.region
+    );
+    println!(
+        "  RPO (newest complete snapshot in the region at start): {}",
+        report
+            .rpo_seconds
+            .map_or("none before this drill".into(), |s| format!("{s:.1} s"))
+    );
+    println!(
+        "  RTO: restore {:.1} s, first answered query {:.1} s",
+        report.restore_seconds, report.rto_seconds
+    );
+    println!("  bytes transferred: {}", report.bytes_transferred);
+    println!("{:<32} {:>12} {:>18} result", "table", "rows", "checksum");
+    for t in &report.tables {
+        println!(
+            "{:<32} {:>12} {:>18} {}",
+            t.name,
+            t.rows,
+            t.checksum,
+            if t.matches {
+                "verified".to_string()
+            } else {
+                format!(
+                    "MISMATCH (snapshot: {} rows, {})",
+                    t.expected_rows, t.expected_checksum
+                )
+            }
+        );
+    }
+    match report.live_verified {
+        Some(true) => println!("  live cluster at the snapshot's commit: verified"),
+        Some(false) => println!("  live cluster at the snapshot's commit: MISMATCH"),
+        None if report.fresh => {
+            println!("  live cluster: committed more before it was read; not compared")
+        }
+        None => {}
+    }
+    println!(
+        "{}: {} tables verified, {} mismatched",
+        if report.ok { "PASSED" } else { "FAILED" },
+        report.tables_verified,
+        report.tables_mismatched
+    );
+    Ok(())
+}

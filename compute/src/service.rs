@@ -157,9 +157,15 @@ impl ComputeService {
     ) -> std::result::Result<Response<BoxStream<arrow_flight::Result>>, Status> {
         use blueshift_snapshots::upload::{UploadEvent, UploadRequest};
         let req: UploadRequest = parse(body).map_err(Status::from)?;
-        let location =
-            blueshift_snapshots::Location::open(&self.stores, &req.location, &req.region)
-                .map_err(|e| Status::from(Error::from(e)))?;
+        // No location: only the checksums asked for (`CHECKSUM TABLE`).
+        let location = if req.location.is_empty() {
+            None
+        } else {
+            Some(
+                blueshift_snapshots::Location::open(&self.stores, &req.location, &req.region)
+                    .map_err(|e| Status::from(Error::from(e)))?,
+            )
+        };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let slices = Arc::clone(&self.store);
         let fetch = kind == ACTION_SNAPSHOT_FETCH;
@@ -168,10 +174,19 @@ impl ComputeService {
             let progress = move |p| {
                 let _ = progress_tx.send(Ok(UploadEvent::Progress(p)));
             };
-            let result = if fetch {
-                blueshift_snapshots::upload::fetch(&location, slices, &req, progress).await
-            } else {
-                blueshift_snapshots::upload::upload(&location, slices, &req, progress).await
+            let result = match &location {
+                None => blueshift_snapshots::upload::checksums(slices, &req)
+                    .await
+                    .map(|sums| blueshift_snapshots::upload::UploadResult {
+                        sums,
+                        ..Default::default()
+                    }),
+                Some(location) if fetch => {
+                    blueshift_snapshots::upload::fetch(location, slices, &req, progress).await
+                }
+                Some(location) => {
+                    blueshift_snapshots::upload::upload(location, slices, &req, progress).await
+                }
             };
             let _ = tx.send(result.map(UploadEvent::Done).map_err(Error::from));
         });

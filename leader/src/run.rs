@@ -50,6 +50,7 @@ pub async fn run_leader(
         snapshots,
         &stores,
         &storage.data_dir,
+        &cluster_id,
     )?);
     // An unreachable snapshot location must not keep the cluster down: it shows in the
     // log, and snapshot statements report it themselves.

@@ -65,12 +65,19 @@ pub struct Snapshots {
     /// One snapshot operation at a time: garbage collection never runs while a snapshot
     /// is uploading files it has not recorded yet.
     lock: tokio::sync::Mutex<()>,
+    /// This cluster's id (its pending markers carry it).
+    cluster_id: String,
     /// Block checksums of the newest snapshot, reused by the next.
     sums: std::sync::Mutex<Option<BTreeMap<String, BlockSum>>>,
 }
 
 impl Snapshots {
-    pub fn open(config: SnapshotConfig, stores: &Stores, leader_data_dir: &Path) -> Result<Self> {
+    pub fn open(
+        config: SnapshotConfig,
+        stores: &Stores,
+        leader_data_dir: &Path,
+        cluster_id: &str,
+    ) -> Result<Self> {
         config.check().map_err(Error::InvalidInput)?;
         let primary = Location::open(stores, &config.location_or(leader_data_dir), &config.region)?;
         let copy = if config.copy_to_region.is_empty() {
@@ -87,16 +94,23 @@ impl Snapshots {
             primary,
             copy,
             lock: tokio::sync::Mutex::new(()),
+            cluster_id: cluster_id.to_string(),
             sums: std::sync::Mutex::new(None),
         })
     }
 
-    /// At start-up: a snapshot interrupted by the leader's end left a pending marker (its
-    /// files are garbage now), and the listing for `svv_snapshots` is read.
+    /// At start-up: a snapshot or copy of this cluster interrupted by the leader's end
+    /// left a pending marker (its files are garbage now), and the listing for
+    /// `svv_snapshots` is read. Another cluster's markers are left alone.
     pub async fn start(&self, logs: &SystemLogs) -> Result<()> {
         let _guard = self.lock.lock().await;
         for loc in std::iter::once(&self.primary).chain(self.copy.as_ref()) {
-            for p in loc.pendings().await? {
+            for p in loc
+                .pendings()
+                .await?
+                .into_iter()
+                .filter(|p| p.cluster_id == self.cluster_id)
+            {
                 tracing::info!(snapshot = %p.name, region = %loc.region_name(), "clearing an interrupted snapshot or copy");
                 loc.delete(&blueshift_snapshots::pending_key(&p.name))
                     .await?;
@@ -173,6 +187,7 @@ impl Snapshots {
         let files = manifest.files();
         let pending = Pending {
             name: name.to_string(),
+            cluster_id: state.cluster_id.clone(),
             started_unix_ms: now_micros() / 1000,
             files: files.iter().map(FileRef::key).collect(),
         };
@@ -339,8 +354,14 @@ impl Snapshots {
         retention: Option<u32>,
     ) -> Result<CopyReport> {
         let start = now_micros();
-        let result =
-            blueshift_snapshots::copy::copy_snapshot(&self.primary, copy, name, retention).await;
+        let result = blueshift_snapshots::copy::copy_snapshot(
+            &self.primary,
+            copy,
+            name,
+            retention,
+            &self.cluster_id,
+        )
+        .await;
         logs.snapshots.record(SnapshotEvent {
             snapshot: name.to_string(),
             action: "copy",
@@ -733,6 +754,56 @@ impl Snapshots {
         }
         Ok(())
     }
+}
+
+/// `(table, rows, checksum)` of tables of the current commit, computed by the nodes from
+/// their files now (no checksum is taken from a snapshot), and the commit.
+pub async fn live_checksums(
+    catalog: &Catalog,
+    peers: &Peers,
+    tables: &[String],
+) -> Result<(u64, Vec<TableSummary>)> {
+    let mut state = (*catalog.pin()).clone();
+    if !tables.is_empty() {
+        for t in tables {
+            state.table(t)?;
+        }
+        state.tables.retain(|n, _| tables.contains(n));
+    }
+    let mut per_node: BTreeMap<u32, Vec<SliceShare>> = BTreeMap::new();
+    for t in state.tables.values() {
+        for slice in counted_slices(t) {
+            per_node
+                .entry(state.topology.node_of(slice))
+                .or_default()
+                .push(SliceShare {
+                    slice,
+                    files: Vec::new(),
+                    checksums: t.data.slices[&slice].blocks.clone(),
+                });
+        }
+    }
+    let calls = per_node.into_iter().map(|(node, shares)| {
+        let req = UploadRequest {
+            location: String::new(),
+            region: String::new(),
+            shares,
+        };
+        async move {
+            let client = peers
+                .client(node)
+                .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
+            client
+                .snapshot_upload(&req, |_| {})
+                .await
+                .map_err(Error::from)
+        }
+    });
+    let mut sums = BTreeMap::new();
+    for r in futures::future::try_join_all(calls).await? {
+        sums.extend(r.sums);
+    }
+    Ok((state.version, summaries(&state, &sums)?))
 }
 
 fn region_name(loc: &Location) -> String {

@@ -24,11 +24,13 @@ pub struct CopyReport {
 }
 
 /// Copies snapshot `name` from `from` to `to`; the copy's record keeps `retention_days`.
+/// `cluster_id` is the copying cluster's (its pending marker names it).
 pub async fn copy_snapshot(
     from: &Location,
     to: &Location,
     name: &str,
     retention_days: Option<u32>,
+    cluster_id: &str,
 ) -> Result<CopyReport> {
     if to.record(name).await?.is_some() {
         return Ok(CopyReport {
@@ -50,6 +52,7 @@ pub async fn copy_snapshot(
         &pending_key(name),
         &Pending {
             name: name.to_string(),
+            cluster_id: cluster_id.to_string(),
             started_unix_ms: chrono::Utc::now().timestamp_millis(),
             files: files.iter().map(FileRef::key).collect(),
         },

@@ -149,6 +149,9 @@ pub fn file_key(id: &str, delete_vector: bool) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub name: String,
+    /// The cluster writing it: a leader clears only its own cluster's markers.
+    #[serde(default)]
+    pub cluster_id: String,
     pub started_unix_ms: i64,
     pub files: Vec<String>,
 }

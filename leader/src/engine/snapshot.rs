@@ -6,6 +6,8 @@
 //!  COPY SNAPSHOT name TO REGION 'r'           a cross-region copy now
 //!  RESTORE TABLE new FROM SNAPSHOT name TABLE old [REGION 'r']
 //!                                             one table back, under a new name, atomically
+//!  CHECKSUM TABLE [t, ...]                    rows and content checksum of each table now
+//!                                             (what a snapshot records; DR drills compare)
 //! ```
 //!
 //! `name` is an identifier or a quoted string (`'nightly-2026-11-30'`). `svv_snapshots` and
@@ -37,6 +39,9 @@ pub enum SnapshotStatement {
         name: String,
         region: String,
     },
+    Checksum {
+        tables: Vec<String>,
+    },
     RestoreTable {
         target: String,
         name: String,
@@ -52,6 +57,9 @@ pub fn parse(sql: &str) -> Option<Result<SnapshotStatement>> {
     if first == "RESTORE" {
         return Some(parse_restore(sql));
     }
+    if first == "CHECKSUM" {
+        return Some(parse_checksum(sql));
+    }
     if !matches!(first.as_str(), "CREATE" | "DROP" | "COPY") || words.next()? != "SNAPSHOT" {
         return None;
     }
@@ -63,6 +71,20 @@ fn snapshot_name(t: &mut Tokens) -> Result<String> {
         Some(Token::SingleQuotedString(_)) => t.string("SNAPSHOT"),
         _ => t.ident(),
     }
+}
+
+fn parse_checksum(sql: &str) -> Result<SnapshotStatement> {
+    let mut t = Tokens::new(sql)?;
+    t.expect_word("CHECKSUM")?;
+    t.expect_word("TABLE")?;
+    let mut tables = Vec::new();
+    while !t.done() {
+        tables.push(t.ident()?);
+        if !t.eat(&Token::Comma) && !t.done() {
+            return Err(t.unexpected("expected , or the end of the statement"));
+        }
+    }
+    Ok(SnapshotStatement::Checksum { tables })
 }
 
 fn parse_restore(sql: &str) -> Result<SnapshotStatement> {
@@ -235,6 +257,39 @@ impl Engine {
                 Ok(Output::Command {
                     tag: "RESTORE TABLE".into(),
                     rows: None,
+                })
+            }
+            SnapshotStatement::Checksum { tables } => {
+                let (commit, sums) =
+                    crate::snapshots::live_checksums(&self.catalog, &self.cluster, &tables).await?;
+                use arrow::array::{Int64Array, StringArray};
+                use arrow::datatypes::{DataType, Field, Schema};
+                let schema = std::sync::Arc::new(Schema::new(vec![
+                    Field::new("table_name", DataType::Utf8, false),
+                    Field::new("rows", DataType::Int64, false),
+                    Field::new("checksum", DataType::Utf8, false),
+                    Field::new("commit", DataType::Int64, false),
+                ]));
+                let batch = arrow::array::RecordBatch::try_new(
+                    std::sync::Arc::clone(&schema),
+                    vec![
+                        std::sync::Arc::new(StringArray::from_iter_values(
+                            sums.iter().map(|s| s.name.as_str()),
+                        )),
+                        std::sync::Arc::new(Int64Array::from_iter_values(
+                            sums.iter().map(|s| s.rows as i64),
+                        )),
+                        std::sync::Arc::new(StringArray::from_iter_values(
+                            sums.iter().map(|s| s.checksum.as_str()),
+                        )),
+                        std::sync::Arc::new(Int64Array::from_iter_values(
+                            sums.iter().map(|_| commit as i64),
+                        )),
+                    ],
+                )?;
+                Ok(Output::Rows {
+                    schema,
+                    batches: vec![batch],
                 })
             }
             SnapshotStatement::Drop { name } => {

@@ -658,3 +658,77 @@ async fn snapshots_are_copied_to_the_second_region_and_one_table_restores() {
     assert!(east.list("east/snapshots/s1.json").await.is_empty());
     assert!(west.list("west/snapshots/s1.json").await.is_empty());
 }
+
+fn drill_dirs() -> usize {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref().is_ok_and(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("blueshift-drill-")
+            })
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dr_drill_restores_from_the_dr_region_and_verifies_every_table() {
+    let east = S3Server::start().await;
+    let west = S3Server::start().await;
+    let text = two_region_config(&east, &west);
+    let cluster = TestCluster::start_config(2, 2, &[], &[], Some(&text)).await;
+    let config = cluster.config.clone().unwrap();
+    let port = cluster.port.to_string();
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE f (id BIGINT, amount DECIMAL(12,2), note VARCHAR(30)) DISTKEY(id) SORTKEY(id);
+         INSERT INTO f SELECT value, value * 1.25, 'n' || (value % 77) FROM generate_series(1, 50000);
+         DELETE FROM f WHERE id % 9 = 0;
+         CREATE TABLE dim (k INT, name VARCHAR(10)) DISTSTYLE ALL;
+         INSERT INTO dim VALUES (1, 'one'), (2, 'two');
+         CREATE TABLE e (x INT) DISTSTYLE EVEN;",
+    )
+    .await
+    .unwrap();
+    let before = drill_dirs();
+    let report = cli_json(Some(&config), &["dr-drill", "--json", "--port", &port]);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["fresh"], true);
+    assert_eq!(report["region"], "west");
+    assert_eq!(report["live_verified"], true, "{report}");
+    assert_eq!(report["tables_verified"], 3);
+    assert_eq!(report["tables_mismatched"], 0);
+    assert!(report["bytes_transferred"].as_u64().unwrap() > 0);
+    assert!(report["rto_seconds"].as_f64().unwrap() >= report["restore_seconds"].as_f64().unwrap());
+    // The first drill found no earlier snapshot in the DR region; the second finds the first.
+    assert!(report["rpo_seconds"].is_null(), "{report}");
+    assert_eq!(drill_dirs(), before, "the temporary cluster is removed");
+    let first = report["snapshot"].as_str().unwrap().to_string();
+    let (ok, out, err) = cli(
+        Some(&config),
+        &["dr-drill", "--snapshot", &first, "--port", &port],
+    );
+    assert!(
+        ok && out.contains("PASSED") && out.contains("RPO"),
+        "{out}{err}"
+    );
+
+    // A damaged object in the DR region: the drill fails, and still cleans up.
+    let victim = west
+        .list("west/files")
+        .await
+        .into_iter()
+        .find(|k| k.ends_with(".parquet"))
+        .unwrap();
+    let mut bytes = west.get(&victim).await;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x11;
+    west.put(&victim, bytes).await;
+    let (ok, out, err) = cli(
+        Some(&config),
+        &["dr-drill", "--snapshot", &first, "--port", &port],
+    );
+    assert!(!ok && err.contains("corrupted"), "{out}{err}");
+    assert_eq!(drill_dirs(), before);
+}
