@@ -508,12 +508,18 @@ fn staging_dir(dest: &Path) -> Result<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "cluster".into());
-    let staging = parent.join(format!(".{name}.restoring-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .map_err(|e| Error::Io(format!("{}: {e}", staging.display())))?;
+    // Staging folders of earlier restores to this folder that were killed go first.
+    let prefix = format!(".{name}.restoring-");
+    for entry in std::fs::read_dir(parent)
+        .map_err(|e| Error::Io(format!("{}: {e}", parent.display())))?
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| Error::Io(format!("{}: {e}", entry.path().display())))?;
+        }
     }
-    Ok(staging)
+    Ok(parent.join(format!("{prefix}{}", std::process::id())))
 }
 
 async fn build(

@@ -147,6 +147,16 @@ impl Snapshots {
         let _guard = self.lock.lock().await;
         let start = now_micros();
         let result = self.create_locked(catalog, peers, new, progress).await;
+        if result.is_err() {
+            // A failed snapshot will not complete: its marker goes, so its files become
+            // garbage (unless the failure was its name being taken).
+            if !matches!(result, Err(Error::DuplicateSnapshot(_))) {
+                let _ = self
+                    .primary
+                    .delete(&blueshift_snapshots::pending_key(name))
+                    .await;
+            }
+        }
         logs.snapshots.record(SnapshotEvent {
             snapshot: name.to_string(),
             action: "create",

@@ -442,7 +442,7 @@ async fn automatic_snapshots_come_by_interval_and_by_bytes_and_expire() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(s3.list(&key).await.is_empty());
+    assert!(!has(&s3, &key).await);
 
     // By bytes: a large interval, 1 MB changed per node.
     drop(c);
@@ -655,8 +655,9 @@ async fn snapshots_are_copied_to_the_second_region_and_one_table_restores() {
 
     // Dropping a snapshot removes it from both regions.
     c.batch_execute("DROP SNAPSHOT s1").await.unwrap();
-    assert!(east.list("east/snapshots/s1.json").await.is_empty());
-    assert!(west.list("west/snapshots/s1.json").await.is_empty());
+    assert!(!has(&east, "east/snapshots/s1.json").await);
+    assert!(!has(&west, "west/snapshots/s1.json").await);
+    assert!(has(&west, "west/snapshots/s2.json").await);
 }
 
 fn drill_dirs() -> usize {
@@ -731,4 +732,265 @@ async fn a_dr_drill_restores_from_the_dr_region_and_verifies_every_table() {
     );
     assert!(!ok && err.contains("corrupted"), "{out}{err}");
     assert_eq!(drill_dirs(), before);
+}
+
+/// Whether the server holds the object `key` (listing is by folder).
+async fn has(s3: &S3Server, key: &str) -> bool {
+    let folder = key.rsplit_once('/').map_or("", |(f, _)| f);
+    s3.list(folder).await.iter().any(|k| k == key)
+}
+
+/// Waits until `key` exists in the server (a snapshot's pending marker: the snapshot is
+/// under way). Returns false if the snapshot finished first.
+async fn until_pending(s3: &S3Server, key: &str, done: &tokio::task::JoinHandle<bool>) -> bool {
+    loop {
+        if has(s3, key).await {
+            return true;
+        }
+        if done.is_finished() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn spawn_snapshot(conn_str: String, name: &'static str) -> tokio::task::JoinHandle<bool> {
+    tokio::spawn(async move {
+        let Ok((client, conn)) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await
+        else {
+            return false;
+        };
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SNAPSHOT {name}"))
+            .await
+            .is_ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_snapshots_and_restores_leaves_every_earlier_snapshot_restorable() {
+    let east = S3Server::start().await;
+    let west = S3Server::start().await;
+    let text = two_region_config(&east, &west);
+    let mut cluster = TestCluster::start_config(2, 1, &[], &[], Some(&text)).await;
+    let config = cluster.config.clone().unwrap();
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE big (k BIGINT, v VARCHAR(40)) DISTKEY(k);
+         INSERT INTO big SELECT value, md5(value::varchar) FROM generate_series(1, 1500000);
+         CREATE SNAPSHOT s1",
+    )
+    .await
+    .unwrap();
+    wait_for(&c, "SELECT snapshot_name FROM svv_snapshots WHERE snapshot_name = 's1' AND regions = 'east,west'").await;
+    let golden = rows(&c, "SELECT count(*), sum(k), max(v) FROM big").await;
+
+    // The leader dies while s2 uploads (new blocks everywhere, so there is work to do).
+    c.batch_execute("UPDATE big SET v = upper(v)")
+        .await
+        .unwrap();
+    drop(c);
+    let job = spawn_snapshot(cluster.conn_str(), "s2");
+    let mid = until_pending(&east, "east/pending/s2.json", &job).await;
+    cluster.kill9_leader();
+    eprintln!("leader killed during s2: {mid}");
+    cluster.spawn_leader();
+    cluster.wait_ready().await;
+    let c = cluster.client().await;
+    // Its marker is cleared at start-up; s1 is listed and whole in both regions.
+    assert!(east.list("east/pending").await.is_empty());
+    let listed = rows(&c, "SELECT snapshot_name FROM svv_snapshots ORDER BY 1").await;
+    assert!(listed.contains(&vec![Some("s1".into())]), "{listed:?}");
+    if mid {
+        assert!(
+            !listed.contains(&vec![Some("s2".into())]),
+            "s2 was not finished: {listed:?}"
+        );
+    }
+    // The next run completes.
+    if !listed.contains(&vec![Some("s2".into())]) {
+        c.batch_execute("CREATE SNAPSHOT s2").await.unwrap();
+    }
+
+    // A compute node dies while s3 uploads: s3 fails with the node named, its marker goes,
+    // and once the node is back s3 completes.
+    c.batch_execute("UPDATE big SET v = lower(v)")
+        .await
+        .unwrap();
+    let job = spawn_snapshot(cluster.conn_str(), "s3");
+    let mid = until_pending(&east, "east/pending/s3.json", &job).await;
+    cluster.kill9_compute(1);
+    eprintln!("compute node killed during s3: {mid}");
+    let finished = job.await.unwrap();
+    if mid {
+        assert!(!finished || has(&east, "east/snapshots/s3.json").await);
+    }
+    cluster.spawn_compute(1);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if has(&east, "east/snapshots/s3.json").await {
+            break;
+        }
+        let tried = c.batch_execute("CREATE SNAPSHOT s3").await;
+        if tried.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "s3 never completed after the node came back: {tried:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(east.list("east/pending").await.is_empty());
+
+    // The leader dies while copying s4 to the second region: after the restart the copy
+    // is finished (it is started again from the top, and only missing files cross).
+    c.batch_execute("UPDATE big SET v = v || 'x'; CREATE SNAPSHOT s4")
+        .await
+        .unwrap();
+    let copying = loop {
+        if has(&west, "west/pending/s4.json").await {
+            break true;
+        }
+        if has(&west, "west/snapshots/s4.json").await {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    drop(c);
+    cluster.kill9_leader();
+    eprintln!("leader killed during the copy of s4: {copying}");
+    cluster.spawn_leader();
+    cluster.wait_ready().await;
+    let c = cluster.client().await;
+    wait_for(&c, "SELECT snapshot_name FROM svv_snapshots WHERE snapshot_name = 's4' AND regions = 'east,west'").await;
+    assert!(west.list("west/pending").await.is_empty());
+
+    // The leader dies while deleting s2 (its record goes first, then its files): s1 and
+    // s3 keep every file they name.
+    let job = {
+        let conn_str = cluster.conn_str();
+        tokio::spawn(async move {
+            let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.batch_execute("DROP SNAPSHOT s2").await.is_ok()
+        })
+    };
+    while has(&east, "east/snapshots/s2.json").await && !job.is_finished() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    drop(c);
+    cluster.kill9_leader();
+    cluster.spawn_leader();
+    cluster.wait_ready().await;
+    let c = cluster.client().await;
+    assert!(!has(&east, "east/snapshots/s2.json").await);
+    // Its copy in the second region may still be there; deleting again completes.
+    let listed = rows(&c, "SELECT snapshot_name FROM svv_snapshots ORDER BY 1").await;
+    if listed.contains(&vec![Some("s2".into())]) {
+        c.batch_execute("DROP SNAPSHOT s2").await.unwrap();
+    }
+    let listed = rows(&c, "SELECT snapshot_name FROM svv_snapshots ORDER BY 1").await;
+    assert!(!listed.contains(&vec![Some("s2".into())]), "{listed:?}");
+    for snap in ["s1", "s3", "s4"] {
+        let d = tempfile::tempdir().unwrap();
+        let report = cli_json(
+            Some(&config),
+            &[
+                "restore",
+                "--snapshot",
+                snap,
+                "--json",
+                "--data-dir",
+                &d.path().join("x").display().to_string(),
+            ],
+        );
+        assert_eq!(report["rows"], 1_500_000, "{report}");
+    }
+    drop(c);
+
+    // A restore killed part-way leaves nothing that could be started; the next one works,
+    // and s1 (taken before all of this) restores from both regions with its rows.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("r");
+    let mut restore = Command::new(blueshift_bin())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "restore",
+            "--snapshot",
+            "s1",
+            "--region",
+            "west",
+            "--data-dir",
+        ])
+        .arg(&dest)
+        .env("BLUESHIFT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let staging_seen = loop {
+        let staging = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".r.restoring-"));
+        if staging || matches!(restore.try_wait(), Ok(Some(_))) {
+            break staging;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    restore.kill().ok();
+    let status = restore.wait().unwrap();
+    eprintln!(
+        "restore killed part-way: {}",
+        staging_seen && !status.success()
+    );
+    if staging_seen && !status.success() {
+        assert!(!dest.exists(), "a killed restore left {}", dest.display());
+    }
+    std::fs::remove_dir_all(&dest).ok();
+    // The next restore to that folder clears what the killed one left, and completes.
+    let report = cli_json(
+        Some(&config),
+        &[
+            "restore",
+            "--snapshot",
+            "s1",
+            "--region",
+            "west",
+            "--json",
+            "--data-dir",
+            &dest.display().to_string(),
+        ],
+    );
+    assert_eq!(report["rows"], 1_500_000, "{report}");
+    for region in ["west", "test-primary"] {
+        let mut args = vec!["restore", "--snapshot", "s1", "--json", "--data-dir"];
+        let d = tmp.path().join(format!("r-{region}"));
+        let d_s = d.display().to_string();
+        args.push(&d_s);
+        if region == "west" {
+            args.extend(["--region", "west"]);
+        }
+        let report = cli_json(Some(&config), &args);
+        assert_eq!(report["rows"], 1_500_000, "{report}");
+        let (dev, port) = start_dev(&d, &["--config", &config.display().to_string()]);
+        let r = connect(port).await;
+        let restored = rows(&r, "SELECT count(*), sum(k), max(v) FROM big").await;
+        drop(r);
+        stop_dev(dev);
+        assert_eq!(restored, golden);
+    }
+    // No staging folder is left behind.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("restoring"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
