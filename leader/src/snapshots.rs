@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use blueshift_compute::Peers;
 use blueshift_snapshots::copy::CopyReport;
 use blueshift_snapshots::format::{
-    BlockSum, FORMAT, FileRef, Manifest, Pending, TableImage, TableSummary, check_name,
-    checksum_hex, sum_key,
+    BlockSum, FORMAT, FileRef, Manifest, Pending, TableImage, TableSummary, block_files,
+    check_name, checksum_hex, sum_key,
 };
-use blueshift_snapshots::upload::{SliceShare, UploadRequest};
+use blueshift_snapshots::upload::{SliceShare, UploadProgress, UploadRequest, UploadResult};
 use blueshift_snapshots::{Kind, Location, Record, SnapshotConfig, gc};
 use blueshift_storage::Stores;
 
@@ -157,18 +157,19 @@ impl Snapshots {
                     .await;
             }
         }
-        logs.snapshots.record(SnapshotEvent {
-            snapshot: name.to_string(),
-            action: "create",
-            region: region_name(&self.primary),
+        logs.snapshots.record(SnapshotEvent::ended(
+            name,
+            "create",
+            region_name(&self.primary),
             start,
-            end: now_micros(),
-            files: result.as_ref().map_or(0, |r| r.files_uploaded),
-            bytes: result.as_ref().map_or(0, |r| r.bytes_uploaded),
-            status: result
+            (
+                result.as_ref().map_or(0, |r| r.files_uploaded),
+                result.as_ref().map_or(0, |r| r.bytes_uploaded),
+            ),
+            result
                 .as_ref()
                 .map_or_else(|e| e.user_message(), |_| "ok".into()),
-        });
+        ));
         if result.is_ok() {
             self.refresh(logs).await?;
         }
@@ -215,32 +216,16 @@ impl Snapshots {
         let done: Vec<(AtomicU64, AtomicU64)> = (0..state.topology.nodes)
             .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
             .collect();
-        let calls = shares.into_iter().map(|(node, shares)| {
-            let req = UploadRequest {
-                location: loc.url.clone(),
-                region: loc.region.clone(),
-                shares,
-            };
-            let done = &done;
-            async move {
-                let client = peers
-                    .client(node)
-                    .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
-                client
-                    .snapshot_upload(&req, |p| {
-                        done[node as usize].0.store(p.files_done, Ordering::Relaxed);
-                        done[node as usize].1.store(p.bytes_done, Ordering::Relaxed);
-                        progress(Progress {
-                            files_done: done.iter().map(|d| d.0.load(Ordering::Relaxed)).sum(),
-                            bytes_done: done.iter().map(|d| d.1.load(Ordering::Relaxed)).sum(),
-                            ..total
-                        });
-                    })
-                    .await
-                    .map_err(Error::from)
-            }
-        });
-        let results = futures::future::try_join_all(calls).await?;
+        let report = |node: u32, p: UploadProgress| {
+            done[node as usize].0.store(p.files_done, Ordering::Relaxed);
+            done[node as usize].1.store(p.bytes_done, Ordering::Relaxed);
+            progress(Progress {
+                files_done: done.iter().map(|d| d.0.load(Ordering::Relaxed)).sum(),
+                bytes_done: done.iter().map(|d| d.1.load(Ordering::Relaxed)).sum(),
+                ..total
+            });
+        };
+        let results = on_nodes(peers, Some(loc), shares, Transfer::Upload, &report).await?;
         let mut sums = known;
         let (mut files_uploaded, mut bytes_uploaded) = (0, 0);
         for r in results {
@@ -372,18 +357,19 @@ impl Snapshots {
             &self.cluster_id,
         )
         .await;
-        logs.snapshots.record(SnapshotEvent {
-            snapshot: name.to_string(),
-            action: "copy",
-            region: region_name(copy),
+        logs.snapshots.record(SnapshotEvent::ended(
+            name,
+            "copy",
+            region_name(copy),
             start,
-            end: now_micros(),
-            files: result.as_ref().map_or(0, |r| r.files_copied),
-            bytes: result.as_ref().map_or(0, |r| r.bytes_copied),
-            status: result
+            (
+                result.as_ref().map_or(0, |r| r.files_copied),
+                result.as_ref().map_or(0, |r| r.bytes_copied),
+            ),
+            result
                 .as_ref()
                 .map_or_else(|e| e.to_string(), |_| "ok".into()),
-        });
+        ));
         Ok(result?)
     }
 
@@ -465,18 +451,7 @@ impl Snapshots {
                 ..SliceShare::default()
             };
             for b in &m.blocks {
-                share.files.push(FileRef {
-                    id: b.id.clone(),
-                    delete_vector: false,
-                    bytes: b.bytes,
-                });
-                if let Some(d) = &b.deletes {
-                    share.files.push(FileRef {
-                        id: d.id.clone(),
-                        delete_vector: true,
-                        bytes: 0,
-                    });
-                }
+                share.files.extend(block_files(b));
                 if counted.contains(slice) {
                     share.checksums.push(b.clone());
                 }
@@ -486,25 +461,9 @@ impl Snapshots {
                 .or_default()
                 .push(share);
         }
-        let calls = per_node.into_iter().map(|(node, shares)| {
-            let req = UploadRequest {
-                location: loc.url.clone(),
-                region: loc.region.clone(),
-                shares,
-            };
-            async move {
-                let client = peers
-                    .client(node)
-                    .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
-                client
-                    .snapshot_fetch(&req, |_| {})
-                    .await
-                    .map_err(Error::from)
-            }
-        });
         let mut sums = BTreeMap::new();
         let mut bytes = 0;
-        for r in futures::future::try_join_all(calls).await? {
+        for r in on_nodes(peers, Some(loc), per_node, Transfer::Fetch, &|_, _| {}).await? {
             bytes += r.bytes_uploaded;
             sums.extend(r.sums);
         }
@@ -532,16 +491,14 @@ impl Snapshots {
             },
         );
         catalog.commit(&write, next)?;
-        logs.snapshots.record(SnapshotEvent {
-            snapshot: snapshot.to_string(),
-            action: "restore-table",
-            region: region_name(loc),
+        logs.snapshots.record(SnapshotEvent::ended(
+            snapshot,
+            "restore-table",
+            region_name(loc),
             start,
-            end: now_micros(),
-            files: sums.len() as u64,
-            bytes,
-            status: format!("ok: {source} as {target}, {} rows", got.rows),
-        });
+            (sums.len() as u64, bytes),
+            format!("ok: {source} as {target}, {} rows", got.rows),
+        ));
         Ok(got.rows)
     }
 
@@ -569,16 +526,14 @@ impl Snapshots {
                     found = true;
                     gc::delete_snapshot(loc, &r).await?;
                     let report = gc::collect(loc).await?;
-                    logs.snapshots.record(SnapshotEvent {
-                        snapshot: name.to_string(),
-                        action: "gc",
-                        region: region_name(loc),
+                    logs.snapshots.record(SnapshotEvent::ended(
+                        name,
+                        "gc",
+                        region_name(loc),
                         start,
-                        end: now_micros(),
-                        files: report.files_deleted,
-                        bytes: report.bytes_deleted,
-                        status: "ok".into(),
-                    });
+                        (report.files_deleted, report.bytes_deleted),
+                        "ok".into(),
+                    ));
                 }
                 Ok::<_, Error>(())
             }
@@ -591,18 +546,16 @@ impl Snapshots {
         if status.is_ok() && !found {
             status = Err(Error::UndefinedSnapshot(name.to_string()));
         }
-        logs.snapshots.record(SnapshotEvent {
-            snapshot: name.to_string(),
-            action: "delete",
-            region: region_name(&self.primary),
+        logs.snapshots.record(SnapshotEvent::ended(
+            name,
+            "delete",
+            region_name(&self.primary),
             start,
-            end: now_micros(),
-            files: 0,
-            bytes: 0,
-            status: status
+            (0, 0),
+            status
                 .as_ref()
                 .map_or_else(|e| e.user_message(), |_| "ok".into()),
-        });
+        ));
         *self.sums.lock().expect("sums") = None;
         self.refresh(logs).await?;
         status
@@ -736,28 +689,24 @@ impl Snapshots {
             let start = now_micros();
             for r in &expired {
                 gc::delete_snapshot(loc, r).await?;
-                logs.snapshots.record(SnapshotEvent {
-                    snapshot: r.name.clone(),
-                    action: "expire",
-                    region: region_name(loc),
+                logs.snapshots.record(SnapshotEvent::ended(
+                    &r.name,
+                    "expire",
+                    region_name(loc),
                     start,
-                    end: now_micros(),
-                    files: 0,
-                    bytes: 0,
-                    status: "ok".into(),
-                });
+                    (0, 0),
+                    "ok".into(),
+                ));
             }
             let report = gc::collect(loc).await?;
-            logs.snapshots.record(SnapshotEvent {
-                snapshot: String::new(),
-                action: "gc",
-                region: region_name(loc),
+            logs.snapshots.record(SnapshotEvent::ended(
+                "",
+                "gc",
+                region_name(loc),
                 start,
-                end: now_micros(),
-                files: report.files_deleted,
-                bytes: report.bytes_deleted,
-                status: "ok".into(),
-            });
+                (report.files_deleted, report.bytes_deleted),
+                "ok".into(),
+            ));
             *self.sums.lock().expect("sums") = None;
             drop(_guard);
             self.refresh(logs).await?;
@@ -793,27 +742,50 @@ pub async fn live_checksums(
                 });
         }
     }
+    let mut sums = BTreeMap::new();
+    for r in on_nodes(peers, None, per_node, Transfer::Upload, &|_, _| {}).await? {
+        sums.extend(r.sums);
+    }
+    Ok((state.version, summaries(&state, &sums)?))
+}
+
+/// What the nodes do with their shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    /// Put missing files into the location (no location: only the checksums).
+    Upload,
+    /// Fetch the files from the location into the slices.
+    Fetch,
+}
+
+/// Sends every node its shares at once; `progress` sees `(node, progress)`. The nodes'
+/// results, in node order.
+async fn on_nodes(
+    peers: &Peers,
+    loc: Option<&Location>,
+    per_node: BTreeMap<u32, Vec<SliceShare>>,
+    transfer: Transfer,
+    progress: &(dyn Fn(u32, UploadProgress) + Send + Sync),
+) -> Result<Vec<UploadResult>> {
     let calls = per_node.into_iter().map(|(node, shares)| {
         let req = UploadRequest {
-            location: String::new(),
-            region: String::new(),
+            location: loc.map(|l| l.url.clone()).unwrap_or_default(),
+            region: loc.map(|l| l.region.clone()).unwrap_or_default(),
             shares,
         };
         async move {
             let client = peers
                 .client(node)
                 .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
-            client
-                .snapshot_upload(&req, |_| {})
-                .await
-                .map_err(Error::from)
+            let report = |p| progress(node, p);
+            match transfer {
+                Transfer::Upload => client.snapshot_upload(&req, report).await,
+                Transfer::Fetch => client.snapshot_fetch(&req, report).await,
+            }
+            .map_err(Error::from)
         }
     });
-    let mut sums = BTreeMap::new();
-    for r in futures::future::try_join_all(calls).await? {
-        sums.extend(r.sums);
-    }
-    Ok((state.version, summaries(&state, &sums)?))
+    futures::future::try_join_all(calls).await
 }
 
 fn region_name(loc: &Location) -> String {
@@ -871,21 +843,10 @@ fn shares(
                     slice: *slice,
                     ..SliceShare::default()
                 });
-                if seen.insert((b.id.clone(), false)) {
-                    share.files.push(FileRef {
-                        id: b.id.clone(),
-                        delete_vector: false,
-                        bytes: b.bytes,
-                    });
-                }
-                if let Some(d) = &b.deletes
-                    && seen.insert((d.id.clone(), true))
-                {
-                    share.files.push(FileRef {
-                        id: d.id.clone(),
-                        delete_vector: true,
-                        bytes: 0,
-                    });
+                for f in block_files(b) {
+                    if seen.insert((f.id.clone(), f.delete_vector)) {
+                        share.files.push(f);
+                    }
                 }
                 let key = sum_key(b);
                 if counted.contains(slice) && !known.contains_key(&key) && asked.insert(key) {

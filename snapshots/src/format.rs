@@ -138,6 +138,24 @@ impl FileRef {
     }
 }
 
+/// The files a block needs: its Parquet file and its delete vector, if any (whose size
+/// the manifest does not record: 0).
+pub fn block_files(b: &blueshift_storage::BlockMeta) -> Vec<FileRef> {
+    let mut out = vec![FileRef {
+        id: b.id.clone(),
+        delete_vector: false,
+        bytes: b.bytes,
+    }];
+    if let Some(d) = &b.deletes {
+        out.push(FileRef {
+            id: d.id.clone(),
+            delete_vector: true,
+            bytes: 0,
+        });
+    }
+    out
+}
+
 pub fn file_key(id: &str, delete_vector: bool) -> String {
     format!(
         "files/{id}.{}",
@@ -167,24 +185,14 @@ pub fn sum_key(block: &blueshift_storage::BlockMeta) -> String {
 impl Manifest {
     /// Every file the manifest names, once (DISTSTYLE ALL copies are the same files).
     pub fn files(&self) -> Vec<FileRef> {
-        let mut out = BTreeMap::new();
-        for t in self.tables.values() {
-            for m in t.data.slices.values() {
-                for b in &m.blocks {
-                    out.entry((b.id.clone(), false)).or_insert(b.bytes);
-                    if let Some(d) = &b.deletes {
-                        out.entry((d.id.clone(), true)).or_insert(0);
-                    }
-                }
-            }
-        }
-        out.into_iter()
-            .map(|((id, delete_vector), bytes)| FileRef {
-                id,
-                delete_vector,
-                bytes,
-            })
-            .collect()
+        let all: std::collections::BTreeSet<FileRef> = self
+            .tables
+            .values()
+            .flat_map(|t| t.data.slices.values())
+            .flat_map(|m| &m.blocks)
+            .flat_map(block_files)
+            .collect();
+        all.into_iter().collect()
     }
 }
 

@@ -26,7 +26,7 @@ use blueshift_storage::{
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::format::{FileRef, Manifest, Record, TableImage, checksum_hex};
+use crate::format::{FileRef, Manifest, Record, TableImage, block_files, checksum_hex};
 use crate::location::Location;
 
 /// Downloads in flight at once.
@@ -108,19 +108,7 @@ pub async fn restore(
                 continue;
             }
             for b in &m.blocks {
-                let mut refs = vec![FileRef {
-                    id: b.id.clone(),
-                    delete_vector: false,
-                    bytes: b.bytes,
-                }];
-                if let Some(d) = &b.deletes {
-                    refs.push(FileRef {
-                        id: d.id.clone(),
-                        delete_vector: true,
-                        bytes: 0,
-                    });
-                }
-                for r in refs {
+                for r in block_files(b) {
                     wanted.entry(r).or_default().insert(*slice);
                 }
             }

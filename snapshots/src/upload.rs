@@ -64,6 +64,29 @@ pub async fn upload(
     req: &UploadRequest,
     progress: impl Fn(UploadProgress) + Send + Sync,
 ) -> Result<UploadResult> {
+    let (files, bytes) = each_file(req, &progress, |slice, file| {
+        put_file(location, &slices, slice, file)
+    })
+    .await?;
+    Ok(UploadResult {
+        files_uploaded: files,
+        bytes_uploaded: bytes,
+        sums: checksums(slices, req).await?,
+    })
+}
+
+/// Runs `one` on every file of the shares, a few at a time, reporting after each.
+/// `one` answers `(planned bytes, bytes, whether it moved the file)`; the result is the
+/// files and bytes moved.
+async fn each_file<F, Fut>(
+    req: &UploadRequest,
+    progress: &(impl Fn(UploadProgress) + Send + Sync),
+    one: F,
+) -> Result<(u64, u64)>
+where
+    F: Fn(u32, FileRef) -> Fut,
+    Fut: std::future::Future<Output = Result<(u64, u64, bool)>>,
+{
     let counts = Counts::default();
     let jobs: Vec<(u32, FileRef)> = req
         .shares
@@ -71,15 +94,15 @@ pub async fn upload(
         .flat_map(|s| s.files.iter().map(move |f| (s.slice, f.clone())))
         .collect();
     let mut done = futures::stream::iter(jobs)
-        .map(|(slice, file)| put_file(location, &slices, slice, file))
+        .map(|(slice, file)| one(slice, file))
         .buffer_unordered(PARALLEL);
     while let Some(outcome) = done.next().await {
-        let (planned, size, uploaded) = outcome?;
+        let (planned, size, moved) = outcome?;
         counts.files_done.fetch_add(1, Ordering::Relaxed);
         // Done is counted in the sizes the leader planned with (it does not know a delete
         // vector's), so it never runs past the total.
         counts.bytes_done.fetch_add(planned, Ordering::Relaxed);
-        if uploaded {
+        if moved {
             counts.files_uploaded.fetch_add(1, Ordering::Relaxed);
             counts.bytes_uploaded.fetch_add(size, Ordering::Relaxed);
         }
@@ -89,13 +112,10 @@ pub async fn upload(
             bytes_uploaded: counts.bytes_uploaded.load(Ordering::Relaxed),
         });
     }
-    drop(done);
-    let sums = checksums(slices, req).await?;
-    Ok(UploadResult {
-        files_uploaded: counts.files_uploaded.load(Ordering::Relaxed),
-        bytes_uploaded: counts.bytes_uploaded.load(Ordering::Relaxed),
-        sums,
-    })
+    Ok((
+        counts.files_uploaded.load(Ordering::Relaxed),
+        counts.bytes_uploaded.load(Ordering::Relaxed),
+    ))
 }
 
 #[derive(Default)]
@@ -142,43 +162,25 @@ pub async fn fetch(
     req: &UploadRequest,
     progress: impl Fn(UploadProgress) + Send + Sync,
 ) -> Result<UploadResult> {
-    let counts = Counts::default();
-    let jobs: Vec<(u32, FileRef)> = req
-        .shares
-        .iter()
-        .flat_map(|s| s.files.iter().map(move |f| (s.slice, f.clone())))
-        .collect();
-    let mut done = futures::stream::iter(jobs)
-        .map(|(slice, file)| {
-            let slices = Arc::clone(&slices);
-            async move {
-                let bytes = location.get_file(&file).await?;
-                let n = bytes.len() as u64;
-                tokio::task::spawn_blocking(move || {
-                    slices.put_file_bytes(slice, &file.id, file.delete_vector, &bytes)
-                })
-                .await
-                .map_err(|e| Error::Invalid(format!("fetch task: {e}")))??;
-                Ok::<_, Error>(n)
-            }
-        })
-        .buffer_unordered(PARALLEL);
-    while let Some(n) = done.next().await {
-        let n = n?;
-        counts.files_done.fetch_add(1, Ordering::Relaxed);
-        counts.bytes_done.fetch_add(n, Ordering::Relaxed);
-        progress(UploadProgress {
-            files_done: counts.files_done.load(Ordering::Relaxed),
-            bytes_done: counts.bytes_done.load(Ordering::Relaxed),
-            bytes_uploaded: counts.bytes_done.load(Ordering::Relaxed),
-        });
-    }
-    drop(done);
-    let sums = checksums(slices, req).await?;
+    let (files, bytes) = each_file(req, &progress, |slice, file| {
+        let slices = Arc::clone(&slices);
+        async move {
+            let bytes = location.get_file(&file).await?;
+            let n = bytes.len() as u64;
+            let planned = file.bytes;
+            tokio::task::spawn_blocking(move || {
+                slices.put_file_bytes(slice, &file.id, file.delete_vector, &bytes)
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("fetch task: {e}")))??;
+            Ok((planned, n, true))
+        }
+    })
+    .await?;
     Ok(UploadResult {
-        files_uploaded: counts.files_done.load(Ordering::Relaxed),
-        bytes_uploaded: counts.bytes_done.load(Ordering::Relaxed),
-        sums,
+        files_uploaded: files,
+        bytes_uploaded: bytes,
+        sums: checksums(slices, req).await?,
     })
 }
 

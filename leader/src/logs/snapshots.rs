@@ -28,6 +28,29 @@ pub struct SnapshotEvent {
     pub status: String,
 }
 
+impl SnapshotEvent {
+    /// An operation that started at `start` and ends now.
+    pub fn ended(
+        snapshot: &str,
+        action: &'static str,
+        region: String,
+        start: i64,
+        (files, bytes): (u64, u64),
+        status: String,
+    ) -> Self {
+        SnapshotEvent {
+            snapshot: snapshot.to_string(),
+            action,
+            region,
+            start,
+            end: super::now_micros(),
+            files,
+            bytes,
+            status,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SnapshotLog {
     capacity: usize,
