@@ -22,9 +22,9 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{Error, Result};
 use crate::protocol::{
     ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_FETCH,
-    ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse, HealthRequest,
-    HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadEvent, LoadRequest,
-    LoadResponse, MAX_MESSAGE_BYTES, StageTicket,
+    ACTION_SNAPSHOT_REPLACE, ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse,
+    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadEvent,
+    LoadRequest, LoadResponse, MAX_MESSAGE_BYTES, StageTicket,
 };
 
 #[derive(Debug, Clone)]
@@ -162,6 +162,24 @@ impl ComputeClient {
     ) -> Result<UploadResult> {
         self.snapshot_transfer(ACTION_SNAPSHOT_UPLOAD, req, progress)
             .await
+    }
+
+    /// Re-places a snapshot table's rows from the node's share of its blocks onto this
+    /// cluster's slices (restoring a table taken on another topology).
+    pub async fn snapshot_replace(
+        &self,
+        req: &crate::protocol::ReplaceRequest,
+    ) -> Result<crate::protocol::ReplaceResult> {
+        self.streamed(
+            ACTION_SNAPSHOT_REPLACE,
+            req,
+            "a table restore",
+            |event| match event {
+                crate::protocol::ReplaceEvent::Progress(_) => None,
+                crate::protocol::ReplaceEvent::Done(r) => Some(r),
+            },
+        )
+        .await
     }
 
     /// Fetches files of a snapshot into the node's slices (restoring a table).

@@ -16,7 +16,8 @@
 //! Modules: `service` (the Flight server), `client` (one node's Flight client), `peers`
 //! (topology and a client per node), `exchange` (network boundaries: gather today),
 //! `codec` (datafusion-proto codec for Blueshift plan nodes), `protocol` (messages),
-//! `config` (the `[compute]` section), `load` (a node's share of a COPY), `write` (write
+//! `config` (the `[compute]` section), `load` (a node's share of a COPY), `replace` (a
+//! node's share of restoring a table onto another topology), `write` (write
 //! stages: rows routed to their slices where they are produced), `error` (and how codes
 //! cross the wire).
 
@@ -28,6 +29,7 @@ mod exchange;
 mod load;
 mod peers;
 mod protocol;
+mod replace;
 mod service;
 mod write;
 
@@ -40,7 +42,7 @@ pub use peers::Peers;
 pub use protocol::{
     DeleteRowsRequest, ErrorDetails, GcRequest, GcResponse, HealthRequest, HealthResponse,
     IngestRequest, IngestResponse, LoadEvent, LoadRequest, LoadResponse, MAX_MESSAGE_BYTES,
-    StageTicket,
+    ReplaceRequest, ReplaceResult, StageTicket,
 };
 pub use service::{ComputeService, serve};
 pub use write::{Replaces, WriteExec, WriteOutcome, WriteSpec};

@@ -53,6 +53,42 @@ pub const ACTION_SNAPSHOT_UPLOAD: &str = "snapshot_upload";
 /// The files of a table restored from a snapshot, fetched into this node's slices; the
 /// same request and answer as [`ACTION_SNAPSHOT_UPLOAD`].
 pub const ACTION_SNAPSHOT_FETCH: &str = "snapshot_fetch";
+/// Rows of a snapshot's table re-placed onto this cluster's slices (restoring one table
+/// taken on another topology): [`ReplaceRequest`], answered by [`ReplaceEvent`]s.
+pub const ACTION_SNAPSHOT_REPLACE: &str = "snapshot_replace";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplaceRequest {
+    pub location: String,
+    pub region: String,
+    /// The table as it will be committed (its new name and id).
+    pub table: blueshift_storage::table::TableDef,
+    pub topology: blueshift_storage::placement::Topology,
+    /// Every compute node's address, node 0 first.
+    pub nodes: Vec<String>,
+    /// Where this node's round-robin starts for EVEN tables.
+    pub even_start: u64,
+    pub timeout_secs: u64,
+    /// The snapshot's blocks this node reads.
+    pub blocks: Vec<BlockMeta>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplaceResult {
+    /// Staged (uncommitted) blocks per destination slice.
+    pub blocks: BTreeMap<u32, Vec<BlockMeta>>,
+    pub rows: u64,
+    /// The checksum of the rows read (`blueshift_storage::checksum`).
+    pub checksum: u64,
+    pub bytes_read: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ReplaceEvent {
+    /// Blocks read so far.
+    Progress(u64),
+    Done(ReplaceResult),
+}
 
 /// Marks the end of an ingest stream (the `app_metadata` of a final, empty message): a
 /// stream that ends without it was cut off, and its rows are not acknowledged.

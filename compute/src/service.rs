@@ -31,9 +31,9 @@ use crate::config::ComputeNodeOpts;
 use crate::error::{Error, Result};
 use crate::protocol::{
     ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_FETCH,
-    ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse, HealthRequest,
-    HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadRequest, MAX_MESSAGE_BYTES,
-    StageTicket,
+    ACTION_SNAPSHOT_REPLACE, ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse,
+    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadRequest,
+    MAX_MESSAGE_BYTES, StageTicket,
 };
 use crate::write::LocalNode;
 
@@ -190,6 +190,30 @@ impl ComputeService {
             };
             let _ = tx.send(result.map(UploadEvent::Done).map_err(Error::from));
         });
+        let answers = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|event| {
+            let event = event.map_err(Status::from)?;
+            let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
+            Ok(arrow_flight::Result { body: body.into() })
+        });
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    /// Starts this node's share of restoring a table onto this topology; its answer
+    /// stream carries progress after each block read, then the staged blocks.
+    #[allow(clippy::result_large_err)]
+    fn start_replace(
+        &self,
+        body: &[u8],
+    ) -> std::result::Result<Response<BoxStream<arrow_flight::Result>>, Status> {
+        let req: crate::protocol::ReplaceRequest = parse(body).map_err(Status::from)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(crate::replace::replace(
+            Arc::clone(&self.store),
+            Arc::clone(&self.stores),
+            self.opts.node,
+            req,
+            tx,
+        ));
         let answers = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|event| {
             let event = event.map_err(Status::from)?;
             let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
@@ -378,6 +402,9 @@ impl FlightService for ComputeService {
         if action.r#type == ACTION_LOAD {
             return self.start_load(&action.body);
         }
+        if action.r#type == ACTION_SNAPSHOT_REPLACE {
+            return self.start_replace(&action.body);
+        }
         if action.r#type == ACTION_SNAPSHOT_UPLOAD || action.r#type == ACTION_SNAPSHOT_FETCH {
             return self.start_snapshot_transfer(&action.r#type, &action.body);
         }
@@ -400,6 +427,7 @@ impl FlightService for ComputeService {
             ACTION_LOAD,
             ACTION_SNAPSHOT_UPLOAD,
             ACTION_SNAPSHOT_FETCH,
+            ACTION_SNAPSHOT_REPLACE,
         ]
         .into_iter()
         .map(|a| {

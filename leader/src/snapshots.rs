@@ -56,6 +56,8 @@ pub struct TableRestore<'a> {
     pub region: Option<&'a str>,
     pub source: &'a str,
     pub target: &'a str,
+    /// How long a node may be silent while it re-places rows for its peers.
+    pub node_timeout_secs: u64,
 }
 
 pub struct Snapshots {
@@ -389,6 +391,7 @@ impl Snapshots {
             region,
             source,
             target,
+            node_timeout_secs,
         } = restore;
         let loc = match region {
             None => &self.primary,
@@ -424,70 +427,30 @@ impl Snapshots {
         if state.tables.contains_key(target) {
             return Err(Error::DuplicateTable(target.to_string()));
         }
-        if manifest.topology != state.topology {
-            return Err(Error::NotSupported(format!(
-                "snapshot {snapshot} was taken on {} nodes x {} slices and this cluster has {} x {}; restore the cluster from it instead",
-                manifest.topology.nodes,
-                manifest.topology.slices_per_node,
-                state.topology.nodes,
-                state.topology.slices_per_node
-            )));
-        }
-        let mut one = (*state).clone();
-        one.tables = BTreeMap::from([(
-            source.to_string(),
-            crate::catalog::TableState {
-                def: image.def.clone(),
-                data: Arc::new(image.data.clone()),
-            },
-        )]);
-        // Every file to the slices naming it (an ALL table's copies too), checksums of
-        // the counted blocks.
-        let mut per_node: BTreeMap<u32, Vec<SliceShare>> = BTreeMap::new();
-        let counted = counted_slices(&one.tables[source]);
-        for (slice, m) in &image.data.slices {
-            let mut share = SliceShare {
-                slice: *slice,
-                ..SliceShare::default()
-            };
-            for b in &m.blocks {
-                share.files.extend(block_files(b));
-                if counted.contains(slice) {
-                    share.checksums.push(b.clone());
-                }
-            }
-            per_node
-                .entry(state.topology.node_of(*slice))
-                .or_default()
-                .push(share);
-        }
-        let mut sums = BTreeMap::new();
-        let mut bytes = 0;
-        for r in on_nodes(peers, Some(loc), per_node, Transfer::Fetch, &|_, _| {}).await? {
-            bytes += r.bytes_uploaded;
-            sums.extend(r.sums);
-        }
-        let got = summaries(&one, &sums)?;
-        let got = &got[0];
-        if got.rows != summary.rows || got.checksum != summary.checksum {
+        let mut def = image.def.clone();
+        def.id = state.next_table_id;
+        def.name = target.to_string();
+        let (data, rows, checksum, files, bytes) = if manifest.topology == state.topology {
+            fetch_in_place(peers, loc, &state, source, &image).await?
+        } else {
+            replace_onto(peers, loc, &state, &def, &image, node_timeout_secs).await?
+        };
+        if rows != summary.rows || checksum != summary.checksum {
             return Err(Error::Storage(blueshift_storage::Error::CorruptObject {
                 url: loc.url_of(&record.manifest.key),
                 reason: format!(
-                    "table {source} restored {} rows with checksum {}, the snapshot recorded {} rows with checksum {}",
-                    got.rows, got.checksum, summary.rows, summary.checksum
+                    "table {source} restored {rows} rows with checksum {checksum}, the snapshot recorded {} rows with checksum {}",
+                    summary.rows, summary.checksum
                 ),
             }));
         }
         let mut next = (*state).clone();
-        let mut def = image.def;
-        def.id = next.next_table_id;
         next.next_table_id += 1;
-        def.name = target.to_string();
         next.tables.insert(
             target.to_string(),
             crate::catalog::TableState {
                 def,
-                data: Arc::new(image.data),
+                data: Arc::new(data),
             },
         );
         catalog.commit(&write, next)?;
@@ -496,10 +459,10 @@ impl Snapshots {
             "restore-table",
             region_name(loc),
             start,
-            (sums.len() as u64, bytes),
-            format!("ok: {source} as {target}, {} rows", got.rows),
+            (files, bytes),
+            format!("ok: {source} as {target}, {rows} rows"),
         ));
-        Ok(got.rows)
+        Ok(rows)
     }
 
     /// Block checksums already known: the newest snapshot's.
@@ -747,6 +710,120 @@ pub async fn live_checksums(
         sums.extend(r.sums);
     }
     Ok((state.version, summaries(&state, &sums)?))
+}
+
+/// A restored table's data with the rows and checksum read, and the files and bytes moved.
+type RestoredTable = (blueshift_storage::TableData, u64, String, u64, u64);
+
+/// The snapshot's topology is the cluster's: every node fetches its slices' files as they
+/// are (an ALL table's copies too) and the checksums of the counted blocks.
+async fn fetch_in_place(
+    peers: &Peers,
+    loc: &Location,
+    state: &ClusterState,
+    source: &str,
+    image: &TableImage,
+) -> Result<RestoredTable> {
+    let mut one = state.clone();
+    one.tables = BTreeMap::from([(
+        source.to_string(),
+        crate::catalog::TableState {
+            def: image.def.clone(),
+            data: Arc::new(image.data.clone()),
+        },
+    )]);
+    let mut per_node: BTreeMap<u32, Vec<SliceShare>> = BTreeMap::new();
+    let counted = counted_slices(&one.tables[source]);
+    for (slice, m) in &image.data.slices {
+        let mut share = SliceShare {
+            slice: *slice,
+            ..SliceShare::default()
+        };
+        for b in &m.blocks {
+            share.files.extend(block_files(b));
+            if counted.contains(slice) {
+                share.checksums.push(b.clone());
+            }
+        }
+        per_node
+            .entry(state.topology.node_of(*slice))
+            .or_default()
+            .push(share);
+    }
+    let mut sums = BTreeMap::new();
+    let (mut files, mut bytes) = (0, 0);
+    for r in on_nodes(peers, Some(loc), per_node, Transfer::Fetch, &|_, _| {}).await? {
+        files += r.files_uploaded;
+        bytes += r.bytes_uploaded;
+        sums.extend(r.sums);
+    }
+    let got = summaries(&one, &sums)?.remove(0);
+    Ok((image.data.clone(), got.rows, got.checksum, files, bytes))
+}
+
+/// The snapshot was taken on another topology: the nodes read the snapshot's blocks (one
+/// copy of an ALL table, all on one node so its copies stay identical; other tables'
+/// blocks spread over the nodes) and route the rows to this cluster's slices.
+async fn replace_onto(
+    peers: &Peers,
+    loc: &Location,
+    state: &ClusterState,
+    def: &blueshift_storage::table::TableDef,
+    image: &TableImage,
+    timeout_secs: u64,
+) -> Result<RestoredTable> {
+    let nodes = state.topology.nodes;
+    let mut per_node: BTreeMap<u32, Vec<blueshift_storage::BlockMeta>> = BTreeMap::new();
+    let read: Vec<&blueshift_storage::BlockMeta> = if def.dist_style.is_all() {
+        image
+            .data
+            .slices
+            .values()
+            .next()
+            .map(|m| m.blocks.iter().collect())
+            .unwrap_or_default()
+    } else {
+        image.data.slices.values().flat_map(|m| &m.blocks).collect()
+    };
+    for (i, b) in read.into_iter().enumerate() {
+        let node = if def.dist_style.is_all() {
+            0
+        } else {
+            i as u32 % nodes
+        };
+        per_node.entry(node).or_default().push(b.clone());
+    }
+    let calls = per_node.into_iter().map(|(node, blocks)| {
+        let req = blueshift_compute::ReplaceRequest {
+            location: loc.url.clone(),
+            region: loc.region.clone(),
+            table: def.clone(),
+            topology: state.topology,
+            nodes: peers.addrs(),
+            even_start: u64::from(node),
+            timeout_secs,
+            blocks,
+        };
+        async move {
+            let client = peers
+                .client(node)
+                .ok_or_else(|| Error::Internal(format!("no compute node {node}")))?;
+            client.snapshot_replace(&req).await.map_err(Error::from)
+        }
+    });
+    let mut data = blueshift_storage::TableData::default();
+    let (mut rows, mut sum, mut files, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    for r in futures::future::try_join_all(calls).await? {
+        rows += r.rows;
+        sum = sum.wrapping_add(r.checksum);
+        bytes += r.bytes_read;
+        for (slice, blocks) in r.blocks {
+            files += blocks.len() as u64;
+            data.slices.entry(slice).or_default().blocks.extend(blocks);
+        }
+    }
+    data.even_cursor = rows;
+    Ok((data, rows, checksum_hex(sum), files, bytes))
 }
 
 /// What the nodes do with their shares.

@@ -11,6 +11,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::block::BlockMeta;
+use crate::delete_vector::DeleteVector;
 use crate::error::{Error, Result};
 use crate::placement::hash_column;
 use crate::slice_store::SliceStore;
@@ -32,27 +33,40 @@ pub fn read_live_rows(
     store: &SliceStore,
     slice: u32,
     block: &BlockMeta,
-    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+    emit: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
     let path = store.block_path(slice, &block.id);
-    let bad = |reason: String| Error::BadBlock {
+    let file = File::open(&path).map_err(|e| Error::BadBlock {
         slice,
         block: block.id.clone(),
-        reason,
-    };
-    let file = File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        reason: format!("{}: {e}", path.display()),
+    })?;
     let deletes = match &block.deletes {
         Some(d) => Some(store.read_delete_vector(slice, &d.id)?),
         None => None,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(65_536).build())
-        .map_err(|e| bad(e.to_string()))?;
+    live_rows(file, deletes.as_ref(), emit).map_err(|e| Error::BadBlock {
+        slice,
+        block: block.id.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// The live rows of a block's bytes (a file, or bytes fetched from a snapshot) under its
+/// delete vector.
+pub fn live_rows<R: parquet::file::reader::ChunkReader + 'static>(
+    block: R,
+    deletes: Option<&DeleteVector>,
+    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(block)?
+        .with_batch_size(65_536)
+        .build()?;
     let mut pos: u64 = 0;
     for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let batch = batch?;
         let n = batch.num_rows() as u64;
-        let batch = match &deletes {
+        let batch = match deletes {
             Some(dv) => {
                 let keep: BooleanArray = (pos..pos + n).map(|p| Some(!dv.contains(p))).collect();
                 filter_record_batch(&batch, &keep)?

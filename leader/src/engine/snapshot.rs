@@ -248,6 +248,7 @@ impl Engine {
                             region: region.as_deref(),
                             source: &source,
                             target: &target,
+                            node_timeout_secs: self.config.node_timeout_secs,
                         },
                     )
                     .await?;

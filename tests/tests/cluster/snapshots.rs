@@ -37,8 +37,23 @@ fn cli_json(config: Option<&Path>, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// A `blueshift dev` process, stopped (SIGTERM, so it stops its own children) when
+/// dropped, also when a test fails.
+struct Dev(Option<Child>);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `blueshift dev` on a data folder; returns the child and its port once it answers.
-fn start_dev(dir: &Path, extra: &[&str]) -> (Child, u16) {
+fn start_dev(dir: &Path, extra: &[&str]) -> (Dev, u16) {
     let port = free_port();
     let mut child = Command::new(blueshift_bin())
         .args(["dev", "--port", &port.to_string()])
@@ -60,10 +75,11 @@ fn start_dev(dir: &Path, extra: &[&str]) -> (Child, u16) {
         printed.push_str(&line);
     }
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (child, port)
+    (Dev(Some(child)), port)
 }
 
-fn stop_dev(mut child: Child) {
+fn stop_dev(mut dev: Dev) {
+    let mut child = dev.0.take().unwrap();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -181,6 +197,22 @@ async fn snapshots_are_incremental_and_restore_onto_any_topology() {
     );
     let golden = answers(&c).await;
 
+    // Writes and queries go on while a snapshot is taken; the snapshot holds one commit.
+    let other = cluster.client().await;
+    let third = cluster.client().await;
+    let (snap, write, read) = tokio::join!(
+        other.batch_execute("CREATE SNAPSHOT during"),
+        c.batch_execute("INSERT INTO ev VALUES (-2, 'during')"),
+        third.simple_query("SELECT count(*) FROM big"),
+    );
+    snap.unwrap();
+    write.unwrap();
+    read.unwrap();
+    c.batch_execute("DROP SNAPSHOT during; DELETE FROM ev WHERE a = -2")
+        .await
+        .unwrap();
+    assert_eq!(answers(&c).await, golden);
+
     // Later changes are not in s3.
     c.batch_execute("DELETE FROM big WHERE k < 1000; INSERT INTO ev VALUES (-1, 'late')")
         .await
@@ -227,7 +259,8 @@ async fn snapshots_are_incremental_and_restore_onto_any_topology() {
             "SELECT count(*) FROM stl_snapshot_log WHERE action = 'create' AND status = 'ok'"
         )
         .await,
-        vec![vec![Some("3".into())]]
+        vec![vec![Some("4".into())]],
+        "s1, s2, s3 and the one taken during writes"
     );
     let (code, msg, _) = error_of(&c, "CREATE SNAPSHOT s1").await;
     assert_eq!(code, "42710", "{msg}");
@@ -264,9 +297,45 @@ async fn snapshots_are_incremental_and_restore_onto_any_topology() {
             assert_eq!(check["rows"], check["expected_rows"], "{report}");
             assert_eq!(check["checksum"], check["expected_checksum"], "{report}");
         }
-        let (dev, dev_port) = start_dev(&dest, &[]);
+        let config_arg = config.display().to_string();
+        let (dev, dev_port) = start_dev(&dest, &["--config", &config_arg]);
         let r = connect(dev_port).await;
         assert_eq!(answers(&r).await, golden, "restored into {folder}");
+        if folder == "resliced" {
+            // One table of a 2 x 2 snapshot into this 1 x 3 cluster: its rows are re-placed.
+            r.batch_execute(
+                "RESTORE TABLE big_back FROM SNAPSHOT s3 TABLE big;
+                 RESTORE TABLE allt_back FROM SNAPSHOT s3 TABLE allt;
+                 RESTORE TABLE ev_back FROM SNAPSHOT s3 TABLE ev",
+            )
+            .await
+            .unwrap();
+            for (t, back, cols) in [
+                ("big", "big_back", "k, s, d, day"),
+                ("allt", "allt_back", "a, b"),
+                ("ev", "ev_back", "a, b"),
+            ] {
+                assert_eq!(
+                    rows(
+                        &r,
+                        &format!("SELECT {cols} FROM {t} EXCEPT ALL SELECT {cols} FROM {back}")
+                    )
+                    .await,
+                    Vec::<Vec<Option<String>>>::new(),
+                    "{back}"
+                );
+                assert_eq!(
+                    rows(&r, &format!("SELECT count(*) FROM {t}")).await,
+                    rows(&r, &format!("SELECT count(*) FROM {back}")).await
+                );
+            }
+            let per_slice = rows(&r, "SELECT count(DISTINCT slice) FROM stv_tbl_perm WHERE name = 'big_back' AND rows > 0").await;
+            assert_eq!(
+                per_slice[0][0].as_deref(),
+                Some("3"),
+                "KEY rows spread over every slice"
+            );
+        }
         let slices = rows(&r, "SELECT count(*) FROM stv_slices").await;
         assert_eq!(
             slices[0][0].as_deref(),
