@@ -97,10 +97,18 @@ async fn run(
         result.bytes_read += n;
         for batch in batches {
             result.rows += batch.num_rows() as u64;
-            result.checksum = result
-                .checksum
-                .wrapping_add(blueshift_storage::checksum::rows_checksum(&batch)?);
-            let parts = route_batch(&req.table, &req.topology, &batch, &mut even)?;
+            let routed = blueshift_storage::checksum::rows_checksum(&batch).and_then(|sum| {
+                result.checksum = result.checksum.wrapping_add(sum);
+                route_batch(&req.table, &req.topology, &batch, &mut even)
+            });
+            let parts = match routed {
+                Ok(p) => p,
+                Err(e) => {
+                    writers.abort();
+                    return Err(e.into());
+                }
+            };
+            // A writer that fails stops the others itself (`send` answers its error).
             writers.send(parts).await?;
         }
         let _ = events.send(Ok(ReplaceEvent::Progress(done as u64 + 1)));

@@ -175,7 +175,7 @@ impl ComputeService {
                 let _ = progress_tx.send(Ok(UploadEvent::Progress(p)));
             };
             let result = match &location {
-                None => blueshift_snapshots::upload::checksums(slices, &req)
+                None => blueshift_snapshots::upload::checksums(slices, &req, &progress)
                     .await
                     .map(|sums| blueshift_snapshots::upload::UploadResult {
                         sums,

@@ -196,6 +196,8 @@ impl Snapshots {
         }
         // Held until the record is written: the nodes keep every file this commit names.
         let state: Arc<ClusterState> = catalog.pin();
+        // The snapshot holds the cluster as of now (what a recovery point means).
+        let now = chrono::Utc::now();
         let mut manifest = manifest_of(name, &state);
         let files = manifest.files();
         let pending = Pending {
@@ -219,8 +221,13 @@ impl Snapshots {
             .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
             .collect();
         let report = |node: u32, p: UploadProgress| {
-            done[node as usize].0.store(p.files_done, Ordering::Relaxed);
-            done[node as usize].1.store(p.bytes_done, Ordering::Relaxed);
+            // Checksum-phase messages carry no counts: keep the highest seen.
+            done[node as usize]
+                .0
+                .fetch_max(p.files_done, Ordering::Relaxed);
+            done[node as usize]
+                .1
+                .fetch_max(p.bytes_done, Ordering::Relaxed);
             progress(Progress {
                 files_done: done.iter().map(|d| d.0.load(Ordering::Relaxed)).sum(),
                 bytes_done: done.iter().map(|d| d.1.load(Ordering::Relaxed)).sum(),
@@ -249,7 +256,6 @@ impl Snapshots {
         let manifest_ref = loc
             .put_json(&blueshift_snapshots::manifest_key(name), &manifest)
             .await?;
-        let now = chrono::Utc::now();
         let record = Record {
             format: FORMAT,
             name: name.to_string(),
@@ -685,7 +691,9 @@ pub async fn live_checksums(
     peers: &Peers,
     tables: &[String],
 ) -> Result<(u64, Vec<TableSummary>)> {
-    let mut state = (*catalog.pin()).clone();
+    // Held until the nodes are done: a DROP meanwhile keeps the files this version names.
+    let pinned = catalog.pin();
+    let mut state = (*pinned).clone();
     if !tables.is_empty() {
         for t in tables {
             state.table(t)?;
@@ -709,7 +717,9 @@ pub async fn live_checksums(
     for r in on_nodes(peers, None, per_node, Transfer::Upload, &|_, _| {}).await? {
         sums.extend(r.sums);
     }
-    Ok((state.version, summaries(&state, &sums)?))
+    let out = summaries(&state, &sums)?;
+    drop(pinned);
+    Ok((state.version, out))
 }
 
 /// A restored table's data with the rows and checksum read, and the files and bytes moved.

@@ -91,6 +91,12 @@ impl SnapshotConfig {
                     .into(),
             );
         }
+        if !(1..=3653).contains(&self.copy_retention_days) {
+            return Err(format!(
+                "snapshots.copy_retention_days must be 1..3653, not {}",
+                self.copy_retention_days
+            ));
+        }
         if !self.copy_to_region.is_empty() && self.copy_location.is_empty() {
             return Err("snapshots.copy_to_region needs snapshots.copy_location".into());
         }

@@ -71,7 +71,7 @@ pub async fn upload(
     Ok(UploadResult {
         files_uploaded: files,
         bytes_uploaded: bytes,
-        sums: checksums(slices, req).await?,
+        sums: checksums(slices, req, &progress).await?,
     })
 }
 
@@ -180,7 +180,7 @@ pub async fn fetch(
     Ok(UploadResult {
         files_uploaded: files,
         bytes_uploaded: bytes,
-        sums: checksums(slices, req).await?,
+        sums: checksums(slices, req, &progress).await?,
     })
 }
 
@@ -188,6 +188,7 @@ pub async fn fetch(
 pub async fn checksums(
     slices: Arc<SliceStore>,
     req: &UploadRequest,
+    progress: &(impl Fn(UploadProgress) + Send + Sync),
 ) -> Result<BTreeMap<String, BlockSum>> {
     let jobs: Vec<(u32, BlockMeta)> = req
         .shares
@@ -208,6 +209,9 @@ pub async fn checksums(
             }
         })
         .buffer_unordered(2)
+        // A progress message per block read keeps a long checksum phase from looking like
+        // a silent node to the leader.
+        .inspect(|_| progress(UploadProgress::default()))
         .try_collect()
         .await
 }

@@ -366,6 +366,40 @@ async fn snapshots_are_incremental_and_restore_onto_any_topology() {
         ],
     );
     assert_eq!(report["tables"], 4);
+
+    // A missing manifest: restore names it and leaves nothing behind.
+    let manifest = "snaps/manifests/s2.json";
+    assert!(has(&s3, manifest).await);
+    object_store::ObjectStoreExt::delete(&s3.store(), &object_store::path::Path::from(manifest))
+        .await
+        .unwrap();
+    let dest = tmp.path().join("no-manifest");
+    let (ok, _, err) = cli(
+        Some(&config),
+        &[
+            "restore",
+            "--snapshot",
+            "s2",
+            "--data-dir",
+            &dest.display().to_string(),
+        ],
+    );
+    assert!(!ok && err.contains("manifests/s2.json"), "{err}");
+    assert!(!dest.exists());
+
+    // Garbage collection: dropping s2 takes only what no other snapshot names; dropping
+    // the last one leaves no file behind.
+    let before = s3.list("snaps/files").await.len();
+    c.batch_execute("DROP SNAPSHOT s2").await.unwrap();
+    assert_eq!(
+        s3.list("snaps/files").await.len(),
+        before,
+        "s3 names every file s2 did, and more"
+    );
+    c.batch_execute("DROP SNAPSHOT s3").await.unwrap();
+    assert!(s3.list("snaps/files").await.is_empty());
+    assert!(s3.list("snaps/snapshots").await.is_empty());
+    assert!(s3.list("snaps/manifests").await.is_empty());
 }
 
 /// Bytes of delete vector files in the location (they are not in a record's `bytes`).
