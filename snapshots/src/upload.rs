@@ -16,7 +16,7 @@ use crate::format::{BlockSum, FileRef, sum_key};
 use crate::location::{Location, verify};
 
 /// Files in flight at once per node.
-const PARALLEL: usize = 4;
+const PARALLEL: usize = 8;
 
 /// One slice's share of a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,14 +64,17 @@ pub async fn upload(
     req: &UploadRequest,
     progress: impl Fn(UploadProgress) + Send + Sync,
 ) -> Result<UploadResult> {
-    let (files, bytes) = each_file(req, &progress, |slice, file| {
-        put_file(location, &slices, slice, file)
-    })
-    .await?;
+    // Uploads wait on the network, checksums on the CPU: both at once.
+    let ((files, bytes), sums) = futures::try_join!(
+        each_file(req, &progress, |slice, file| {
+            put_file(location, &slices, slice, file)
+        }),
+        checksums(Arc::clone(&slices), req, &progress),
+    )?;
     Ok(UploadResult {
         files_uploaded: files,
         bytes_uploaded: bytes,
-        sums: checksums(slices, req, &progress).await?,
+        sums,
     })
 }
 

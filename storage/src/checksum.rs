@@ -8,7 +8,6 @@ use std::fs::File;
 use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::block::BlockMeta;
 use crate::delete_vector::DeleteVector;
@@ -17,15 +16,25 @@ use crate::placement::hash_column;
 use crate::slice_store::SliceStore;
 
 /// The sum of the rows' hashes of a batch. Each row hash chains its columns' value hashes
-/// ([`hash_column`]: integers by value, decimals unscaled, text as UTF-8, NULL a constant).
+/// ([`hash_column`]: integers by value, decimals unscaled, text as UTF-8, NULL a constant)
+/// with a multiply-rotate step, so the same values in other columns hash differently.
 pub fn rows_checksum(batch: &RecordBatch) -> Result<u64> {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut rows = vec![0x5bd1_e995_u64; batch.num_rows()];
     for column in batch.columns() {
         for (acc, h) in rows.iter_mut().zip(hash_column(column)?) {
-            *acc = xxh3_64_with_seed(&h.to_le_bytes(), *acc);
+            *acc = (*acc ^ h).wrapping_mul(K).rotate_left(29);
         }
     }
-    Ok(rows.into_iter().fold(0u64, u64::wrapping_add))
+    Ok(rows
+        .into_iter()
+        .map(|mut h| {
+            // A final mix, so rows that differ in one value spread over the whole word.
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^ (h >> 33)
+        })
+        .fold(0u64, u64::wrapping_add))
 }
 
 /// The live rows of a block file as batches (rows its delete vector names are left out).

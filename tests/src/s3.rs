@@ -27,14 +27,25 @@ impl S3Server {
     /// so it answers while the test waits on the cluster).
     pub async fn start() -> S3Server {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
+        let (addr, accept) = serve(root.path(), 0).await;
+        S3Server { root, addr, accept }
+    }
+}
+
+/// Serves the folder `root` (bucket `warehouse` inside it, made if missing) over the S3
+/// API on a loopback port (`0`: any free one). Returns the address and the accept loop.
+pub async fn serve(root: &std::path::Path, port: u16) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    {
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
             b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
             b.build()
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let accept = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
@@ -47,9 +58,11 @@ impl S3Server {
                 });
             }
         });
-        S3Server { root, addr, accept }
+        (addr, accept)
     }
+}
 
+impl S3Server {
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
