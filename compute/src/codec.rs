@@ -307,6 +307,7 @@ mod tests {
                 3
             ],
             deletes: None,
+            checksum: Some(7),
         };
         let replaces = Replaces {
             row_ids: [3, 4, 5],

@@ -689,6 +689,7 @@ mod tests {
                 null_count: 0,
             }],
             deletes: None,
+            checksum: None,
         };
         let wrote = WriteOutcome {
             rows: 3,

@@ -208,7 +208,19 @@ impl Snapshots {
         };
         loc.put_json(&blueshift_snapshots::pending_key(name), &pending)
             .await?;
-        let known = self.known_sums().await?;
+        let mut known = self.known_sums().await?;
+        // A block without deleted rows carries the checksum it was written with.
+        for t in state.tables.values() {
+            for slice in counted_slices(t) {
+                for b in &t.data.slices[&slice].blocks {
+                    if let (None, Some(sum)) = (&b.deletes, b.checksum) {
+                        known
+                            .entry(sum_key(b))
+                            .or_insert(BlockSum { rows: b.rows, sum });
+                    }
+                }
+            }
+        }
         let shares = shares(&state, &known);
         let total = Progress {
             files_total: files.len() as u64,

@@ -34,6 +34,11 @@ pub struct BlockMeta {
     /// Rows deleted from this block, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletes: Option<DeleteVectorMeta>,
+    /// [`crate::checksum::rows_checksum`] of every row of the file, computed when it was
+    /// written (blocks written before this existed have none): a snapshot takes it instead
+    /// of reading the block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +138,7 @@ pub fn encode_block(def: &TableDef, batches: &[RecordBatch]) -> Result<(BlockMet
     let batch = concat_batches(&schema, batches)?;
     let batch = sort_rows(def, &batch)?;
     let zone_maps = ZoneMap::compute(&batch)?;
+    let checksum = crate::checksum::rows_checksum(&batch)?;
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 4 + 1024);
     let mut writer =
         ArrowWriter::try_new(&mut buf, Arc::clone(&schema), Some(writer_properties(def)))?;
@@ -146,6 +152,7 @@ pub fn encode_block(def: &TableDef, batches: &[RecordBatch]) -> Result<(BlockMet
             bytes: buf.len() as u64,
             zone_maps,
             deletes: None,
+            checksum: Some(checksum),
         },
         buf,
     ))

@@ -81,6 +81,7 @@ mod tests {
                 id: format!("dv-{id}"),
                 deleted,
             }),
+            checksum: None,
         }
     }
 

@@ -102,6 +102,7 @@ mod tests {
             bytes: 0,
             zone_maps: ZoneMap::compute(&batch).unwrap(),
             deletes: None,
+            checksum: None,
         }
     }
 
