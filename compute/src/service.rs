@@ -139,12 +139,9 @@ impl ComputeService {
             req,
             tx,
         ));
-        let answers = tokio_stream::wrappers::ReceiverStream::new(rx).map(|event| {
-            let event = event.map_err(Status::from)?;
-            let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
-            Ok(arrow_flight::Result { body: body.into() })
-        });
-        Ok(Response::new(Box::pin(answers)))
+        Ok(json_answers(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
     }
 
     /// Starts this node's share of a snapshot (or of restoring a table from one); its
@@ -190,12 +187,9 @@ impl ComputeService {
             };
             let _ = tx.send(result.map(UploadEvent::Done).map_err(Error::from));
         });
-        let answers = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|event| {
-            let event = event.map_err(Status::from)?;
-            let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
-            Ok(arrow_flight::Result { body: body.into() })
-        });
-        Ok(Response::new(Box::pin(answers)))
+        Ok(json_answers(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        ))
     }
 
     /// Starts this node's share of restoring a table onto this topology; its answer
@@ -214,12 +208,9 @@ impl ComputeService {
             req,
             tx,
         ));
-        let answers = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|event| {
-            let event = event.map_err(Status::from)?;
-            let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
-            Ok(arrow_flight::Result { body: body.into() })
-        });
-        Ok(Response::new(Box::pin(answers)))
+        Ok(json_answers(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        ))
     }
 
     /// Records the cluster identity on first contact; refuses a different one afterwards.
@@ -261,6 +252,17 @@ impl ComputeService {
             }
         }
     }
+}
+
+/// A streamed action's answer: each event as one JSON message, an error as the status.
+fn json_answers<E: serde::Serialize + Send + 'static>(
+    events: impl Stream<Item = Result<E>> + Send + 'static,
+) -> Response<BoxStream<arrow_flight::Result>> {
+    Response::new(Box::pin(events.map(|event| {
+        let event = event.map_err(Status::from)?;
+        let body = serde_json::to_vec(&event).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(arrow_flight::Result { body: body.into() })
+    })))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
