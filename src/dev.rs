@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::shutdown_signal;
 
-fn free_port() -> Result<u16> {
+/// A free loopback port, with the listener that holds it until the caller drops it.
+fn free_port() -> Result<(StdListener, u16)> {
     StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+        .and_then(|l| l.local_addr().map(|a| (l, a.port())))
         .map_err(|e| Error::Io(format!("no free port: {e}")))
 }
 
@@ -76,8 +76,14 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
         cmd.spawn()
             .map_err(|e| Error::Io(format!("cannot start {}: {e}", exe.display())))
     };
-    for node in 0..opts.nodes {
-        let addr = format!("127.0.0.1:{}", free_port()?);
+    // Every node's port is chosen while the others are still held, so no two are the same.
+    let held = (0..opts.nodes)
+        .map(|_| free_port())
+        .collect::<Result<Vec<_>>>()?;
+    let ports: Vec<u16> = held.iter().map(|(_, p)| *p).collect();
+    drop(held);
+    for (node, port) in (0..opts.nodes).zip(ports) {
+        let addr = format!("127.0.0.1:{port}");
         let dir = opts.data_dir.join(format!("compute-{node}"));
         let child = spawn(
             vec![

@@ -23,7 +23,6 @@ use blueshift_storage::table::TableDef;
 use blueshift_storage::{
     BLOCK_ROWS, BlockMeta, Error, Result, SliceManifest, SliceStore, TableData, encode_block,
 };
-use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::format::{FileRef, Manifest, Record, TableImage, block_files, checksum_hex};
@@ -117,36 +116,35 @@ pub async fn restore(
     let files_total = wanted.len() as u64;
     let files_done = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    futures::stream::iter(wanted.into_iter().map(Ok::<_, Error>))
-        .try_for_each_concurrent(PARALLEL, |(file, slices)| {
-            let (nodes, source, files_done, bytes) = (&nodes, &source, &files_done, &bytes);
-            async move {
-                let data = location.get_file(&file).await?;
-                bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                let targets: Vec<(Arc<SliceStore>, u32)> = match source {
-                    Some(src) => vec![(Arc::clone(src), *slices.first().expect("a slice"))],
-                    None => slices
-                        .iter()
-                        .map(|s| (Arc::clone(&nodes[topology.node_of(*s) as usize]), *s))
-                        .collect(),
-                };
-                tokio::task::spawn_blocking(move || {
-                    for (store, slice) in targets {
-                        store.put_file_bytes(slice, &file.id, file.delete_vector, &data)?;
-                    }
-                    Ok::<_, Error>(())
-                })
-                .await
-                .map_err(|e| Error::Invalid(format!("restore task: {e}")))??;
-                progress(RestoreProgress {
-                    files_done: files_done.fetch_add(1, Ordering::Relaxed) + 1,
-                    files_total,
-                    bytes_downloaded: bytes.load(Ordering::Relaxed),
-                });
-                Ok(())
-            }
-        })
-        .await?;
+    crate::settle(wanted, PARALLEL, |(file, slices)| {
+        let (nodes, source, files_done, bytes) = (&nodes, &source, &files_done, &bytes);
+        async move {
+            let data = location.get_file(&file).await?;
+            bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+            let targets: Vec<(Arc<SliceStore>, u32)> = match source {
+                Some(src) => vec![(Arc::clone(src), *slices.first().expect("a slice"))],
+                None => slices
+                    .iter()
+                    .map(|s| (Arc::clone(&nodes[topology.node_of(*s) as usize]), *s))
+                    .collect(),
+            };
+            tokio::task::spawn_blocking(move || {
+                for (store, slice) in targets {
+                    store.put_file_bytes(slice, &file.id, file.delete_vector, &data)?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("restore task: {e}")))??;
+            progress(RestoreProgress {
+                files_done: files_done.fetch_add(1, Ordering::Relaxed) + 1,
+                files_total,
+                bytes_downloaded: bytes.load(Ordering::Relaxed),
+            });
+            Ok(())
+        }
+    })
+    .await?;
 
     // Tables, two at a time: checked in place, or re-placed onto the new slices.
     let jobs: Vec<(String, TableImage)> = manifest
@@ -154,33 +152,33 @@ pub async fn restore(
         .iter()
         .map(|(n, t)| (n.clone(), t.clone()))
         .collect();
-    let results: Vec<(String, TableImage, u64, u64)> = futures::stream::iter(jobs)
-        .map(|(name, image)| {
-            let nodes = nodes.clone();
-            let source = source.clone();
-            tokio::task::spawn_blocking(move || -> Result<(String, TableImage, u64, u64)> {
-                let (data, rows, sum) = match &source {
-                    None => {
-                        let (rows, sum) = check_in_place(&nodes, topology, &image)?;
-                        (image.data.clone(), rows, sum)
-                    }
-                    Some(src) => replace(src, &nodes, topology, &image)?,
-                };
-                Ok((
-                    name,
-                    TableImage {
-                        def: image.def,
-                        data,
-                    },
-                    rows,
-                    sum,
-                ))
-            })
-        })
-        .buffer_unordered(2)
-        .map(|r| r.map_err(|e| Error::Invalid(format!("restore task: {e}")))?)
-        .try_collect()
-        .await?;
+    let results: Vec<(String, TableImage, u64, u64)> = crate::settle(jobs, 2, |(name, image)| {
+        let nodes = nodes.clone();
+        let source = source.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<(String, TableImage, u64, u64)> {
+            let (data, rows, sum) = match &source {
+                None => {
+                    let (rows, sum) = check_in_place(&nodes, topology, &image)?;
+                    (image.data.clone(), rows, sum)
+                }
+                Some(src) => replace(src, &nodes, topology, &image)?,
+            };
+            Ok((
+                name,
+                TableImage {
+                    def: image.def,
+                    data,
+                },
+                rows,
+                sum,
+            ))
+        });
+        async move {
+            job.await
+                .map_err(|e| Error::Invalid(format!("restore task: {e}")))?
+        }
+    })
+    .await?;
     if let Some(src) = source {
         let dir = src.root().to_path_buf();
         drop(src);

@@ -40,12 +40,29 @@ pub fn blueshift_bin() -> PathBuf {
     bin
 }
 
+/// A loopback port no other caller of this process got, below the kernel's ephemeral range
+/// (32768 and up on Linux). Ports from that range are unsafe for a server that is killed
+/// and restarted: while it is down, any outgoing connection (or another test's `bind(0)`)
+/// may take its port, and the restarted server cannot listen again.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    // Test processes running side by side start at different offsets.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {LOW} and {}", LOW + SPAN)
 }
 
 pub struct TestCluster {
