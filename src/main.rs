@@ -149,6 +149,10 @@ struct RestoreArgs {
     /// Slices per node of the new cluster [default: the snapshot's]
     #[arg(long)]
     slices_per_node: Option<u32>,
+    /// Write the catalog only and start answering at once: the nodes fetch their files
+    /// when first read and in the background (the snapshot's own topology only).
+    #[arg(long)]
+    lazy: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -375,6 +379,7 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
                 data_dir: a.data_dir,
                 nodes: a.nodes,
                 slices_per_node: a.slices_per_node,
+                lazy: a.lazy,
                 json: a.json,
             };
             let report = ops::restore(&config, &opts).await?;

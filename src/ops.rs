@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use blueshift_snapshots::lazy::{LazyFile, LazyPlan};
 use blueshift_snapshots::restore::{RestoreProgress, node_dir};
 use blueshift_snapshots::{Location, Record, SnapshotConfig};
 use blueshift_storage::Stores;
@@ -401,6 +402,9 @@ pub struct RestoreOpts {
     pub data_dir: PathBuf,
     pub nodes: Option<u32>,
     pub slices_per_node: Option<u32>,
+    /// Write the catalog only; the nodes fetch their files when first read and in the
+    /// background.
+    pub lazy: bool,
     pub json: bool,
 }
 
@@ -415,6 +419,10 @@ pub struct RestoreReport {
     pub rows: u64,
     pub files_downloaded: u64,
     pub bytes_downloaded: u64,
+    /// Restored lazily: files (and their bytes) the nodes fetch as they run.
+    pub lazy: bool,
+    pub files_to_fetch: u64,
+    pub bytes_to_fetch: u64,
     pub seconds: f64,
     pub checks: Vec<blueshift_snapshots::restore::TableCheck>,
 }
@@ -460,8 +468,17 @@ pub async fn restore(config: &Config, opts: &RestoreOpts) -> Result<RestoreRepor
             dest.display()
         )));
     }
+    if opts.lazy && topology != record.topology {
+        return Err(Error::Config(format!(
+            "--lazy restores onto the snapshot's own topology ({} nodes x {} slices); re-slicing reads every row, so restore without --lazy",
+            record.topology.nodes, record.topology.slices_per_node
+        )));
+    }
     let staging = staging_dir(dest)?;
-    let outcome = build(&loc, &record, &staging, topology, opts.json).await;
+    let outcome = match opts.lazy {
+        true => build_lazy(&loc, &record, &staging).await,
+        false => build(&loc, &record, &staging, topology, opts.json).await,
+    };
     let restored = match outcome {
         Ok(r) => r,
         Err(e) => {
@@ -488,10 +505,14 @@ pub async fn restore(config: &Config, opts: &RestoreOpts) -> Result<RestoreRepor
         data_dir: dest.display().to_string(),
         nodes: topology.nodes,
         slices_per_node: topology.slices_per_node,
-        tables: restored.checks.len(),
-        rows: restored.checks.iter().map(|c| c.rows).sum(),
+        // A lazy restore counts nothing yet: the record's figures.
+        tables: record.tables.len(),
+        rows: record.tables.iter().map(|t| t.rows).sum(),
         files_downloaded: restored.files_downloaded,
         bytes_downloaded: restored.bytes_downloaded,
+        lazy: opts.lazy,
+        files_to_fetch: restored.files_to_fetch,
+        bytes_to_fetch: restored.bytes_to_fetch,
         seconds: started.elapsed().as_secs_f64(),
         checks: restored.checks,
     })
@@ -522,13 +543,80 @@ fn staging_dir(dest: &Path) -> Result<PathBuf> {
     Ok(parent.join(format!("{prefix}{}", std::process::id())))
 }
 
+/// What a restore put into its staging folder.
+struct Built {
+    files_downloaded: u64,
+    bytes_downloaded: u64,
+    files_to_fetch: u64,
+    bytes_to_fetch: u64,
+    checks: Vec<blueshift_snapshots::restore::TableCheck>,
+}
+
+/// A lazy restore's folder: the catalog, and on each node the plan of the files its
+/// slices name. Nothing is downloaded but the manifest; each file is checked against its
+/// hash when a node fetches it.
+async fn build_lazy(loc: &Location, record: &Record, staging: &Path) -> Result<Built> {
+    let manifest = loc.manifest(record).await?;
+    let topology = manifest.topology;
+    let mut plans: Vec<LazyPlan> = (0..topology.nodes)
+        .map(|_| LazyPlan {
+            snapshot: record.name.clone(),
+            location: loc.url.clone(),
+            region: loc.region.clone(),
+            files: Vec::new(),
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for image in manifest.tables.values() {
+        for (slice, m) in &image.data.slices {
+            for b in &m.blocks {
+                for file in blueshift_snapshots::format::block_files(b) {
+                    if seen.insert((*slice, file.id.clone(), file.delete_vector)) {
+                        plans[topology.node_of(*slice) as usize]
+                            .files
+                            .push(LazyFile {
+                                slice: *slice,
+                                file,
+                            });
+                    }
+                }
+            }
+        }
+    }
+    let tables = manifest
+        .tables
+        .iter()
+        .map(|(n, t)| (n.clone(), (t.def.clone(), t.data.clone())))
+        .collect();
+    blueshift_leader::create_restored(
+        &staging.join("leader"),
+        topology,
+        manifest.next_table_id,
+        tables,
+    )?;
+    let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
+    for (n, plan) in plans.iter().enumerate() {
+        let dir = node_dir(staging, n as u32);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+        blueshift_snapshots::lazy::write_plan(&dir, plan)?;
+    }
+    let files = plans.iter().flat_map(|p| &p.files);
+    Ok(Built {
+        files_downloaded: 0,
+        bytes_downloaded: 0,
+        files_to_fetch: files.clone().count() as u64,
+        bytes_to_fetch: files.map(|f| f.file.bytes).sum(),
+        checks: Vec::new(),
+    })
+}
+
 async fn build(
     loc: &Location,
     record: &Record,
     staging: &Path,
     topology: Topology,
     quiet: bool,
-) -> Result<blueshift_snapshots::restore::Restored> {
+) -> Result<Built> {
     let bar = std::sync::Mutex::new(Bar::new("restore", quiet));
     let progress = |p: RestoreProgress| {
         let total = record.bytes.max(p.bytes_downloaded);
@@ -559,7 +647,13 @@ async fn build(
         let _ = std::fs::remove_dir_all(dir.join("tmp"));
     }
     let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
-    Ok(restored)
+    Ok(Built {
+        files_downloaded: restored.files_downloaded,
+        bytes_downloaded: restored.bytes_downloaded,
+        files_to_fetch: 0,
+        bytes_to_fetch: 0,
+        checks: restored.checks,
+    })
 }
 
 pub fn print_restore(report: &RestoreReport, json: bool) -> Result<()> {
@@ -588,6 +682,12 @@ pub fn print_restore(report: &RestoreReport, json: bool) -> Result<()> {
         report.files_downloaded,
         report.seconds
     );
+    if report.lazy {
+        println!(
+            "lazy: the nodes fetch {} files ({} bytes) when first read and in the background, each checked against its hash; CHECKSUM TABLE compares a table with `snapshot describe`",
+            report.files_to_fetch, report.bytes_to_fetch
+        );
+    }
     println!(
         "start it with:  blueshift dev --data-dir {}",
         report.data_dir
@@ -780,6 +880,7 @@ pub async fn dr_drill(config: &Config, opts: &DrillOpts) -> Result<DrillReport> 
             data_dir: dir.join("cluster"),
             nodes: None,
             slices_per_node: None,
+            lazy: false,
             json: true,
         },
     )

@@ -450,6 +450,8 @@ pub async fn serve(
 ) -> Result<()> {
     let listen = opts.listen;
     let service = ComputeService::new(opts)?;
+    // A node restored with `restore --lazy` answers at once and fetches its files meanwhile.
+    blueshift_snapshots::lazy::start(&service.stores, Arc::clone(&service.store))?;
     let server = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

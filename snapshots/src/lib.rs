@@ -10,12 +10,13 @@
 //!
 //! Modules: `config` (`[snapshots]`), `format` (record, manifest, layout), `location`
 //! (one location's objects), `copy` (cross-region copy), `upload` (a node's share of a snapshot), `gc` (retention and
-//! garbage collection), `restore`.
+//! garbage collection), `restore`, `lazy` (a restored node that fetches its files as it runs).
 
 mod config;
 pub mod copy;
 pub mod format;
 pub mod gc;
+pub mod lazy;
 mod location;
 pub mod restore;
 pub mod upload;

@@ -133,7 +133,7 @@ struct Counts {
 /// uploaded)`.
 async fn put_file(
     location: &Location,
-    slices: &SliceStore,
+    slices: &Arc<SliceStore>,
     slice: u32,
     file: FileRef,
 ) -> Result<(u64, u64, bool)> {
@@ -141,10 +141,15 @@ async fn put_file(
     if location.exists(&key).await? {
         return Ok((file.bytes, file.bytes, false));
     }
-    let path = if file.delete_vector {
-        slices.dv_path(slice, &file.id)
-    } else {
-        slices.block_path(slice, &file.id)
+    // A node restored lazily may still have to fetch the file itself.
+    let path = {
+        let (slices, id, dv) = (Arc::clone(slices), file.id.clone(), file.delete_vector);
+        tokio::task::spawn_blocking(move || match dv {
+            true => slices.local_dv(slice, &id),
+            false => slices.local_block(slice, &id),
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("upload task: {e}")))??
     };
     let bytes = tokio::fs::read(&path)
         .await

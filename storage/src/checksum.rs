@@ -44,7 +44,7 @@ pub fn read_live_rows(
     block: &BlockMeta,
     emit: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
-    let path = store.block_path(slice, &block.id);
+    let path = store.local_block(slice, &block.id)?;
     let file = File::open(&path).map_err(|e| Error::BadBlock {
         slice,
         block: block.id.clone(),

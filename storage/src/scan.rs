@@ -276,12 +276,12 @@ fn read_block(
     batch_size: usize,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<()> {
-    let path = store.block_path(slice, &block.id);
     let bad = |reason: String| crate::error::Error::BadBlock {
         slice,
         block: block.id.clone(),
         reason,
     };
+    let path = store.local_block(slice, &block.id)?;
     let file = File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
     let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| bad(e.to_string()))?;

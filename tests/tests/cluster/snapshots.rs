@@ -581,6 +581,151 @@ async fn automatic_snapshots_come_by_interval_and_by_bytes_and_expire() {
     drop(cluster);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lazy_restore_answers_at_once_and_fetches_its_files_as_it_runs() {
+    let s3 = S3Server::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config_file(tmp.path(), &s3, "");
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    let cluster = TestCluster::start_config(2, 1, &[], &[], Some(&config_text)).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE big (k INT, s VARCHAR(12)) DISTKEY(k) SORTKEY(k);
+         INSERT INTO big SELECT value, 's' || (value % 100) FROM generate_series(1, 100000);
+         DELETE FROM big WHERE k % 9 = 0;
+         CREATE TABLE small (a INT, b VARCHAR(4)) DISTSTYLE ALL;
+         INSERT INTO small VALUES (1, 'x'), (2, NULL);
+         CREATE SNAPSHOT 'l1'",
+    )
+    .await
+    .unwrap();
+    let queries = [
+        "SELECT count(*), sum(k), count(DISTINCT s) FROM big",
+        "SELECT a, b FROM small ORDER BY a",
+        "SELECT s, count(*) FROM big JOIN small ON big.k = small.a GROUP BY s ORDER BY s",
+    ];
+    let mut golden = Vec::new();
+    for q in queries {
+        golden.push(rows(&c, q).await);
+    }
+    let sums = rows(&c, "CHECKSUM TABLE big, small").await;
+    drop(cluster);
+
+    // The folder holds the catalog and, per node, the plan of its files: no block yet.
+    let dest = tmp.path().join("lazy");
+    let dest_s = dest.display().to_string();
+    let args = ["restore", "--snapshot", "l1", "--data-dir", &dest_s];
+    let (ok, _, err) = cli(
+        Some(&config),
+        &[&args[..], &["--lazy", "--nodes", "1"]].concat(),
+    );
+    assert!(!ok && err.contains("--lazy"), "{err}");
+    let report = cli_json(Some(&config), &[&args[..], &["--lazy", "--json"]].concat());
+    assert_eq!(report["lazy"], true, "{report}");
+    assert_eq!(report["bytes_downloaded"], 0, "{report}");
+    assert!(report["files_to_fetch"].as_u64().unwrap() > 2, "{report}");
+    for n in 0..2 {
+        let names: Vec<String> = std::fs::read_dir(dest.join(format!("compute-{n}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, ["lazy.json"]);
+    }
+
+    // One of big's files is kept from the nodes for now: the background keeps trying.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(s3.root.path().join(BUCKET).join("snaps/manifests/l1.json")).unwrap(),
+    )
+    .unwrap();
+    let slices = manifest["tables"]["big"]["data"]["slices"]
+        .as_object()
+        .unwrap();
+    let held_id = slices.values().next().unwrap()["blocks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let held = s3
+        .root
+        .path()
+        .join(BUCKET)
+        .join(format!("snaps/files/{held_id}.parquet"));
+    let aside = held.with_extension("aside");
+    std::fs::rename(&held, &aside).unwrap();
+
+    let config_arg = config.display().to_string();
+    let (dev, port) = start_dev(&dest, &["--config", &config_arg]);
+    let r = connect(port).await;
+    // Queries whose files the location holds answer at once, fetching what they read.
+    assert_eq!(rows(&r, queries[1]).await, golden[1]);
+    // One that needs the held file fails, naming it, rather than hang or answer short.
+    let err = r.simple_query(queries[0]).await.unwrap_err();
+    let db = err.as_db_error().expect("an error from the server");
+    assert!(db.message().contains(&held_id), "{}", db.message());
+    assert!(dest.join("compute-0/lazy.json").exists() || dest.join("compute-1/lazy.json").exists());
+
+    // Stopped half-filled, the cluster starts again with its plans and goes on.
+    stop_dev(dev);
+    let (dev, port) = start_dev(&dest, &["--config", &config_arg]);
+    let r = connect(port).await;
+    assert_eq!(rows(&r, queries[1]).await, golden[1]);
+    assert!(dest.join("compute-0/lazy.json").exists() || dest.join("compute-1/lazy.json").exists());
+
+    // Back in place: the background finishes, every plan is removed, every answer is right.
+    std::fs::rename(&aside, &held).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (0..2).any(|n| dest.join(format!("compute-{n}/lazy.json")).exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never finished fetching"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (q, want) in queries.iter().zip(&golden) {
+        assert_eq!(&rows(&r, q).await, want, "{q}");
+    }
+    let restored_sums = rows(&r, "CHECKSUM TABLE big, small").await;
+    let strip =
+        |v: &Vec<Vec<Option<String>>>| -> Vec<_> { v.iter().map(|r| r[..3].to_vec()).collect() };
+    assert_eq!(strip(&restored_sums), strip(&sums));
+    let committed: usize = rows(&r, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    stop_dev(dev);
+
+    // Every file is now local: the cluster starts and answers with the location gone.
+    let files = (0..2)
+        .map(|n| count_files(&dest.join(format!("compute-{n}/slices")), "parquet"))
+        .sum::<usize>();
+    assert_eq!(files, committed);
+    drop(s3);
+    let (dev, port) = start_dev(&dest, &["--config", &config_arg]);
+    let r = connect(port).await;
+    for (q, want) in queries.iter().zip(&golden) {
+        assert_eq!(&rows(&r, q).await, want, "{q}");
+    }
+    stop_dev(dev);
+}
+
+/// Files with extension `ext` anywhere under `dir`.
+fn count_files(dir: &Path, ext: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                count_files(&p, ext)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == ext))
+            }
+        })
+        .sum()
+}
+
 /// Polls until the query returns a row; returns its first column.
 async fn wait_for(c: &tokio_postgres::Client, sql: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
