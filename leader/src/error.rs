@@ -26,6 +26,10 @@ pub enum Error {
     DuplicateSnapshot(String),
     #[error("{0}")]
     NotSupported(String),
+    #[error("{0} can only be used in transaction blocks")]
+    NoActiveTransaction(&'static str),
+    #[error("savepoint \"{0}\" does not exist")]
+    InvalidSavepoint(String),
     #[error("cluster is not ready: {0}")]
     NotReady(String),
     #[error(transparent)]
@@ -68,6 +72,8 @@ impl Error {
             Error::UndefinedSnapshot(_) => Code::UndefinedObject,
             Error::DuplicateSnapshot(_) => Code::DuplicateObject,
             Error::NotSupported(_) => Code::FeatureNotSupported,
+            Error::NoActiveTransaction(_) => Code::NoActiveTransaction,
+            Error::InvalidSavepoint(_) => Code::InvalidSavepoint,
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),
             Error::Compute(e) => e.code(),

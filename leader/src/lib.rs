@@ -27,6 +27,7 @@
 //!   `stl_snapshot_log`.
 //! - `snapshots`: taking, listing and deleting snapshots (one operation at a time).
 //! - `sql_split`: statement splitting and Redshift's table attributes.
+//! - `identity`: the versions and user names the server reports to drivers.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
 mod casts;
@@ -34,6 +35,7 @@ mod catalog;
 mod config;
 mod engine;
 mod error;
+mod identity;
 mod logs;
 mod outer_joins;
 mod push_down;

@@ -10,7 +10,6 @@ use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use async_trait::async_trait;
 use blueshift_storage::Code;
 use futures::{FutureExt, Sink, SinkExt, StreamExt};
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
@@ -49,6 +48,8 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::UndefinedFile => "58P01",
         Code::DuplicateFile => "58P02",
         Code::AccessDenied => "42501",
+        Code::NoActiveTransaction => "25P01",
+        Code::InvalidSavepoint => "3B001",
         Code::Internal => "XX000",
     }
 }
@@ -386,6 +387,17 @@ impl SimpleQueryHandler for Handlers {
         let mut responses = Vec::with_capacity(statements.len());
         let single = statements.len() == 1;
         for text in &statements {
+            if let Some(target) = deallocate_target(&text.sql) {
+                let tag = match target {
+                    Some(name) => {
+                        client.portal_store().rm_statement(&name);
+                        "DEALLOCATE"
+                    }
+                    None => "DEALLOCATE ALL",
+                };
+                responses.push(Response::Execution(Tag::new(tag)));
+                continue;
+            }
             let run = execute_guarded(&self.engine, &session, text, None, single);
             let result = with_notices(client, &session, run).await?.and_then(|out| {
                 output_response(out, &Format::UnifiedText)
@@ -410,8 +422,28 @@ impl SimpleQueryHandler for Handlers {
     }
 }
 
+/// `DEALLOCATE [PREPARE] name` (`Some(name)`) or `DEALLOCATE [PREPARE] ALL` (`None`), which
+/// drivers send to drop their protocol-level prepared statements (psycopg after DDL).
+/// `ALL` has nothing to do here: a driver parses its statements again under the same
+/// names, which replaces them.
+fn deallocate_target(sql: &str) -> Option<Option<String>> {
+    let mut words = sql.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("deallocate") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("prepare") {
+        name = words.next()?;
+    }
+    let name = name.trim_end_matches(';');
+    match name.eq_ignore_ascii_case("all") {
+        true => Some(None),
+        false => Some(Some(name.trim_matches('"').to_string())),
+    }
+}
+
 /// A prepared statement: its text, and what describing it found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Prepared {
     text: Option<StatementText>,
     params: Vec<Option<DataType>>,
@@ -497,6 +529,44 @@ impl ExtendedQueryHandler for Handlers {
         Arc::clone(&self.parser)
     }
 
+    /// As pgwire's, except that a statement returning no rows is described by NoData also
+    /// when it has parameters (pgwire sends an empty RowDescription then, which JDBC takes
+    /// for a query and so counts batch updates as 0).
+    async fn on_describe<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::extendedquery::Describe,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::store::Entry;
+        if message.target_type == pgwire::messages::extendedquery::TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name)
+                && stmt.statement.schema.is_none()
+            {
+                let described = self.do_describe_statement(client, &stmt).await?;
+                let types = described.parameters.iter().map(|t| t.oid()).collect();
+                client
+                    .send(PgWireBackendMessage::ParameterDescription(
+                        pgwire::messages::data::ParameterDescription::new(types),
+                    ))
+                    .await?;
+                client
+                    .send(PgWireBackendMessage::NoData(
+                        pgwire::messages::data::NoData::new(),
+                    ))
+                    .await?;
+                return Ok(());
+            }
+        }
+        self._on_describe(client, message).await
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -517,15 +587,11 @@ impl ExtendedQueryHandler for Handlers {
         let params = if prepared.params.is_empty() {
             None
         } else {
-            let inferred: Vec<Option<&DataType>> =
-                prepared.params.iter().map(|t| t.as_ref()).collect();
-            let wire = self.parser.get_parameter_types(prepared)?;
-            let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
-            Some(
-                arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
-                    portal, &inferred, &wire_refs,
-                )?,
-            )
+            Some(bind_parameters(
+                portal,
+                &prepared.params,
+                &self.parser.get_parameter_types(prepared)?,
+            )?)
         };
         let run = execute_guarded(&self.engine, &session, text, params.as_ref(), true);
         match with_notices(client, &session, run).await? {
@@ -535,11 +601,131 @@ impl ExtendedQueryHandler for Handlers {
     }
 }
 
-/// Trusts every connection (the `dev` cluster listens on loopback only by default).
-pub struct TrustStartup;
+/// A portal's parameter values, typed as the plan expects them.
+///
+/// arrow-pg decodes the values, with two corrections made here: a NULL of a type it cannot
+/// place is dropped from its list (shifting every later parameter: `$2` would get `$3`'s
+/// value), so NULLs are bound here, typed by the plan; and a value the client sent with a
+/// type of its own (a float for a NUMERIC column) is decoded as sent and then cast to the
+/// plan's type, as PostgreSQL casts on assignment.
+fn bind_parameters(
+    portal: &Portal<Prepared>,
+    inferred: &[Option<DataType>],
+    wire: &[Type],
+) -> PgWireResult<datafusion::common::ParamValues> {
+    use datafusion::common::ScalarValue;
+    let declared = |i: usize| {
+        portal
+            .statement
+            .parameter_types
+            .get(i)
+            .cloned()
+            .flatten()
+            .filter(|t| *t != Type::UNKNOWN)
+    };
+    let present: Vec<usize> = (0..portal.parameters.len())
+        .filter(|&i| portal.parameters[i].is_some())
+        .collect();
+    let formats = match &portal.parameter_format {
+        Format::Individual(f) if f.len() > 1 => Format::Individual(
+            present
+                .iter()
+                .map(|&i| f.get(i).copied().unwrap_or(0))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let statement = pgwire::api::stmt::StoredStatement::new(
+        portal.statement.id.clone(),
+        portal.statement.statement.clone(),
+        present.iter().map(|&i| declared(i)).collect(),
+    );
+    let mut values = Portal::<Prepared>::default();
+    values.name = portal.name.clone();
+    values.statement = Arc::new(statement);
+    values.parameter_format = formats;
+    values.parameters = present
+        .iter()
+        .map(|&i| portal.parameters[i].clone())
+        .collect();
+    values.result_column_format = portal.result_column_format.clone();
+    // A value the client typed is decoded as its own type; the rest as the plan's.
+    let hint: Vec<Option<&DataType>> = present
+        .iter()
+        .map(|&i| match declared(i) {
+            Some(_) => None,
+            None => inferred.get(i).and_then(|t| t.as_ref()),
+        })
+        .collect();
+    let wire_of: Vec<Option<&Type>> = present.iter().map(|&i| wire.get(i)).collect();
+    let decoded = arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
+        &values, &hint, &wire_of,
+    )?;
+    let datafusion::common::ParamValues::List(decoded) = decoded else {
+        return Err(to_pg_error(&Error::Internal("named parameters".into())));
+    };
+    let mut decoded = decoded.into_iter();
+    let mut out = Vec::with_capacity(portal.parameters.len());
+    for i in 0..portal.parameters.len() {
+        let target = inferred.get(i).cloned().flatten();
+        let value = match portal.parameters[i] {
+            None => match &target {
+                Some(t) => ScalarValue::try_from(t).unwrap_or(ScalarValue::Null),
+                None => ScalarValue::Null,
+            },
+            Some(_) => {
+                let v = decoded
+                    .next()
+                    .ok_or_else(|| to_pg_error(&Error::Internal("parameter not decoded".into())))?
+                    .value;
+                match &target {
+                    Some(t) if v.data_type() != *t && declared(i).is_some() => {
+                        v.cast_to(t).map_err(|e| {
+                            to_pg_error(&Error::InvalidInput(format!("parameter ${}: {e}", i + 1)))
+                        })?
+                    }
+                    _ => v,
+                }
+            }
+        };
+        out.push(value.into());
+    }
+    Ok(datafusion::common::ParamValues::List(out))
+}
+
+/// Trusts every connection (the `dev` cluster listens on loopback only by default), and
+/// reports the server as Redshift does (`identity`).
+pub struct TrustStartup {
+    keys: pgwire::api::RandomPidSecretKeyGenerator,
+    params: crate::identity::ServerParameters,
+}
 
 #[async_trait]
-impl NoopStartupHandler for TrustStartup {}
+impl pgwire::api::auth::StartupHandler for TrustStartup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::PidSecretKeyGenerator;
+        use pgwire::api::auth::{
+            finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+        };
+        if let pgwire::messages::PgWireFrontendMessage::Startup(ref startup) = message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            let (pid, key) = self.keys.generate(client);
+            client.set_pid_and_secret_key(pid, key);
+            finish_authentication(client, &self.params).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Sessions by their cancel key (`pid`, secret), so a cancel request can reach the
 /// statement a session is running — also while its rows are streaming.
@@ -600,7 +786,10 @@ impl PgWireServerHandlers for Factory {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::new(TrustStartup)
+        Arc::new(TrustStartup {
+            keys: Default::default(),
+            params: Default::default(),
+        })
     }
 
     /// A cancel request drops the running statement (or ends its result stream): its

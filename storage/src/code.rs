@@ -38,6 +38,10 @@ pub enum Code {
     DuplicateFile,
     /// The object store refused the credentials.
     AccessDenied,
+    /// A transaction statement outside a transaction block.
+    NoActiveTransaction,
+    /// A savepoint that does not exist.
+    InvalidSavepoint,
     Internal,
 }
 
@@ -64,6 +68,8 @@ const ALL: &[Code] = &[
     Code::UndefinedFile,
     Code::DuplicateFile,
     Code::AccessDenied,
+    Code::NoActiveTransaction,
+    Code::InvalidSavepoint,
     Code::Internal,
 ];
 
@@ -92,6 +98,8 @@ impl Code {
             Code::UndefinedFile => "undefined_file",
             Code::DuplicateFile => "duplicate_file",
             Code::AccessDenied => "access_denied",
+            Code::NoActiveTransaction => "no_active_transaction",
+            Code::InvalidSavepoint => "invalid_savepoint",
             Code::Internal => "internal",
         }
     }

@@ -21,6 +21,93 @@ use crate::error::{Error, Result};
 use crate::sql_split::StatementText;
 use crate::stages;
 
+/// BEGIN, COMMIT, ROLLBACK and savepoints. Every statement commits when it ends (blocks
+/// that commit or roll back as one are not built yet), so a rollback undoes nothing: one
+/// after changes in the block warns which; `ROLLBACK TO SAVEPOINT` after changes since the
+/// savepoint is refused (0A000), and without any it is the no-op it would be anyway.
+fn transaction_statement(session: &Session, stmt: Statement) -> Result<Output> {
+    use std::sync::atomic::Ordering;
+    let changes = session.changes.load(Ordering::SeqCst);
+    let mut block = session.block.lock().expect("transaction block");
+    let command = |tag: &str| Output::Command {
+        tag: tag.into(),
+        rows: None,
+    };
+    match stmt {
+        Statement::StartTransaction { .. } => {
+            *block = Some(super::session::Block {
+                begun_at: changes,
+                savepoints: Vec::new(),
+            });
+            Ok(Output::Transaction {
+                tag: "BEGIN",
+                start: true,
+            })
+        }
+        Statement::Commit { .. } => {
+            *block = None;
+            Ok(Output::Transaction {
+                tag: "COMMIT",
+                start: false,
+            })
+        }
+        Statement::Rollback {
+            savepoint: Some(name),
+            ..
+        } => {
+            let Some(b) = block.as_mut() else {
+                return Err(Error::NoActiveTransaction("ROLLBACK TO SAVEPOINT"));
+            };
+            let Some(at) = b.savepoints.iter().position(|(n, _)| *n == name.value) else {
+                return Err(Error::InvalidSavepoint(name.value));
+            };
+            let since = changes - b.savepoints[at].1;
+            if since > 0 {
+                return Err(Error::NotSupported(format!(
+                    "ROLLBACK TO SAVEPOINT cannot undo the {since} statement(s) run since savepoint \"{}\": each statement commits when it ends",
+                    name.value
+                )));
+            }
+            b.savepoints.truncate(at + 1);
+            Ok(command("ROLLBACK"))
+        }
+        Statement::Rollback { .. } => {
+            if let Some(b) = block.take()
+                && changes > b.begun_at
+            {
+                session.notice(&format!(
+                    "WARNING: ROLLBACK did not undo the {} statement(s) of this block that changed data: each statement commits when it ends",
+                    changes - b.begun_at
+                ));
+            }
+            Ok(Output::Transaction {
+                tag: "ROLLBACK",
+                start: false,
+            })
+        }
+        Statement::Savepoint { name } => {
+            let b = block
+                .as_mut()
+                .ok_or(Error::NoActiveTransaction("SAVEPOINT"))?;
+            b.savepoints.push((name.value, changes));
+            Ok(command("SAVEPOINT"))
+        }
+        Statement::ReleaseSavepoint { name } => {
+            let b = block
+                .as_mut()
+                .ok_or(Error::NoActiveTransaction("RELEASE SAVEPOINT"))?;
+            let at = b
+                .savepoints
+                .iter()
+                .position(|(n, _)| *n == name.value)
+                .ok_or_else(|| Error::InvalidSavepoint(name.value.clone()))?;
+            b.savepoints.truncate(at);
+            Ok(command("RELEASE"))
+        }
+        _ => Err(Error::Internal("not a transaction statement".into())),
+    }
+}
+
 /// Whether a statement names the PostgreSQL catalog (as drivers' and psql's metadata
 /// queries do).
 fn reads_catalog(sql: &str) -> bool {
@@ -118,6 +205,13 @@ impl Engine {
                 ))))
             }
             other => {
+                if let Ok(Output::Command { tag, .. }) = &other
+                    && !matches!(tag.as_str(), "SET" | "SAVEPOINT" | "RELEASE" | "ROLLBACK")
+                {
+                    session
+                        .changes
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 // The version is released as soon as nothing reads it any more.
                 session.schema.unpin();
                 self.log.queries.finish(
@@ -185,18 +279,11 @@ impl Engine {
             Statement::Explain {
                 analyze, statement, ..
             } => Box::pin(self.explain(session, *statement, analyze, params, &qid)).await,
-            Statement::StartTransaction { .. } => Ok(Output::Transaction {
-                tag: "BEGIN",
-                start: true,
-            }),
-            Statement::Commit { .. } => Ok(Output::Transaction {
-                tag: "COMMIT",
-                start: false,
-            }),
-            Statement::Rollback { .. } => Ok(Output::Transaction {
-                tag: "ROLLBACK",
-                start: false,
-            }),
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. } => transaction_statement(session, stmt),
             Statement::Set(set) => Ok(self.set(session, set)),
             Statement::ShowVariable { variable } => Ok(self.show(session, &variable)),
             Statement::Query(ref query) => {

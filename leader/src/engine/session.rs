@@ -31,6 +31,18 @@ pub struct Session {
     pub last_copy: Arc<std::sync::Mutex<(i64, i64)>>,
     /// A COPY FROM STDIN whose data is arriving.
     pub pending_copy: std::sync::Mutex<Option<crate::engine::copy::PendingCopy>>,
+    /// Statements of this session that changed something (each commits when it ends), and
+    /// that count when its BEGIN block and each savepoint in it started: a ROLLBACK says
+    /// what it cannot undo rather than pretend.
+    pub(crate) changes: std::sync::atomic::AtomicU64,
+    pub(crate) block: std::sync::Mutex<Option<Block>>,
+}
+
+/// An explicit transaction block: the change count at BEGIN and at each savepoint.
+#[derive(Debug, Default)]
+pub(crate) struct Block {
+    pub begun_at: u64,
+    pub savepoints: Vec<(String, u64)>,
 }
 
 impl Session {
@@ -104,6 +116,7 @@ impl Engine {
         ctx.register_catalog("dev", Arc::new(catalog));
         datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider)
             .map_err(|e| Error::DataFusion(*e))?;
+        crate::identity::register(&ctx, user);
         let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));
         for (name, pick) in [("pg_last_copy_id", 0usize), ("pg_last_copy_count", 1)] {
             let last = Arc::clone(&last_copy);
@@ -125,6 +138,8 @@ impl Engine {
             notices: std::sync::Mutex::new(None),
             last_copy,
             pending_copy: std::sync::Mutex::new(None),
+            changes: std::sync::atomic::AtomicU64::new(0),
+            block: std::sync::Mutex::new(None),
             ctx,
             schema,
             user: user.to_string(),

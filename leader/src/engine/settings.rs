@@ -46,7 +46,8 @@ impl Engine {
             .get(&name)
             .cloned()
             .unwrap_or_else(|| match name.as_str() {
-                "server_version" => "15.0 (Blueshift)".into(),
+                "server_version" => crate::identity::SERVER_VERSION.into(),
+                "server_version_num" => crate::identity::SERVER_VERSION_NUM.into(),
                 "search_path" => "$user, public".into(),
                 "timezone" | "time zone" => "UTC".into(),
                 "datestyle" => "ISO, MDY".into(),

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod basic;
+mod clients;
 mod copy;
 mod crash;
 mod dev;

@@ -1,0 +1,50 @@
+"""A psycopg 3 session against a Blueshift leader: the extended protocol with typed
+parameters (int, numeric, text, date, timestamp, bool, NULL), binary results, server-side
+prepared statements reused, executemany, COPY FROM STDIN (CSV). Exits non-zero, naming the
+step, on any difference.
+
+    python3 psycopg_session.py PORT
+"""
+import datetime
+import decimal
+import sys
+
+import psycopg
+
+port = int(sys.argv[1])
+conn = psycopg.connect(host="127.0.0.1", port=port, user="admin", dbname="dev", autocommit=True)
+
+
+def check(step, got, want):
+    if got != want:
+        sys.exit(f"{step}: got {got!r}, want {want!r}")
+
+
+check("server_version", conn.info.server_version, 160006)
+check("NULL typed by the plan", conn.execute("select %s::int is null", (None,)).fetchone(), (True,))
+check("NULL in coalesce", conn.execute("select coalesce(%s, 7)", (None,)).fetchone(), (7,))
+conn.execute("create table pg_t (i int, n numeric(12,2), s varchar(20), d date, ts timestamp, b boolean)")
+row = (1, decimal.Decimal("12.34"), "x", datetime.date(2024, 5, 6),
+       datetime.datetime(2024, 5, 6, 7, 8, 9), True)
+conn.execute("insert into pg_t values (%s, %s, %s, %s, %s, %s)", row)
+conn.execute("insert into pg_t values (%s, %s, %s, %s, %s, %s)", (2, None, None, None, None, None))
+with conn.cursor() as cur:
+    cur.executemany("insert into pg_t (i, n, s) values (%s, %s, %s)",
+                    [(10 + k, decimal.Decimal(k) / 4, f"m{k}") for k in range(5)])
+check("text results", conn.execute("select * from pg_t where i = %s", (1,)).fetchone(), row)
+with conn.cursor(binary=True) as cur:
+    check("binary results", cur.execute("select * from pg_t where i = %s", (1,)).fetchone(), row)
+    check("binary NULLs", cur.execute("select n, s, d, ts, b from pg_t where i = 2").fetchone(),
+          (None,) * 5)
+for k in range(6):  # psycopg prepares on the server after a few runs, then reuses it
+    got = conn.execute("select count(*) from pg_t where i >= %s", (10 + k,), prepare=True).fetchone()
+    check(f"prepared run {k}", got, (max(5 - k, 0),))
+with conn.cursor() as cur:
+    with cur.copy("COPY pg_t (i, s) FROM STDIN WITH CSV") as copy:
+        for k in range(3):
+            copy.write(f"{100 + k},c{k}\n")
+check("COPY FROM STDIN", conn.execute("select count(*), min(s) from pg_t where i >= 100").fetchone(),
+      (3, "c0"))
+conn.execute("drop table pg_t")
+conn.close()
+print("psycopg session: ok")

@@ -1,0 +1,55 @@
+"""A redshift_connector (AWS's Python driver, unchanged) session against a Blueshift
+leader: connect, typed parameters with NULLs, fetch_dataframe, metadata calls, autocommit
+on and off. Exits non-zero, naming the step, on any difference.
+
+    python3 redshift_connector_session.py PORT
+"""
+import datetime
+import decimal
+import sys
+
+import redshift_connector
+
+port = int(sys.argv[1])
+conn = redshift_connector.connect(host="127.0.0.1", port=port, database="dev", user="admin",
+                                  password="unused", ssl=False)
+cur = conn.cursor()
+
+
+def check(step, got, want):
+    if got != want:
+        sys.exit(f"{step}: got {got!r}, want {want!r}")
+
+
+cur.execute("select version()")
+check("version()", "Redshift" in cur.fetchone()[0], True)
+cur.execute("select current_user")
+check("current_user", cur.fetchone()[0], "admin")
+
+conn.autocommit = True
+cur.execute("create table rc_t (id int, name varchar(20), amount numeric(12,2), d date)")
+conn.autocommit = False
+rows = [(1, "a", decimal.Decimal("1.50"), datetime.date(2024, 1, 2)),
+        (2, None, None, None),
+        (3, "c", 2.25, datetime.date(2024, 3, 4))]  # a float into NUMERIC, as the driver sends it
+for r in rows:
+    cur.execute("insert into rc_t values (%s, %s, %s, %s)", r)
+conn.commit()
+cur.execute("select id, name, amount, d from rc_t order by id")
+check("rows", [tuple(r) for r in cur.fetchall()],
+      [(1, "a", decimal.Decimal("1.50"), datetime.date(2024, 1, 2)), (2, None, None, None),
+       (3, "c", decimal.Decimal("2.25"), datetime.date(2024, 3, 4))])
+cur.execute("select count(*) from rc_t where name = %s or %s is null", ("a", None))
+check("NULL parameter", cur.fetchone()[0], 3)
+cur.execute("select id, amount from rc_t where id >= %s order by id", (2,))
+frame = cur.fetch_dataframe()
+check("fetch_dataframe", list(frame["id"]), [2, 3])
+conn.rollback()
+
+check("get_primary_keys", list(cur.get_primary_keys(table="rc_t")), [])
+schemas = [s[0] for s in cur.get_schemas()]
+check("get_schemas", "public" in schemas, True)
+conn.autocommit = True
+cur.execute("drop table rc_t")
+conn.close()
+print("redshift_connector session: ok")

@@ -1,0 +1,114 @@
+//! Real client drivers against a real cluster: each session script in `tests/clients/`
+//! runs with its driver, unchanged (`.ci/run` installs them), and exits non-zero naming
+//! the step that differed.
+
+use blueshift_tests::{TestCluster, rows};
+use tokio_postgres::types::Type;
+
+/// Runs `tests/clients/<script>` against the cluster's leader.
+fn session(cluster: &TestCluster, script: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .arg(cluster.port.to_string())
+        .output()
+        .expect("python3 runs (pip install redshift_connector 'psycopg[binary]' pandas)");
+    assert!(
+        out.status.success(),
+        "{script}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redshift_connector_and_psycopg_sessions_run_unchanged() {
+    let cluster = TestCluster::start(1, 2).await;
+    session(&cluster, "redshift_connector_session.py");
+    session(&cluster, "psycopg_session.py");
+}
+
+#[tokio::test]
+async fn parameters_bind_as_the_client_typed_them() {
+    let cluster = TestCluster::start(1, 1).await;
+    let c = cluster.client().await;
+    c.batch_execute("CREATE TABLE p (i INT, n NUMERIC(12,2), s VARCHAR(10))")
+        .await
+        .unwrap();
+    // A NULL the client typed as text, before a value: each lands in its own column.
+    let insert = c
+        .prepare_typed(
+            "INSERT INTO p VALUES ($1, $2, $3)",
+            &[Type::INT4, Type::FLOAT8, Type::TEXT],
+        )
+        .await
+        .unwrap();
+    c.execute(&insert, &[&1i32, &2.25f64, &None::<String>])
+        .await
+        .unwrap();
+    c.execute(&insert, &[&2i32, &None::<f64>, &"x"])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&c, "SELECT i, n, s FROM p ORDER BY i").await,
+        vec![
+            vec![Some("1".into()), Some("2.25".into()), None],
+            vec![Some("2".into()), None, Some("x".into())],
+        ]
+    );
+    let is_null = c
+        .prepare_typed(
+            "SELECT $1::int IS NULL, $2::int",
+            &[Type::UNKNOWN, Type::INT4],
+        )
+        .await
+        .unwrap();
+    let row = c
+        .query_one(&is_null, &[&None::<String>, &5i32])
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, i32>(1), 5);
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT current_user, version() LIKE 'PostgreSQL 16.6 on %Redshift%'"
+        )
+        .await,
+        vec![vec![Some("admin".into()), Some("t".into())]]
+    );
+}
+
+#[tokio::test]
+async fn rollback_says_what_it_cannot_undo() {
+    let cluster = TestCluster::start(1, 1).await;
+    let (c, notices) = cluster.client_with_notices().await;
+    c.batch_execute("CREATE TABLE r (a INT); BEGIN; SAVEPOINT s1; ROLLBACK TO SAVEPOINT s1; INSERT INTO r VALUES (1); SAVEPOINT s2")
+        .await
+        .unwrap();
+    let err = c
+        .batch_execute("INSERT INTO r VALUES (2); ROLLBACK TO s2")
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "0A000", "{}", db.message());
+    c.batch_execute("RELEASE SAVEPOINT s2; ROLLBACK")
+        .await
+        .unwrap();
+    assert!(
+        notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("did not undo the 2 statement(s)")),
+        "{:?}",
+        notices.lock().unwrap()
+    );
+    let (code, _, _) = blueshift_tests::error_of(&c, "SAVEPOINT outside").await;
+    assert_eq!(code, "25P01");
+    c.batch_execute("BEGIN").await.unwrap();
+    let (code, _, _) = blueshift_tests::error_of(&c, "ROLLBACK TO nope").await;
+    assert_eq!(code, "3B001");
+}
