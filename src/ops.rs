@@ -552,6 +552,22 @@ struct Built {
     checks: Vec<blueshift_snapshots::restore::TableCheck>,
 }
 
+/// The restored cluster's first commit, in `staging/leader`, unlocked for `dev` to open.
+fn write_catalog(
+    staging: &Path,
+    topology: Topology,
+    next_table_id: u64,
+    tables: &std::collections::BTreeMap<String, blueshift_snapshots::format::TableImage>,
+) -> Result<()> {
+    let tables = tables
+        .iter()
+        .map(|(n, t)| (n.clone(), (t.def.clone(), t.data.clone())))
+        .collect();
+    blueshift_leader::create_restored(&staging.join("leader"), topology, next_table_id, tables)?;
+    let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
+    Ok(())
+}
+
 /// A lazy restore's folder: the catalog, and on each node the plan of the files its
 /// slices name. Nothing is downloaded but the manifest; each file is checked against its
 /// hash when a node fetches it.
@@ -583,18 +599,7 @@ async fn build_lazy(loc: &Location, record: &Record, staging: &Path) -> Result<B
             }
         }
     }
-    let tables = manifest
-        .tables
-        .iter()
-        .map(|(n, t)| (n.clone(), (t.def.clone(), t.data.clone())))
-        .collect();
-    blueshift_leader::create_restored(
-        &staging.join("leader"),
-        topology,
-        manifest.next_table_id,
-        tables,
-    )?;
-    let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
+    write_catalog(staging, topology, manifest.next_table_id, &manifest.tables)?;
     for (n, plan) in plans.iter().enumerate() {
         let dir = node_dir(staging, n as u32);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
@@ -629,16 +634,11 @@ async fn build(
             .await;
     bar.lock().expect("progress bar").finish();
     let restored = restored?;
-    let tables = restored
-        .tables
-        .iter()
-        .map(|(n, t)| (n.clone(), (t.def.clone(), t.data.clone())))
-        .collect();
-    blueshift_leader::create_restored(
-        &staging.join("leader"),
+    write_catalog(
+        staging,
         topology,
         restored.manifest.next_table_id,
-        tables,
+        &restored.tables,
     )?;
     for n in 0..topology.nodes {
         let dir = node_dir(staging, n);
@@ -646,7 +646,6 @@ async fn build(
         let _ = std::fs::remove_file(dir.join("LOCK"));
         let _ = std::fs::remove_dir_all(dir.join("tmp"));
     }
-    let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
     Ok(Built {
         files_downloaded: restored.files_downloaded,
         bytes_downloaded: restored.bytes_downloaded,
