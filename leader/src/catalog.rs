@@ -64,6 +64,8 @@ pub struct Catalog {
     /// Earlier versions that queries may still be reading (a session keeps the version it
     /// pinned until its next statement).
     retired: std::sync::Mutex<Vec<std::sync::Weak<ClusterState>>>,
+    /// Uncommitted states of open transaction blocks: their staged files are in use too.
+    staged: std::sync::Mutex<Vec<std::sync::Weak<ClusterState>>>,
 }
 
 impl Catalog {
@@ -101,6 +103,7 @@ impl Catalog {
             log,
             write_lock: tokio::sync::Mutex::new(()),
             retired: std::sync::Mutex::new(Vec::new()),
+            staged: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -134,18 +137,37 @@ impl Catalog {
         Ok(next)
     }
 
-    /// Files named by the current version or by any earlier version still in use.
+    /// Holds `next`, a transaction block's uncommitted state built while holding the write
+    /// lock, as in use: garbage collection keeps the files it names (staged under the same
+    /// lock) for as long as the block holds it.
+    pub fn stage(
+        &self,
+        _guard: &tokio::sync::MutexGuard<'_, ()>,
+        next: ClusterState,
+    ) -> Arc<ClusterState> {
+        let next = Arc::new(next);
+        self.staged
+            .lock()
+            .expect("staged versions")
+            .push(Arc::downgrade(&next));
+        next
+    }
+
+    /// Files named by the current version, by any earlier version still in use, or by an
+    /// open transaction block's uncommitted state.
     pub fn files_in_use(&self) -> BTreeMap<u32, Vec<String>> {
         let mut versions = vec![self.pin()];
-        let mut retired = self.retired.lock().expect("retired versions");
-        retired.retain(|w| match w.upgrade() {
-            Some(state) => {
-                versions.push(state);
-                true
-            }
-            None => false,
-        });
-        drop(retired);
+        for list in [&self.retired, &self.staged] {
+            list.lock()
+                .expect("versions in use")
+                .retain(|w| match w.upgrade() {
+                    Some(state) => {
+                        versions.push(state);
+                        true
+                    }
+                    None => false,
+                });
+        }
         let mut live: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         for state in versions {
             for (slice, ids) in state.live_files() {
@@ -153,6 +175,18 @@ impl Catalog {
             }
         }
         live
+    }
+}
+
+/// Whether table `name` is the same in `base` and `current`: both without it, or both with
+/// the same definition and the very same data. Every commit clones the state and shares
+/// the data of the tables it does not write, so a table another commit wrote has new data;
+/// a transaction keeps `base` alive, so its data cannot be reused by a later table.
+pub fn unchanged(base: &ClusterState, current: &ClusterState, name: &str) -> bool {
+    match (base.tables.get(name), current.tables.get(name)) {
+        (None, None) => true,
+        (Some(b), Some(c)) => b.def == c.def && Arc::ptr_eq(&b.data, &c.data),
+        _ => false,
     }
 }
 

@@ -12,7 +12,7 @@
 //! Modules: `session` (per-connection state), `output` (what a statement returns),
 //! `dispatch` (parse, dispatch, plan, EXPLAIN, describe), `ddl`, `dml`, `write` (rows into
 //! blocks), `settings` (SET/SHOW), `names` (PostgreSQL's result column names), `shapes` (statements
-//! reshaped into forms DataFusion plans), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
+//! reshaped into forms DataFusion plans), `txn` (transaction blocks), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
 //! grammar, planning, line accounting and STDIN), `unload` (UNLOAD).
 
 pub(crate) mod copy;
@@ -25,6 +25,7 @@ mod session;
 mod settings;
 mod shapes;
 mod snapshot;
+pub(crate) mod txn;
 mod unload;
 mod write;
 

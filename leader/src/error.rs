@@ -30,6 +30,14 @@ pub enum Error {
     NoActiveTransaction(&'static str),
     #[error("savepoint \"{0}\" does not exist")]
     InvalidSavepoint(String),
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    #[error("{0} cannot run inside a transaction block")]
+    ActiveTransaction(&'static str),
+    #[error(
+        "could not serialize access due to concurrent update of table \"{0}\"; retry the transaction"
+    )]
+    SerializationFailure(String),
     #[error("cluster is not ready: {0}")]
     NotReady(String),
     #[error(transparent)]
@@ -74,6 +82,9 @@ impl Error {
             Error::NotSupported(_) => Code::FeatureNotSupported,
             Error::NoActiveTransaction(_) => Code::NoActiveTransaction,
             Error::InvalidSavepoint(_) => Code::InvalidSavepoint,
+            Error::InFailedTransaction => Code::InFailedTransaction,
+            Error::ActiveTransaction(_) => Code::ActiveTransaction,
+            Error::SerializationFailure(_) => Code::SerializationFailure,
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),
             Error::Compute(e) => e.code(),

@@ -50,6 +50,9 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::AccessDenied => "42501",
         Code::NoActiveTransaction => "25P01",
         Code::InvalidSavepoint => "3B001",
+        Code::InFailedTransaction => "25P02",
+        Code::ActiveTransaction => "25001",
+        Code::SerializationFailure => "40001",
         Code::Internal => "XX000",
     }
 }
@@ -78,12 +81,17 @@ async fn execute_guarded(
     let guarded = std::panic::AssertUnwindSafe(run).catch_unwind();
     let finished = tokio::select! {
         r = guarded => r,
-        _ = cancel.changed() => return Err(Error::Cancelled),
+        _ = cancel.changed() => {
+            session.fail_block();
+            return Err(Error::Cancelled);
+        }
     };
     finished
         .map(|r| {
             r.map(|out| match out {
-                Output::Stream(s) => Output::Stream(cancellable(s, stream_cancel)),
+                Output::Stream(s) => {
+                    Output::Stream(cancellable(s, stream_cancel, Arc::clone(&session.tx)))
+                }
                 other => other,
             })
         })
@@ -96,6 +104,7 @@ async fn execute_guarded(
             tracing::error!("statement panicked: {what}");
             Err(Error::Internal(format!("internal error: {what}")))
         })
+        .inspect_err(|_| session.fail_block())
 }
 
 fn to_pg_error(e: &Error) -> PgWireError {
@@ -210,8 +219,12 @@ impl pgwire::api::copy::CopyHandler for Handlers {
             .catch_unwind();
         let rows = match with_notices(client, &session, run).await? {
             Ok(Ok(rows)) => rows,
-            Ok(Err(e)) => return Err(to_pg_error(&e)),
+            Ok(Err(e)) => {
+                session.fail_block();
+                return Err(to_pg_error(&e));
+            }
             Err(_) => {
+                session.fail_block();
                 return Err(to_pg_error(&Error::Internal(
                     "internal error while loading COPY data".into(),
                 )));
@@ -237,6 +250,7 @@ impl pgwire::api::copy::CopyHandler for Handlers {
     {
         if let Ok(session) = self.session(client) {
             session.pending_copy.lock().expect("pending copy").take();
+            session.fail_block();
         }
         PgWireError::UserError(Box::new(ErrorInfo::new(
             "ERROR".into(),
@@ -298,10 +312,12 @@ fn session_of<C: ClientInfo>(
     Ok(session)
 }
 
-/// Ends a result stream with a 57014 error as soon as the session is cancelled.
+/// Ends a result stream with a 57014 error as soon as the session is cancelled; an error
+/// in the stream fails the session's transaction block, as one before it would.
 fn cancellable(
     stream: datafusion::execution::SendableRecordBatchStream,
     mut cancel: tokio::sync::watch::Receiver<u64>,
+    tx: Arc<std::sync::Mutex<crate::engine::txn::Tx>>,
 ) -> datafusion::execution::SendableRecordBatchStream {
     let schema = stream.schema();
     let cancelled: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
@@ -316,6 +332,11 @@ fn cancellable(
                 Err(Error::Cancelled.into()),
                 None,
             )),
+        }
+    });
+    let rows = rows.inspect(move |item| {
+        if item.is_err() {
+            crate::engine::txn::fail(&tx);
         }
     });
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, rows))
@@ -369,6 +390,69 @@ fn output_response(out: Output, format: &Format) -> PgWireResult<Response> {
 
 #[async_trait]
 impl SimpleQueryHandler for Handlers {
+    /// As pgwire's, except that the transaction status sent with ReadyForQuery is the
+    /// session's own (`Session::tx_status`): pgwire derives it from the responses, which
+    /// cannot say that a failed COMMIT ends the block or that ROLLBACK TO SAVEPOINT
+    /// recovers a failed one.
+    async fn on_query<C>(
+        &self,
+        client: &mut C,
+        query: pgwire::messages::simplequery::Query,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::PgWireConnectionState as State;
+        use pgwire::api::query::{send_execution_response, send_query_response};
+        if !matches!(client.state(), State::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(State::QueryInProgress);
+        let session = self.session(client)?;
+        for response in SimpleQueryHandler::do_query(self, client, &query.query).await? {
+            match response {
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            pgwire::messages::response::EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Response::Query(results) => send_query_response(client, results, true).await?,
+                Response::Execution(tag)
+                | Response::TransactionStart(tag)
+                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                Response::Error(e) => {
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                        .await?;
+                }
+                Response::CopyIn(copy) => {
+                    pgwire::api::copy::send_copy_in_response(client, copy).await?;
+                    client.set_state(State::CopyInProgress(false));
+                }
+                Response::CopyOut(copy) => {
+                    pgwire::api::copy::send_copy_out_response(client, copy).await?;
+                }
+                Response::CopyBoth(copy) => {
+                    pgwire::api::copy::send_copy_both_response(client, copy).await?;
+                    client.set_state(State::CopyInProgress(false));
+                }
+            }
+        }
+        // During COPY FROM STDIN, ReadyForQuery comes when the data is done.
+        if !matches!(client.state(), State::CopyInProgress(_)) {
+            client.set_state(State::ReadyForQuery);
+            let status = session.tx_status();
+            client.set_transaction_status(status);
+            pgwire::api::query::send_ready_for_query(client, status).await?;
+        }
+        Ok(())
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -486,7 +570,10 @@ impl QueryParser for StatementParser {
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(Error::Internal("internal error while planning".into())));
-        let (params, schema) = described.map_err(|e| to_pg_error(&e))?;
+        let (params, schema) = described.map_err(|e| {
+            session.fail_block();
+            to_pg_error(&e)
+        })?;
         Ok(Some(Prepared {
             text: Some(text),
             params,
@@ -527,6 +614,34 @@ impl ExtendedQueryHandler for Handlers {
 
     fn query_parser(&self) -> Arc<StatementParser> {
         Arc::clone(&self.parser)
+    }
+
+    /// pgwire's, then the session's own transaction status for the next ReadyForQuery
+    /// (an error returned here moves a block's status to failed, as the session did).
+    async fn on_execute<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::extendedquery::Execute,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = self._on_execute(client, message).await;
+        if let Ok(session) = self.session(client) {
+            if result.is_err() {
+                session.fail_block();
+            }
+            if !matches!(
+                client.state(),
+                pgwire::api::PgWireConnectionState::CopyInProgress(_)
+            ) {
+                client.set_transaction_status(session.tx_status());
+            }
+        }
+        result
     }
 
     /// As pgwire's, except that a statement returning no rows is described by NoData also

@@ -42,6 +42,12 @@ pub enum Code {
     NoActiveTransaction,
     /// A savepoint that does not exist.
     InvalidSavepoint,
+    /// A statement in a transaction block that has failed.
+    InFailedTransaction,
+    /// A statement that cannot run inside a transaction block.
+    ActiveTransaction,
+    /// A transaction that lost a write conflict (the first committer wins).
+    SerializationFailure,
     Internal,
 }
 
@@ -70,6 +76,9 @@ const ALL: &[Code] = &[
     Code::AccessDenied,
     Code::NoActiveTransaction,
     Code::InvalidSavepoint,
+    Code::InFailedTransaction,
+    Code::ActiveTransaction,
+    Code::SerializationFailure,
     Code::Internal,
 ];
 
@@ -100,6 +109,9 @@ impl Code {
             Code::AccessDenied => "access_denied",
             Code::NoActiveTransaction => "no_active_transaction",
             Code::InvalidSavepoint => "invalid_savepoint",
+            Code::InFailedTransaction => "in_failed_transaction",
+            Code::ActiveTransaction => "active_transaction",
+            Code::SerializationFailure => "serialization_failure",
             Code::Internal => "internal",
         }
     }

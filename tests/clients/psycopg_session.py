@@ -1,6 +1,6 @@
 """A psycopg 3 session against a Blueshift leader: the extended protocol with typed
 parameters (int, numeric, text, date, timestamp, bool, NULL), binary results, server-side
-prepared statements reused, executemany, COPY FROM STDIN (CSV). Exits non-zero, naming the
+prepared statements reused, executemany, COPY FROM STDIN (CSV), transaction blocks with savepoints. Exits non-zero, naming the
 step, on any difference.
 
     python3 psycopg_session.py PORT
@@ -45,6 +45,25 @@ with conn.cursor() as cur:
             copy.write(f"{100 + k},c{k}\n")
 check("COPY FROM STDIN", conn.execute("select count(*), min(s) from pg_t where i >= 100").fetchone(),
       (3, "c0"))
+# A transaction block: rolled back by an exception, committed otherwise.
+with conn.transaction():
+    conn.execute("insert into pg_t (i) values (%s)", (200,))
+    with conn.transaction():  # a savepoint
+        conn.execute("insert into pg_t (i) values (%s)", (201,))
+        try:
+            with conn.transaction():
+                conn.execute("insert into pg_t (i) values (%s)", (202,))
+                raise psycopg.Rollback()
+        except psycopg.Rollback:
+            pass
+try:
+    with conn.transaction():
+        conn.execute("insert into pg_t (i) values (%s)", (203,))
+        conn.execute("select 1 / 0")
+except psycopg.errors.DivisionByZero:
+    pass
+check("transactions", conn.execute("select i from pg_t where i >= 200 order by i").fetchall(),
+      [(200,), (201,)])
 conn.execute("drop table pg_t")
 conn.close()
 print("psycopg session: ok")

@@ -46,6 +46,19 @@ frame = cur.fetch_dataframe()
 check("fetch_dataframe", list(frame["id"]), [2, 3])
 conn.rollback()
 
+# autocommit off: a rolled-back insert is gone, a committed one stays.
+cur.execute("insert into rc_t values (%s, %s, %s, %s)", (4, "d", None, None))
+cur.execute("select count(*) from rc_t")
+check("own uncommitted row", cur.fetchone()[0], 4)
+conn.rollback()
+cur.execute("select count(*) from rc_t")
+check("after rollback", cur.fetchone()[0], 3)
+cur.execute("insert into rc_t values (%s, %s, %s, %s)", (5, "e", None, None))
+conn.commit()
+cur.execute("select count(*) from rc_t")
+check("after commit", cur.fetchone()[0], 4)
+conn.rollback()
+
 check("get_primary_keys", list(cur.get_primary_keys(table="rc_t")), [])
 schemas = [s[0] for s in cur.get_schemas()]
 check("get_schemas", "public" in schemas, True)

@@ -341,3 +341,20 @@ pub async fn error_of(c: &tokio_postgres::Client, sql: &str) -> (String, String,
         db.hint().unwrap_or_default().to_string(),
     )
 }
+
+/// Block files on disk under every compute folder of a cluster folder.
+pub fn block_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for node in std::fs::read_dir(dir).unwrap().flatten() {
+        let slices = node.path().join("slices");
+        let Ok(slices) = std::fs::read_dir(slices) else {
+            continue;
+        };
+        for slice in slices.flatten() {
+            n += std::fs::read_dir(slice.path().join("blocks"))
+                .map(|d| d.count())
+                .unwrap_or(0);
+        }
+    }
+    n
+}

@@ -87,7 +87,7 @@ impl Engine {
         if stmt.iam_role {
             session.notice(IAM_ROLE_IGNORED);
         }
-        let state = self.catalog.pin();
+        let state = session.read_state(&self.catalog);
         let table = state.table(&stmt.table)?;
         let target = target_of(&table.def, &stmt.columns)?;
         *session.last_copy.lock().expect("last copy") = (query as i64, 0);
@@ -144,7 +144,7 @@ impl Engine {
             bytes_total,
         );
         let guard = self.catalog.begin_write().await;
-        let state = self.catalog.pin();
+        let state = session.read_state(&self.catalog);
         let table = state.table(&stmt.table)?.clone();
         unchanged(&table, &target, &stmt.table)?;
         let topology = self.cluster.topology;
@@ -259,7 +259,14 @@ impl Engine {
             .maybe_leave_auto_all(&next, new_table, &query.to_string())
             .await?;
         next.tables.insert(stmt.table.clone(), new_table);
-        self.catalog.commit(&guard, next)?;
+        self.finish_write(
+            session,
+            &guard,
+            next,
+            std::slice::from_ref(&stmt.table),
+            false,
+        )
+        .await?;
         drop(running);
         Ok(rows)
     }

@@ -23,7 +23,7 @@ impl Engine {
     ) -> Result<Output> {
         let name = table_name(&ct.name)?;
         let guard = self.catalog.begin_write().await;
-        let state = self.catalog.pin();
+        let state = session.read_state(&self.catalog);
         if state.tables.contains_key(&name) {
             if ct.if_not_exists {
                 return Ok(Output::Command {
@@ -98,8 +98,9 @@ impl Engine {
             table = self.maybe_leave_auto_all(&next, table, qid).await?;
             rows = Some(n);
         }
-        next.tables.insert(name, table);
-        self.catalog.commit(&guard, next)?;
+        next.tables.insert(name.clone(), table);
+        self.finish_write(session, &guard, next, &[name], false)
+            .await?;
         Ok(match rows {
             Some(n) => Output::Command {
                 tag: "SELECT".into(),
@@ -118,16 +119,17 @@ impl Engine {
         if_exists: bool,
     ) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
-        let mut next = (*self.catalog.pin()).clone();
+        let mut next = (*session.read_state(&self.catalog)).clone();
+        let mut dropped = Vec::new();
         for n in names {
             let name = table_name(n)?;
             if next.tables.remove(&name).is_none() && !if_exists {
                 return Err(Error::UndefinedTable(name));
             }
+            dropped.push(name);
         }
-        self.catalog.commit(&guard, next)?;
-        session.schema.unpin();
-        self.collect_garbage(&guard).await;
+        self.finish_write(session, &guard, next, &dropped, true)
+            .await?;
         Ok(Output::Command {
             tag: "DROP TABLE".into(),
             rows: None,
@@ -139,9 +141,11 @@ impl Engine {
         names: &[ast::ObjectName],
     ) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
-        let mut next = (*self.catalog.pin()).clone();
+        let mut next = (*session.read_state(&self.catalog)).clone();
+        let mut truncated = Vec::new();
         for n in names {
             let name = table_name(n)?;
+            truncated.push(name.clone());
             let t = next
                 .tables
                 .get_mut(&name)
@@ -151,9 +155,8 @@ impl Engine {
             }
             t.data = Arc::new(TableData::default());
         }
-        self.catalog.commit(&guard, next)?;
-        session.schema.unpin();
-        self.collect_garbage(&guard).await;
+        self.finish_write(session, &guard, next, &truncated, true)
+            .await?;
         Ok(Output::Command {
             tag: "TRUNCATE TABLE".into(),
             rows: None,

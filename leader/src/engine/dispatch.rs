@@ -21,93 +21,6 @@ use crate::error::{Error, Result};
 use crate::sql_split::StatementText;
 use crate::stages;
 
-/// BEGIN, COMMIT, ROLLBACK and savepoints. Every statement commits when it ends (blocks
-/// that commit or roll back as one are not built yet), so a rollback undoes nothing: one
-/// after changes in the block warns which; `ROLLBACK TO SAVEPOINT` after changes since the
-/// savepoint is refused (0A000), and without any it is the no-op it would be anyway.
-fn transaction_statement(session: &Session, stmt: Statement) -> Result<Output> {
-    use std::sync::atomic::Ordering;
-    let changes = session.changes.load(Ordering::SeqCst);
-    let mut block = session.block.lock().expect("transaction block");
-    let command = |tag: &str| Output::Command {
-        tag: tag.into(),
-        rows: None,
-    };
-    match stmt {
-        Statement::StartTransaction { .. } => {
-            *block = Some(super::session::Block {
-                begun_at: changes,
-                savepoints: Vec::new(),
-            });
-            Ok(Output::Transaction {
-                tag: "BEGIN",
-                start: true,
-            })
-        }
-        Statement::Commit { .. } => {
-            *block = None;
-            Ok(Output::Transaction {
-                tag: "COMMIT",
-                start: false,
-            })
-        }
-        Statement::Rollback {
-            savepoint: Some(name),
-            ..
-        } => {
-            let Some(b) = block.as_mut() else {
-                return Err(Error::NoActiveTransaction("ROLLBACK TO SAVEPOINT"));
-            };
-            let Some(at) = b.savepoints.iter().position(|(n, _)| *n == name.value) else {
-                return Err(Error::InvalidSavepoint(name.value));
-            };
-            let since = changes - b.savepoints[at].1;
-            if since > 0 {
-                return Err(Error::NotSupported(format!(
-                    "ROLLBACK TO SAVEPOINT cannot undo the {since} statement(s) run since savepoint \"{}\": each statement commits when it ends",
-                    name.value
-                )));
-            }
-            b.savepoints.truncate(at + 1);
-            Ok(command("ROLLBACK"))
-        }
-        Statement::Rollback { .. } => {
-            if let Some(b) = block.take()
-                && changes > b.begun_at
-            {
-                session.notice(&format!(
-                    "WARNING: ROLLBACK did not undo the {} statement(s) of this block that changed data: each statement commits when it ends",
-                    changes - b.begun_at
-                ));
-            }
-            Ok(Output::Transaction {
-                tag: "ROLLBACK",
-                start: false,
-            })
-        }
-        Statement::Savepoint { name } => {
-            let b = block
-                .as_mut()
-                .ok_or(Error::NoActiveTransaction("SAVEPOINT"))?;
-            b.savepoints.push((name.value, changes));
-            Ok(command("SAVEPOINT"))
-        }
-        Statement::ReleaseSavepoint { name } => {
-            let b = block
-                .as_mut()
-                .ok_or(Error::NoActiveTransaction("RELEASE SAVEPOINT"))?;
-            let at = b
-                .savepoints
-                .iter()
-                .position(|(n, _)| *n == name.value)
-                .ok_or_else(|| Error::InvalidSavepoint(name.value.clone()))?;
-            b.savepoints.truncate(at);
-            Ok(command("RELEASE"))
-        }
-        _ => Err(Error::Internal("not a transaction statement".into())),
-    }
-}
-
 /// Whether a statement names the PostgreSQL catalog (as drivers' and psql's metadata
 /// queries do).
 fn reads_catalog(sql: &str) -> bool {
@@ -205,12 +118,8 @@ impl Engine {
                 ))))
             }
             other => {
-                if let Ok(Output::Command { tag, .. }) = &other
-                    && !matches!(tag.as_str(), "SET" | "SAVEPOINT" | "RELEASE" | "ROLLBACK")
-                {
-                    session
-                        .changes
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if other.is_err() {
+                    session.fail_block();
                 }
                 // The version is released as soon as nothing reads it any more.
                 session.schema.unpin();
@@ -232,16 +141,20 @@ impl Engine {
         params: Option<&ParamValues>,
         query_id: u64,
     ) -> Result<Output> {
+        session.check_not_failed(&text.sql)?;
         if let Some(stmt) = super::snapshot::parse(&text.sql) {
+            if session.in_block() {
+                return Err(Error::ActiveTransaction("a snapshot statement"));
+            }
             return self.snapshot_statement(session, stmt?).await;
         }
         match crate::engine::copy::sql::kind(&text.sql) {
             Some("COPY") => {
-                session.schema.pin(self.catalog.pin());
+                session.schema.pin(session.read_state(&self.catalog));
                 return self.copy(session, &text.sql, query_id).await;
             }
             Some("UNLOAD") => {
-                session.schema.pin(self.catalog.pin());
+                session.schema.pin(session.read_state(&self.catalog));
                 return self.unload(session, &text.sql, query_id).await;
             }
             _ => {}
@@ -250,7 +163,7 @@ impl Engine {
             return Ok(Output::Empty);
         };
         reject_row_id_columns(text)?;
-        session.schema.pin(self.catalog.pin());
+        session.schema.pin(session.read_state(&self.catalog));
         let qid = query_id.to_string();
         match stmt {
             Statement::CreateTable(ct) => {
@@ -283,7 +196,7 @@ impl Engine {
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
             | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. } => transaction_statement(session, stmt),
+            | Statement::ReleaseSavepoint { .. } => self.transaction_statement(session, stmt).await,
             Statement::Set(set) => Ok(self.set(session, set)),
             Statement::ShowVariable { variable } => Ok(self.show(session, &variable)),
             Statement::Query(ref query) => {
@@ -348,6 +261,7 @@ impl Engine {
         session: &Session,
         text: &StatementText,
     ) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+        session.check_not_failed(&text.sql)?;
         if crate::engine::copy::sql::kind(&text.sql).is_some() {
             return Ok((vec![], None));
         }
@@ -355,7 +269,7 @@ impl Engine {
             return Ok((vec![], None));
         };
         reject_row_id_columns(text)?;
-        session.schema.pin(self.catalog.pin());
+        session.schema.pin(session.read_state(&self.catalog));
         let query = match &stmt {
             Statement::Query(q) => Some(q.clone()),
             _ => None,
@@ -502,7 +416,7 @@ impl Engine {
         params: Option<&ParamValues>,
         qid: &str,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let state = self.catalog.pin();
+        let state = session.read_state(&self.catalog);
         session.schema.pin(Arc::clone(&state));
         let writing = session.schema.writing(dml_target(&stmt));
         let plan = self.plan(session, stmt, params).await;

@@ -25,7 +25,7 @@ impl Engine {
         qid: &str,
     ) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
-        let state = self.catalog.pin();
+        let state = session.read_state(&self.catalog);
         session.schema.pin(Arc::clone(&state));
         let writing = session.schema.writing(dml_target(&stmt));
         let plan = self.plan(session, stmt, params).await;
@@ -62,8 +62,9 @@ impl Engine {
             new_table
         };
         let mut next = next;
-        next.tables.insert(name, new_table);
-        self.catalog.commit(&guard, next)?;
+        next.tables.insert(name.clone(), new_table);
+        self.finish_write(session, &guard, next, &[name], false)
+            .await?;
         Ok(Output::Command {
             tag: tag.into(),
             rows: Some(rows),

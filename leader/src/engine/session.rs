@@ -31,18 +31,9 @@ pub struct Session {
     pub last_copy: Arc<std::sync::Mutex<(i64, i64)>>,
     /// A COPY FROM STDIN whose data is arriving.
     pub pending_copy: std::sync::Mutex<Option<crate::engine::copy::PendingCopy>>,
-    /// Statements of this session that changed something (each commits when it ends), and
-    /// that count when its BEGIN block and each savepoint in it started: a ROLLBACK says
-    /// what it cannot undo rather than pretend.
-    pub(crate) changes: std::sync::atomic::AtomicU64,
-    pub(crate) block: std::sync::Mutex<Option<Block>>,
-}
-
-/// An explicit transaction block: the change count at BEGIN and at each savepoint.
-#[derive(Debug, Default)]
-pub(crate) struct Block {
-    pub begun_at: u64,
-    pub savepoints: Vec<(String, u64)>,
+    /// The session's transaction block, if one is open.
+    /// Shared with the session's result streams, which fail the block on an error.
+    pub(crate) tx: Arc<std::sync::Mutex<super::txn::Tx>>,
 }
 
 impl Session {
@@ -138,8 +129,7 @@ impl Engine {
             notices: std::sync::Mutex::new(None),
             last_copy,
             pending_copy: std::sync::Mutex::new(None),
-            changes: std::sync::atomic::AtomicU64::new(0),
-            block: std::sync::Mutex::new(None),
+            tx: Arc::new(std::sync::Mutex::new(super::txn::Tx::Idle)),
             ctx,
             schema,
             user: user.to_string(),

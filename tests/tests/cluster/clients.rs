@@ -80,35 +80,3 @@ async fn parameters_bind_as_the_client_typed_them() {
         vec![vec![Some("admin".into()), Some("t".into())]]
     );
 }
-
-#[tokio::test]
-async fn rollback_says_what_it_cannot_undo() {
-    let cluster = TestCluster::start(1, 1).await;
-    let (c, notices) = cluster.client_with_notices().await;
-    c.batch_execute("CREATE TABLE r (a INT); BEGIN; SAVEPOINT s1; ROLLBACK TO SAVEPOINT s1; INSERT INTO r VALUES (1); SAVEPOINT s2")
-        .await
-        .unwrap();
-    let err = c
-        .batch_execute("INSERT INTO r VALUES (2); ROLLBACK TO s2")
-        .await
-        .unwrap_err();
-    let db = err.as_db_error().unwrap();
-    assert_eq!(db.code().code(), "0A000", "{}", db.message());
-    c.batch_execute("RELEASE SAVEPOINT s2; ROLLBACK")
-        .await
-        .unwrap();
-    assert!(
-        notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("did not undo the 2 statement(s)")),
-        "{:?}",
-        notices.lock().unwrap()
-    );
-    let (code, _, _) = blueshift_tests::error_of(&c, "SAVEPOINT outside").await;
-    assert_eq!(code, "25P01");
-    c.batch_execute("BEGIN").await.unwrap();
-    let (code, _, _) = blueshift_tests::error_of(&c, "ROLLBACK TO nope").await;
-    assert_eq!(code, "3B001");
-}

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use blueshift_tests::{TestCluster, rows, try_rows};
+use blueshift_tests::{TestCluster, block_files, rows, try_rows};
 
 async fn count(c: &tokio_postgres::Client, t: &str) -> i64 {
     rows(c, &format!("SELECT count(*) FROM {t}")).await[0][0]
@@ -114,22 +114,6 @@ async fn kill9_of_the_leader_during_an_insert_exposes_old_or_new_never_a_mix() {
         n == 100 || n == 5_000_100,
         "partial write visible: {n} rows"
     );
-}
-
-fn block_files(dir: &std::path::Path) -> usize {
-    let mut n = 0;
-    for node in std::fs::read_dir(dir).unwrap().flatten() {
-        let slices = node.path().join("slices");
-        let Ok(slices) = std::fs::read_dir(slices) else {
-            continue;
-        };
-        for slice in slices.flatten() {
-            n += std::fs::read_dir(slice.path().join("blocks"))
-                .map(|d| d.count())
-                .unwrap_or(0);
-        }
-    }
-    n
 }
 
 #[tokio::test]

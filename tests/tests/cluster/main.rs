@@ -16,4 +16,5 @@ mod errors;
 mod psql;
 mod slt;
 mod snapshots;
+mod transactions;
 mod writes;

@@ -70,7 +70,7 @@ impl Engine {
             .loads
             .start(query, session.pid, &stmt.table, 1, 1, size);
         let guard = self.catalog.begin_write().await;
-        let state = self.catalog.pin();
+        let state = session.read_state(&self.catalog);
         let table = state.table(&stmt.table)?.clone();
         unchanged(&table, target, &stmt.table)?;
         let schema = table.def.schema();
@@ -146,7 +146,14 @@ impl Engine {
             )
             .await?;
         next.tables.insert(stmt.table.clone(), new_table);
-        self.catalog.commit(&guard, next)?;
+        self.finish_write(
+            session,
+            &guard,
+            next,
+            std::slice::from_ref(&stmt.table),
+            false,
+        )
+        .await?;
         *session.last_copy.lock().expect("last copy") = (query as i64, rows as i64);
         drop(running);
         Ok(rows)
