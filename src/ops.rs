@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use blueshift_snapshots::lazy::{LazyFile, LazyPlan};
 use blueshift_snapshots::restore::{RestoreProgress, node_dir};
-use blueshift_snapshots::{Location, Record, SnapshotConfig};
+use blueshift_snapshots::{Location, Manifest, Record, SnapshotConfig};
 use blueshift_storage::Stores;
 use blueshift_storage::placement::Topology;
 use serde::Serialize;
@@ -552,18 +552,21 @@ struct Built {
     checks: Vec<blueshift_snapshots::restore::TableCheck>,
 }
 
-/// The restored cluster's first commit, in `staging/leader`, unlocked for `dev` to open.
-fn write_catalog(
-    staging: &Path,
-    topology: Topology,
-    next_table_id: u64,
-    tables: &std::collections::BTreeMap<String, blueshift_snapshots::format::TableImage>,
-) -> Result<()> {
-    let tables = tables
+/// The restored cluster's first commit (the manifest's tables, as placed on `topology`,
+/// and its views), in `staging/leader`, unlocked for `dev` to open.
+fn write_catalog(staging: &Path, topology: Topology, manifest: &Manifest) -> Result<()> {
+    let tables = manifest
+        .tables
         .iter()
         .map(|(n, t)| (n.clone(), (t.def.clone(), t.data.clone())))
         .collect();
-    blueshift_leader::create_restored(&staging.join("leader"), topology, next_table_id, tables)?;
+    blueshift_leader::create_restored(
+        &staging.join("leader"),
+        topology,
+        manifest.next_table_id,
+        tables,
+        manifest.views.clone(),
+    )?;
     let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
     Ok(())
 }
@@ -599,7 +602,7 @@ async fn build_lazy(loc: &Location, record: &Record, staging: &Path) -> Result<B
             }
         }
     }
-    write_catalog(staging, topology, manifest.next_table_id, &manifest.tables)?;
+    write_catalog(staging, topology, &manifest)?;
     for (n, plan) in plans.iter().enumerate() {
         let dir = node_dir(staging, n as u32);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
@@ -634,12 +637,9 @@ async fn build(
             .await;
     bar.lock().expect("progress bar").finish();
     let restored = restored?;
-    write_catalog(
-        staging,
-        topology,
-        restored.manifest.next_table_id,
-        &restored.tables,
-    )?;
+    let mut manifest = restored.manifest.clone();
+    manifest.tables = restored.tables.clone();
+    write_catalog(staging, topology, &manifest)?;
     for n in 0..topology.nodes {
         let dir = node_dir(staging, n);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use blueshift_storage::placement::Topology;
-use blueshift_storage::table::TableDef;
+use blueshift_storage::table::{TableDef, ViewDef};
 use blueshift_storage::{CommitLog, TableData};
 use serde::{Deserialize, Serialize};
 
@@ -28,10 +28,18 @@ pub struct ClusterState {
     pub topology: Topology,
     pub next_table_id: u64,
     pub tables: BTreeMap<String, TableState>,
+    /// Views share the tables' names (a name is a table or a view).
+    #[serde(default)]
+    pub views: BTreeMap<String, ViewDef>,
 }
 
 impl ClusterState {
     pub fn table(&self, name: &str) -> Result<&TableState> {
+        if self.views.contains_key(name) {
+            return Err(Error::NotSupported(format!(
+                "\"{name}\" is a view: only tables can be written"
+            )));
+        }
         self.tables
             .get(name)
             .ok_or_else(|| Error::UndefinedTable(name.to_string()))
@@ -93,6 +101,7 @@ impl Catalog {
                     topology,
                     next_table_id: 100_000,
                     tables: BTreeMap::new(),
+                    views: BTreeMap::new(),
                 };
                 log.commit(state.version, &state)?;
                 state
@@ -183,11 +192,12 @@ impl Catalog {
 /// the data of the tables it does not write, so a table another commit wrote has new data;
 /// a transaction keeps `base` alive, so its data cannot be reused by a later table.
 pub fn unchanged(base: &ClusterState, current: &ClusterState, name: &str) -> bool {
-    match (base.tables.get(name), current.tables.get(name)) {
+    let table = match (base.tables.get(name), current.tables.get(name)) {
         (None, None) => true,
         (Some(b), Some(c)) => b.def == c.def && Arc::ptr_eq(&b.data, &c.data),
         _ => false,
-    }
+    };
+    table && base.views.get(name) == current.views.get(name)
 }
 
 /// The catalog folder inside a leader's data folder.
@@ -211,6 +221,7 @@ pub fn create_restored(
     topology: Topology,
     next_table_id: u64,
     tables: BTreeMap<String, (TableDef, TableData)>,
+    views: BTreeMap<String, ViewDef>,
 ) -> Result<String> {
     let (log, latest) = CommitLog::open::<ClusterState>(&catalog_dir(leader_data_dir))?;
     if latest.is_some() {
@@ -236,6 +247,7 @@ pub fn create_restored(
                 )
             })
             .collect(),
+        views,
     };
     log.commit(state.version, &state)?;
     Ok(state.cluster_id)

@@ -12,7 +12,7 @@
 //! Modules: `session` (per-connection state), `output` (what a statement returns),
 //! `dispatch` (parse, dispatch, plan, EXPLAIN, describe), `ddl`, `dml`, `write` (rows into
 //! blocks), `settings` (SET/SHOW), `names` (PostgreSQL's result column names), `shapes` (statements
-//! reshaped into forms DataFusion plans), `txn` (transaction blocks), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
+//! reshaped into forms DataFusion plans), `txn` (transaction blocks), `view` (CREATE/DROP VIEW), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
 //! grammar, planning, line accounting and STDIN), `unload` (UNLOAD).
 
 pub(crate) mod copy;
@@ -27,6 +27,7 @@ mod shapes;
 mod snapshot;
 pub(crate) mod txn;
 mod unload;
+mod view;
 mod write;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use crate::config::LeaderConfig;
 use crate::logs::SystemLogs;
 
 pub use ddl::table_name;
+pub(crate) use dispatch::plan_view;
 pub use names::postgres_column_names;
 pub use output::{LoggedStream, Output};
 pub use session::Session;

@@ -30,6 +30,12 @@ pub enum Error {
     NoActiveTransaction(&'static str),
     #[error("savepoint \"{0}\" does not exist")]
     InvalidSavepoint(String),
+    #[error("\"{name}\" is {is}")]
+    WrongObjectType {
+        name: String,
+        is: &'static str,
+        hint: &'static str,
+    },
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,
     #[error("{0} cannot run inside a transaction block")]
@@ -83,6 +89,7 @@ impl Error {
             Error::NoActiveTransaction(_) => Code::NoActiveTransaction,
             Error::InvalidSavepoint(_) => Code::InvalidSavepoint,
             Error::InFailedTransaction => Code::InFailedTransaction,
+            Error::WrongObjectType { .. } => Code::WrongObjectType,
             Error::ActiveTransaction(_) => Code::ActiveTransaction,
             Error::SerializationFailure(_) => Code::SerializationFailure,
             Error::NotReady(_) => Code::NodeUnavailable,

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use blueshift_storage::BlockTable;
 use datafusion::catalog::SchemaProvider;
 use datafusion::datasource::TableProvider;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
 
 use crate::catalog::ClusterState;
 use crate::logs::SystemLogs;
@@ -21,9 +22,21 @@ pub struct WriteTarget {
     pub row_ids: bool,
 }
 
+/// Gives a copy of the session's planning state (it holds the session's context weakly:
+/// the context holds this schema).
+pub struct Planner(pub Box<dyn Fn() -> Option<SessionState> + Send + Sync>);
+
+impl std::fmt::Debug for Planner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Planner")
+    }
+}
+
 #[derive(Debug)]
 pub struct PinnedSchema {
     state: Mutex<Arc<ClusterState>>,
+    /// The session's planner, which plans a view's query when the view is read.
+    planner: std::sync::OnceLock<Planner>,
     /// Pinned between statements, so an idle session holds no version's files alive.
     empty: Arc<ClusterState>,
     /// The table an INSERT, UPDATE or DELETE being planned writes to.
@@ -35,14 +48,21 @@ impl PinnedSchema {
     pub fn new(state: Arc<ClusterState>, log: Arc<SystemLogs>) -> Self {
         let empty = Arc::new(ClusterState {
             tables: Default::default(),
+            views: Default::default(),
             ..(*state).clone()
         });
         PinnedSchema {
             state: Mutex::new(Arc::clone(&empty)),
+            planner: std::sync::OnceLock::new(),
             empty,
             write_target: Mutex::new(None),
             log,
         }
+    }
+
+    /// Sets the planner views are planned with (once, when the session is made).
+    pub fn set_planner(&self, planner: Planner) {
+        let _ = self.planner.set(planner);
     }
 
     pub fn pin(&self, state: Arc<ClusterState>) {
@@ -88,7 +108,13 @@ impl Drop for WritingGuard<'_> {
 #[async_trait]
 impl SchemaProvider for PinnedSchema {
     fn table_names(&self) -> Vec<String> {
-        self.pinned().tables.keys().cloned().collect()
+        let state = self.pinned();
+        state
+            .tables
+            .keys()
+            .chain(state.views.keys())
+            .cloned()
+            .collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -102,10 +128,80 @@ impl SchemaProvider for PinnedSchema {
             };
             return Ok(Some(Arc::new(table)));
         }
+        if let Some(view) = state.views.get(name) {
+            let planner = self
+                .planner
+                .get()
+                .and_then(|p| (p.0)())
+                .ok_or_else(|| DataFusionError::Internal("the session is gone".into()))?;
+            return Ok(Some(match crate::engine::plan_view(&planner, view).await {
+                Ok(plan) => Arc::new(datafusion::datasource::ViewTable::new(
+                    plan,
+                    Some(view.sql.clone()),
+                )),
+                // A view whose query no longer plans (its table was dropped) is still
+                // listed by the catalog; only reading it fails, with the reason.
+                Err(e) => Arc::new(BrokenView {
+                    columns: view.columns.clone(),
+                    code: e.code(),
+                    message: format!("view \"{name}\" cannot be read: {}", e.user_message()),
+                }),
+            }));
+        }
         system::table(name, &state, &self.log)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.pinned().tables.contains_key(name) || system::is_view(name)
+        let state = self.pinned();
+        state.tables.contains_key(name) || state.views.contains_key(name) || system::is_view(name)
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<datafusion::datasource::TableType>> {
+        use datafusion::datasource::TableType;
+        let state = self.pinned();
+        Ok(if state.views.contains_key(name) {
+            Some(TableType::View)
+        } else if state.tables.contains_key(name) {
+            Some(TableType::Base)
+        } else if system::is_view(name) {
+            Some(TableType::View)
+        } else {
+            None
+        })
+    }
+}
+
+/// A view whose query does not plan any more: its columns (as text) for the catalog, and
+/// the planning error for whoever reads it.
+#[derive(Debug)]
+struct BrokenView {
+    columns: Vec<String>,
+    code: blueshift_storage::Code,
+    message: String,
+}
+
+#[async_trait]
+impl TableProvider for BrokenView {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        Arc::new(arrow::datatypes::Schema::new(
+            self.columns
+                .iter()
+                .map(|c| arrow::datatypes::Field::new(c, arrow::datatypes::DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        datafusion::datasource::TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[datafusion::prelude::Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        Err(blueshift_storage::CodedError::new(self.code, self.message.clone()).into())
     }
 }

@@ -53,6 +53,7 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::InFailedTransaction => "25P02",
         Code::ActiveTransaction => "25001",
         Code::SerializationFailure => "40001",
+        Code::WrongObjectType => "42809",
         Code::Internal => "XX000",
     }
 }
@@ -111,6 +112,9 @@ fn to_pg_error(e: &Error) -> PgWireError {
     let mut info = ErrorInfo::new("ERROR".into(), sqlstate(e.code()).into(), e.user_message());
     if let Error::LoadFailed { hint, .. } = e {
         info.hint = Some(hint.clone());
+    }
+    if let Error::WrongObjectType { hint, .. } = e {
+        info.hint = Some(hint.to_string());
     }
     if let Error::Syntax {
         position: Some(p), ..
@@ -566,10 +570,11 @@ impl QueryParser for StatementParser {
             }));
         };
         let session = session_of(&self.engine, &self.cancels, client)?;
-        let described = std::panic::AssertUnwindSafe(self.engine.describe(&session, &text))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(Error::Internal("internal error while planning".into())));
+        let described =
+            std::panic::AssertUnwindSafe(Box::pin(self.engine.describe(&session, &text)))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(Error::Internal("internal error while planning".into())));
         let (params, schema) = described.map_err(|e| {
             session.fail_block();
             to_pg_error(&e)

@@ -912,6 +912,7 @@ fn manifest_of(name: &str, state: &ClusterState) -> Manifest {
                 )
             })
             .collect(),
+        views: state.views.clone(),
         sums: BTreeMap::new(),
     }
 }

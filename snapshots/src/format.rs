@@ -119,6 +119,9 @@ pub struct Manifest {
     pub topology: Topology,
     pub next_table_id: u64,
     pub tables: BTreeMap<String, TableImage>,
+    /// The views at the commit (none in snapshots taken before views existed).
+    #[serde(default)]
+    pub views: BTreeMap<String, blueshift_storage::table::ViewDef>,
     /// Per block (and delete vector) checksums, keyed by [`sum_key`]; the next snapshot
     /// reuses them for blocks that did not change.
     pub sums: BTreeMap<String, BlockSum>,

@@ -48,6 +48,8 @@ pub enum Code {
     ActiveTransaction,
     /// A transaction that lost a write conflict (the first committer wins).
     SerializationFailure,
+    /// A statement for one kind of object named another kind (DROP TABLE of a view).
+    WrongObjectType,
     Internal,
 }
 
@@ -79,6 +81,7 @@ const ALL: &[Code] = &[
     Code::InFailedTransaction,
     Code::ActiveTransaction,
     Code::SerializationFailure,
+    Code::WrongObjectType,
     Code::Internal,
 ];
 
@@ -112,6 +115,7 @@ impl Code {
             Code::InFailedTransaction => "in_failed_transaction",
             Code::ActiveTransaction => "active_transaction",
             Code::SerializationFailure => "serialization_failure",
+            Code::WrongObjectType => "wrong_object_type",
             Code::Internal => "internal",
         }
     }

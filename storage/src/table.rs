@@ -203,6 +203,14 @@ impl DistStyle {
     }
 }
 
+/// A view: its query as SQL text (planned whenever the view is read, against the state
+/// the reading statement sees) and its column names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub sql: String,
+    pub columns: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableDef {
     pub id: u64,

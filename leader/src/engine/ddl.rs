@@ -24,7 +24,7 @@ impl Engine {
         let name = table_name(&ct.name)?;
         let guard = self.catalog.begin_write().await;
         let state = session.read_state(&self.catalog);
-        if state.tables.contains_key(&name) {
+        if state.tables.contains_key(&name) || state.views.contains_key(&name) {
             if ct.if_not_exists {
                 return Ok(Output::Command {
                     tag: "CREATE TABLE".into(),
@@ -123,6 +123,13 @@ impl Engine {
         let mut dropped = Vec::new();
         for n in names {
             let name = table_name(n)?;
+            if next.views.contains_key(&name) {
+                return Err(Error::WrongObjectType {
+                    name,
+                    is: "a view",
+                    hint: "Use DROP VIEW to remove a view.",
+                });
+            }
             if next.tables.remove(&name).is_none() && !if_exists {
                 return Err(Error::UndefinedTable(name));
             }

@@ -85,6 +85,9 @@ impl Engine {
             }
             e => syntax_error(text, &e.to_string()),
         })?;
+        for stmt in &mut stmts {
+            super::shapes::postgres_information_schema_views(stmt);
+        }
         match stmts.len() {
             0 => Ok(None),
             1 => Ok(stmts.pop()),
@@ -181,6 +184,13 @@ impl Engine {
                 names,
                 ..
             } => self.drop_tables(session, &names, if_exists).await,
+            Statement::Drop {
+                object_type: ObjectType::View,
+                if_exists,
+                names,
+                ..
+            } => self.drop_views(session, &names, if_exists).await,
+            Statement::CreateView(cv) => self.create_view(session, cv).await,
             Statement::Truncate(t) => {
                 let names: Vec<ast::ObjectName> =
                     t.table_names.into_iter().map(|t| t.name).collect();
@@ -239,16 +249,7 @@ impl Engine {
         stmt: Statement,
         params: Option<&ParamValues>,
     ) -> Result<LogicalPlan> {
-        let state = session.ctx.state();
-        let mut stmt = stmt;
-        super::names::distinct_output_names(&mut stmt);
-        super::shapes::sort_by_position_outside(&mut stmt);
-        super::shapes::number_set_duplicates(&mut stmt)?;
-        let stmt = DFStatement::Statement(Box::new(stmt));
-        let plan = match state.statement_to_plan(stmt.clone()).await {
-            Ok(plan) => plan,
-            Err(e) => return Err(missing_relation(&state, &stmt).unwrap_or(Error::DataFusion(e))),
-        };
+        let plan = plan_statement(&session.ctx.state(), stmt).await?;
         Ok(match params {
             Some(p) => plan.with_param_values(p.clone())?,
             None => plan,
@@ -493,6 +494,45 @@ pub(crate) fn reject_row_id_columns(text: &StatementText) -> Result<()> {
 
 /// The first relation a statement names that does not exist, as PostgreSQL reports it
 /// (before any other error in the statement). Table functions are not relations.
+/// Plans a statement with the reshapes every statement gets (PostgreSQL's names for
+/// duplicate output columns, ORDER BY position, numbered set-operation duplicates).
+async fn plan_statement(
+    state: &datafusion::execution::SessionState,
+    mut stmt: Statement,
+) -> Result<LogicalPlan> {
+    super::names::distinct_output_names(&mut stmt);
+    super::shapes::sort_by_position_outside(&mut stmt);
+    super::shapes::number_set_duplicates(&mut stmt)?;
+    let stmt = DFStatement::Statement(Box::new(stmt));
+    match state.statement_to_plan(stmt.clone()).await {
+        Ok(plan) => Ok(plan),
+        Err(e) => Err(missing_relation(state, &stmt).unwrap_or(Error::DataFusion(e))),
+    }
+}
+
+/// A view's query planned against `state` (the reading statement's planner, at its
+/// pinned version), its columns named as the view's.
+pub(crate) async fn plan_view(
+    state: &datafusion::execution::SessionState,
+    view: &blueshift_storage::table::ViewDef,
+) -> Result<LogicalPlan> {
+    let mut stmts = parse_user_sql(&view.sql).map_err(|e| Error::syntax(e.to_string()))?;
+    let (Some(stmt @ Statement::Query(_)), true) = (stmts.pop(), stmts.is_empty()) else {
+        return Err(Error::Internal("a view holds one query".into()));
+    };
+    let plan = plan_statement(state, stmt).await?;
+    let columns: Vec<datafusion::prelude::Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(&view.columns)
+        .map(|(c, name)| datafusion::prelude::Expr::Column(c).alias(name))
+        .collect();
+    Ok(datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(columns)?
+        .build()?)
+}
+
 fn missing_relation(
     state: &datafusion::execution::SessionState,
     stmt: &DFStatement,

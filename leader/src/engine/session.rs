@@ -102,6 +102,10 @@ impl Engine {
         ctx.add_analyzer_rule(Arc::new(crate::casts::RoundingCasts));
         ctx.add_analyzer_rule(Arc::new(crate::casts::PositiveZero));
         let schema = Arc::new(PinnedSchema::new(self.catalog.pin(), Arc::clone(&self.log)));
+        let planner = ctx.state_weak_ref();
+        schema.set_planner(crate::schema::Planner(Box::new(move || {
+            planner.upgrade().map(|s| s.read().clone())
+        })));
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::clone(&schema) as _)?;
         ctx.register_catalog("dev", Arc::new(catalog));

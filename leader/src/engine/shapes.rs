@@ -177,6 +177,64 @@ fn number_in(body: &mut ast::SetExpr) -> Result<()> {
     Ok(())
 }
 
+/// `information_schema.views` as PostgreSQL has it: DataFusion's lists every relation
+/// (tables with a NULL definition) and names the query column `definition`, so a
+/// reference to it reads, instead, the views only, with PostgreSQL's columns.
+pub fn postgres_information_schema_views(stmt: &mut ast::Statement) {
+    const VIEWS: &str = "SELECT table_catalog, table_schema, table_name, \
+        definition AS view_definition, 'NONE' AS check_option, 'NO' AS is_updatable, \
+        'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable, \
+        'NO' AS is_trigger_deletable, 'NO' AS is_trigger_insertable_into \
+        FROM information_schema.views WHERE definition IS NOT NULL";
+    struct Views;
+    impl ast::VisitorMut for Views {
+        type Break = ();
+        // After the children: the replacement's own reference is not visited again.
+        fn post_visit_table_factor(&mut self, t: &mut ast::TableFactor) -> ControlFlow<()> {
+            let ast::TableFactor::Table { name, alias, .. } = t else {
+                return ControlFlow::Continue(());
+            };
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .collect();
+            let is_views = matches!(
+                parts
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                ["information_schema", "views"] | [_, "information_schema", "views"]
+            );
+            if !is_views {
+                return ControlFlow::Continue(());
+            }
+            let Ok(Some(ast::Statement::Query(query))) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(VIEWS)
+                .and_then(|mut p| p.parse_statement().map(Some))
+            else {
+                return ControlFlow::Continue(());
+            };
+            let alias = alias.clone().unwrap_or_else(|| ast::TableAlias {
+                explicit: true,
+                name: ast::Ident::new("views"),
+                columns: vec![],
+                at: None,
+            });
+            *t = ast::TableFactor::Derived {
+                lateral: false,
+                subquery: query,
+                alias: Some(alias),
+                sample: None,
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Views);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,7 @@ pub struct Txn {
     base: Option<Arc<ClusterState>>,
     /// `base` plus the block's writes.
     pending: Option<Arc<ClusterState>>,
-    /// Tables the block wrote, created, dropped or truncated.
+    /// Tables (and views) the block wrote, created, dropped or truncated.
     touched: BTreeSet<String>,
     /// Whether the block dropped or truncated a table (files to collect after COMMIT).
     garbage: bool,
@@ -293,6 +293,10 @@ impl Engine {
                     next.tables.remove(name);
                 }
             }
+            match pending.views.get(name) {
+                Some(view) => next.views.insert(name.clone(), view.clone()),
+                None => next.views.remove(name),
+            };
         }
         next.next_table_id = next_id;
         self.catalog.commit(&guard, next)?;

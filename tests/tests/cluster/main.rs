@@ -17,4 +17,5 @@ mod psql;
 mod slt;
 mod snapshots;
 mod transactions;
+mod views;
 mod writes;

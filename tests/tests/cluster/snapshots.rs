@@ -595,6 +595,7 @@ async fn a_lazy_restore_answers_at_once_and_fetches_its_files_as_it_runs() {
          DELETE FROM big WHERE k % 9 = 0;
          CREATE TABLE small (a INT, b VARCHAR(4)) DISTSTYLE ALL;
          INSERT INTO small VALUES (1, 'x'), (2, NULL);
+         CREATE VIEW joined AS SELECT s, count(*) AS n FROM big JOIN small ON big.k = small.a GROUP BY s;
          CREATE SNAPSHOT 'l1'",
     )
     .await
@@ -603,6 +604,8 @@ async fn a_lazy_restore_answers_at_once_and_fetches_its_files_as_it_runs() {
         "SELECT count(*), sum(k), count(DISTINCT s) FROM big",
         "SELECT a, b FROM small ORDER BY a",
         "SELECT s, count(*) FROM big JOIN small ON big.k = small.a GROUP BY s ORDER BY s",
+        // Views travel in the snapshot.
+        "SELECT s, n FROM joined ORDER BY s",
     ];
     let mut golden = Vec::new();
     for q in queries {
