@@ -51,11 +51,14 @@ impl ComputeService {
             .with_extension(Arc::clone(&store))
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_target_partitions(1);
+        let ctx = SessionContext::new_with_config(config);
+        // Stages name these functions; the plans are decoded with this context.
+        blueshift_functions::register(&ctx);
         Ok(ComputeService {
             stores: Arc::new(blueshift_storage::Stores::new(opts.stores.clone())),
             opts,
             store,
-            ctx: SessionContext::new_with_config(config),
+            ctx,
         })
     }
 

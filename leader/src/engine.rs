@@ -12,7 +12,7 @@
 //! Modules: `session` (per-connection state), `output` (what a statement returns),
 //! `dispatch` (parse, dispatch, plan, EXPLAIN, describe), `ddl`, `dml`, `write` (rows into
 //! blocks), `settings` (SET/SHOW), `names` (PostgreSQL's result column names), `shapes` (statements
-//! reshaped into forms DataFusion plans), `txn` (transaction blocks), `view` (CREATE/DROP VIEW), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
+//! reshaped into forms DataFusion plans), `redshift` (Redshift's function syntax), `txn` (transaction blocks), `view` (CREATE/DROP VIEW), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
 //! grammar, planning, line accounting and STDIN), `unload` (UNLOAD).
 
 pub(crate) mod copy;
@@ -21,6 +21,7 @@ mod dispatch;
 mod dml;
 mod names;
 mod output;
+mod redshift;
 mod session;
 mod settings;
 mod shapes;

@@ -23,17 +23,15 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, ReplaceChildrenOptions};
 
-/// Functions every compute node knows: DataFusion's built-ins. Functions registered only in
-/// the leader's session (pg_catalog helpers) keep their expressions on the leader.
+/// Functions every compute node knows: DataFusion's built-ins and Redshift's (the
+/// `functions` crate, registered on the nodes too). Functions registered only in the
+/// leader's session (pg_catalog helpers) keep their expressions on the leader.
 fn builtin_functions() -> &'static std::collections::HashSet<String> {
     static NAMES: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
     NAMES.get_or_init(|| {
-        datafusion::prelude::SessionContext::new()
-            .state()
-            .scalar_functions()
-            .keys()
-            .cloned()
-            .collect()
+        let ctx = datafusion::prelude::SessionContext::new();
+        blueshift_functions::register(&ctx);
+        ctx.state().scalar_functions().keys().cloned().collect()
     })
 }
 

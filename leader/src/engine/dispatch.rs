@@ -87,6 +87,7 @@ impl Engine {
         })?;
         for stmt in &mut stmts {
             super::shapes::postgres_information_schema_views(stmt);
+            super::redshift::rewrite(stmt)?;
         }
         match stmts.len() {
             0 => Ok(None),

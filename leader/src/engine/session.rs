@@ -112,6 +112,7 @@ impl Engine {
         datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider)
             .map_err(|e| Error::DataFusion(*e))?;
         crate::identity::register(&ctx, user);
+        blueshift_functions::register(&ctx);
         let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));
         for (name, pick) in [("pg_last_copy_id", 0usize), ("pg_last_copy_count", 1)] {
             let last = Arc::clone(&last_copy);
