@@ -12,6 +12,8 @@
 //! | `stv_load_state` | COPYs running now |
 //! | `svv_snapshots` | snapshots in every region, as last listed |
 //! | `stl_snapshot_log` | snapshot operations |
+//! | `svv_tables`, `svv_columns` | tables and views; table columns (AWS's drivers read these) |
+//! | `svv_external_schemas`, `svv_external_tables`, `svv_external_columns` | none (no external tables) |
 
 use std::sync::Arc;
 
@@ -39,6 +41,11 @@ const VIEWS: &[(&str, Build)] = &[
     ("stv_load_state", stv_load_state),
     ("svv_snapshots", svv_snapshots),
     ("stl_snapshot_log", stl_snapshot_log),
+    ("svv_tables", svv_tables),
+    ("svv_columns", svv_columns),
+    ("svv_external_schemas", svv_external_schemas),
+    ("svv_external_tables", svv_external_tables),
+    ("svv_external_columns", svv_external_columns),
 ];
 
 pub fn is_view(name: &str) -> bool {
@@ -295,4 +302,148 @@ fn stl_snapshot_log(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> 
         col("bytes", i64s(events.iter().map(|e| e.bytes as i64))),
         col("status", texts(events.iter().map(|e| e.status.as_str()))),
     ])
+}
+
+fn svv_tables(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    let tables = state.tables.keys().map(|n| (n, "BASE TABLE"));
+    let rows: Vec<(&String, &str)> = tables
+        .chain(state.views.keys().map(|n| (n, "VIEW")))
+        .collect();
+    Ok(vec![
+        col("table_catalog", texts(rows.iter().map(|_| "dev"))),
+        col("table_schema", texts(rows.iter().map(|_| "public"))),
+        col("table_name", texts(rows.iter().map(|r| r.0))),
+        col("table_type", texts(rows.iter().map(|r| r.1))),
+        nullable(
+            "remarks",
+            StringArray::from_iter(rows.iter().map(|_| None::<&str>)),
+        ),
+    ])
+}
+
+/// The columns of every table, as information_schema.columns describes them.
+fn svv_columns(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    let cols: Vec<(&str, usize, &blueshift_storage::table::ColumnDef)> = state
+        .tables
+        .values()
+        .flat_map(|t| {
+            t.def
+                .columns
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (t.def.name.as_str(), i + 1, c))
+        })
+        .collect();
+    let none = || StringArray::from_iter(cols.iter().map(|_| None::<&str>));
+    let ints = |f: &dyn Fn(&blueshift_storage::table::SqlType) -> Option<i32>| {
+        Int32Array::from_iter(cols.iter().map(|c| f(&c.2.sql_type)))
+    };
+    Ok(vec![
+        col("table_catalog", texts(cols.iter().map(|_| "dev"))),
+        col("table_schema", texts(cols.iter().map(|_| "public"))),
+        col("table_name", texts(cols.iter().map(|c| c.0))),
+        col("column_name", texts(cols.iter().map(|c| c.2.name.as_str()))),
+        col("ordinal_position", i32s(cols.iter().map(|c| c.1 as i32))),
+        nullable("column_default", none()),
+        col(
+            "is_nullable",
+            texts(cols.iter().map(|c| if c.2.nullable { "YES" } else { "NO" })),
+        ),
+        col(
+            "data_type",
+            texts(cols.iter().map(|c| c.2.sql_type.base_name())),
+        ),
+        nullable(
+            "character_maximum_length",
+            ints(&|t| t.max_len().map(|n| n as i32)),
+        ),
+        nullable(
+            "numeric_precision",
+            ints(&|t| t.numeric_precision().map(|p| p.0)),
+        ),
+        nullable(
+            "numeric_precision_radix",
+            ints(&|t| t.numeric_precision().map(|p| p.1)),
+        ),
+        nullable(
+            "numeric_scale",
+            ints(&|t| t.numeric_precision().map(|p| p.2)),
+        ),
+        nullable(
+            "datetime_precision",
+            ints(&|t| {
+                matches!(
+                    t,
+                    blueshift_storage::table::SqlType::Timestamp
+                        | blueshift_storage::table::SqlType::TimestampTz
+                )
+                .then_some(6)
+            }),
+        ),
+        nullable("interval_type", none()),
+        nullable("interval_precision", none()),
+        nullable("character_set_catalog", none()),
+        nullable("character_set_schema", none()),
+        nullable("character_set_name", none()),
+        nullable("collation_catalog", none()),
+        nullable("collation_schema", none()),
+        nullable("collation_name", none()),
+        nullable("domain_name", none()),
+        nullable("remarks", none()),
+        // Not Redshift's: AWS's driver names `IS_AUTOINCREMENT`, its own result alias,
+        // again in the same select list, which DataFusion resolves as a column only. No
+        // column is an identity column.
+        col("is_autoincrement", texts(cols.iter().map(|_| "NO"))),
+    ])
+}
+
+/// There are no external (Spectrum) schemas, tables or columns: the views are empty.
+fn empty(names: &[&str]) -> Vec<Column> {
+    names
+        .iter()
+        .map(|n| {
+            nullable(
+                n,
+                StringArray::from_iter(std::iter::empty::<Option<&str>>()),
+            )
+        })
+        .collect()
+}
+
+fn svv_external_schemas(_: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    Ok(empty(&[
+        "esoid",
+        "eskind",
+        "schemaname",
+        "esowner",
+        "databasename",
+        "esoptions",
+    ]))
+}
+
+fn svv_external_tables(_: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    Ok(empty(&[
+        "schemaname",
+        "tablename",
+        "location",
+        "input_format",
+        "output_format",
+        "serialization_lib",
+        "serde_parameters",
+        "compressed",
+        "parameters",
+        "tabletype",
+    ]))
+}
+
+fn svv_external_columns(_: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    Ok(empty(&[
+        "schemaname",
+        "tablename",
+        "columnname",
+        "external_type",
+        "columnnum",
+        "part_key",
+        "is_nullable",
+    ]))
 }

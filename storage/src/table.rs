@@ -82,6 +82,37 @@ impl SqlType {
         }
     }
 
+    /// The name `information_schema.columns.data_type` gives (no length or precision).
+    pub fn base_name(&self) -> &'static str {
+        match self {
+            SqlType::SmallInt => "smallint",
+            SqlType::Integer => "integer",
+            SqlType::BigInt => "bigint",
+            SqlType::Decimal { .. } => "numeric",
+            SqlType::Real => "real",
+            SqlType::Double => "double precision",
+            SqlType::Boolean => "boolean",
+            SqlType::Char(_) => "character",
+            SqlType::Varchar(_) => "character varying",
+            SqlType::Date => "date",
+            SqlType::Timestamp => "timestamp without time zone",
+            SqlType::TimestampTz => "timestamp with time zone",
+        }
+    }
+
+    /// `(precision, radix, scale)` of a number type, as information_schema reports them.
+    pub fn numeric_precision(&self) -> Option<(i32, i32, i32)> {
+        match self {
+            SqlType::SmallInt => Some((16, 2, 0)),
+            SqlType::Integer => Some((32, 2, 0)),
+            SqlType::BigInt => Some((64, 2, 0)),
+            SqlType::Decimal { precision, scale } => Some((*precision as i32, 10, *scale as i32)),
+            SqlType::Real => Some((24, 2, 0)),
+            SqlType::Double => Some((53, 2, 0)),
+            _ => None,
+        }
+    }
+
     /// The declared length of CHAR/VARCHAR columns, in bytes as Redshift counts it.
     pub fn max_len(&self) -> Option<u32> {
         match self {

@@ -1,6 +1,6 @@
 """A redshift_connector (AWS's Python driver, unchanged) session against a Blueshift
-leader: connect, typed parameters with NULLs, fetch_dataframe, metadata calls, autocommit
-on and off. Exits non-zero, naming the step, on any difference.
+leader: connect, typed parameters with NULLs, fetch_dataframe, metadata calls (get_tables,
+get_columns, get_primary_keys, get_schemas), autocommit on and off. Exits non-zero, naming the step, on any difference.
 
     python3 redshift_connector_session.py PORT
 """
@@ -59,6 +59,12 @@ cur.execute("select count(*) from rc_t")
 check("after commit", cur.fetchone()[0], 4)
 conn.rollback()
 
+tables = [(r[1], r[2], r[3]) for r in cur.get_tables(schema_pattern="public", table_name_pattern="rc_t")]
+check("get_tables", tables, [("public", "rc_t", "TABLE")])
+check("get_tables, all", ("public", "rc_t", "TABLE") in [(r[1], r[2], r[3]) for r in cur.get_tables()], True)
+columns = [(r[3], r[5], r[6]) for r in cur.get_columns(tablename_pattern="rc_t")]
+check("get_columns", columns, [("id", "int4", 10), ("name", "varchar", 20), ("amount", "numeric", 12),
+                               ("d", "date", 13)])
 check("get_primary_keys", list(cur.get_primary_keys(table="rc_t")), [])
 schemas = [s[0] for s in cur.get_schemas()]
 check("get_schemas", "public" in schemas, True)

@@ -504,10 +504,38 @@ async fn plan_statement(
     super::names::distinct_output_names(&mut stmt);
     super::shapes::sort_by_position_outside(&mut stmt);
     super::shapes::number_set_duplicates(&mut stmt)?;
-    let stmt = DFStatement::Statement(Box::new(stmt));
-    match state.statement_to_plan(stmt.clone()).await {
-        Ok(plan) => Ok(plan),
-        Err(e) => Err(missing_relation(state, &stmt).unwrap_or(Error::DataFusion(e))),
+    // Redshift lets WHERE name a select-list alias when no column has that name (AWS's
+    // driver relies on it): a column that does not resolve but is an alias is replaced
+    // by the aliased expression, one name at a time, so a real column always wins.
+    for _ in 0..8 {
+        let df = DFStatement::Statement(Box::new(stmt.clone()));
+        match state.statement_to_plan(df.clone()).await {
+            Ok(plan) => return Ok(plan),
+            Err(e) => {
+                if let Some(name) = unresolved_column(&e)
+                    && super::shapes::where_alias(&mut stmt, &name)
+                {
+                    continue;
+                }
+                return Err(missing_relation(state, &df).unwrap_or(Error::DataFusion(e)));
+            }
+        }
+    }
+    Err(Error::syntax("too many select-list aliases named in WHERE"))
+}
+
+/// The unqualified column a planning error could not find.
+fn unresolved_column(e: &datafusion::error::DataFusionError) -> Option<String> {
+    use datafusion::common::SchemaError;
+    use datafusion::error::DataFusionError;
+    match e.find_root() {
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            SchemaError::FieldNotFound { field, .. } if field.relation.is_none() => {
+                Some(field.name.clone())
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -235,6 +235,51 @@ pub fn postgres_information_schema_views(stmt: &mut ast::Statement) {
     let _ = ast::VisitMut::visit(stmt, &mut Views);
 }
 
+/// Replaces `name` in the WHERE clause of each SELECT whose select list has an alias
+/// `name` by the aliased expression (`SELECT a + 1 AS b … WHERE b > 2`, as Redshift
+/// accepts). Returns whether anything was replaced.
+pub fn where_alias(stmt: &mut ast::Statement, name: &str) -> bool {
+    struct Alias<'a> {
+        name: &'a str,
+        replaced: bool,
+    }
+    impl ast::VisitorMut for Alias<'_> {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut ast::Select) -> ControlFlow<()> {
+            let aliased = select.projection.iter().find_map(|item| match item {
+                ast::SelectItem::ExprWithAlias { expr, alias }
+                    if alias.value.eq_ignore_ascii_case(self.name) =>
+                {
+                    Some(expr.clone())
+                }
+                _ => None,
+            });
+            let (Some(aliased), Some(selection)) = (aliased, select.selection.as_mut()) else {
+                return ControlFlow::Continue(());
+            };
+            let name = self.name;
+            let mut replaced = false;
+            let _ = ast::visit_expressions_mut(selection, |e| {
+                if let ast::Expr::Identifier(id) = e
+                    && id.value.eq_ignore_ascii_case(name)
+                {
+                    *e = ast::Expr::Nested(Box::new(aliased.clone()));
+                    replaced = true;
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            self.replaced |= replaced;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Alias {
+        name,
+        replaced: false,
+    };
+    let _ = ast::VisitMut::visit(stmt, &mut v);
+    v.replaced
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
