@@ -358,3 +358,11 @@ pub fn block_files(dir: &std::path::Path) -> usize {
     }
     n
 }
+
+/// The block files the committed state names (`stv_tbl_perm`), to compare with
+/// [`block_files`] on disk.
+pub async fn committed_blocks(client: &tokio_postgres::Client) -> usize {
+    rows(client, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
+        .as_ref()
+        .map_or(0, |n| n.parse().unwrap())
+}

@@ -84,12 +84,8 @@ async fn assert_node_1_back_with_the_previous_version(
     cluster.restart_hard().await;
     let c = cluster.client().await;
     assert_eq!(count(&c, table).await.to_string(), expected.0);
-    let committed: i64 = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
-        .as_ref()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(block_files(&cluster.dir), committed as usize);
+    let committed = blueshift_tests::committed_blocks(&c).await;
+    assert_eq!(block_files(&cluster.dir), committed);
 }
 
 #[tokio::test]

@@ -690,11 +690,7 @@ async fn a_lazy_restore_answers_at_once_and_fetches_its_files_as_it_runs() {
     let strip =
         |v: &Vec<Vec<Option<String>>>| -> Vec<_> { v.iter().map(|r| r[..3].to_vec()).collect() };
     assert_eq!(strip(&restored_sums), strip(&sums));
-    let committed: usize = rows(&r, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
-        .as_ref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let committed = blueshift_tests::committed_blocks(&r).await;
     stop_dev(dev);
 
     // Every file is now local: the cluster starts and answers with the location gone.

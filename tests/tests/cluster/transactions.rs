@@ -137,11 +137,7 @@ async fn rollback_and_errors_undo_the_whole_block() {
     c.batch_execute("CREATE TABLE tmp (a INT); DROP TABLE tmp")
         .await
         .unwrap();
-    let committed: usize = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
-        .as_ref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let committed = blueshift_tests::committed_blocks(&c).await;
     assert_eq!(block_files(&cluster.dir), committed);
 }
 
@@ -210,11 +206,7 @@ async fn a_block_keeps_its_staged_files_and_a_kill_before_commit_leaves_nothing(
     cluster.restart_hard().await;
     let c = cluster.client().await;
     assert_eq!(a_values(&c, "t").await, ints(&[1]));
-    let committed: usize = rows(&c, "SELECT sum(blocks) FROM stv_tbl_perm").await[0][0]
-        .as_ref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let committed = blueshift_tests::committed_blocks(&c).await;
     assert_eq!(block_files(&cluster.dir), committed);
 }
 
