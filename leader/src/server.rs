@@ -388,6 +388,14 @@ fn output_response(out: Output, format: &Format) -> PgWireResult<Response> {
         Output::CopyIn { columns } => {
             Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
         }
+        Output::CopyOut { columns, rows } => Response::CopyOut(CopyResponse::new(
+            0,
+            columns,
+            rows.map(|r| {
+                r.map(pgwire::messages::copy::CopyData::new)
+                    .map_err(|e| to_pg_error(&e))
+            }),
+        )),
         Output::Empty => Response::EmptyQuery,
     })
 }

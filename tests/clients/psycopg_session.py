@@ -1,6 +1,6 @@
 """A psycopg 3 session against a Blueshift leader: the extended protocol with typed
 parameters (int, numeric, text, date, timestamp, bool, NULL), binary results, server-side
-prepared statements reused, executemany, COPY FROM STDIN (CSV), transaction blocks with savepoints. Exits non-zero, naming the
+prepared statements reused, executemany, COPY FROM STDIN (CSV) and TO STDOUT, transaction blocks with savepoints. Exits non-zero, naming the
 step, on any difference.
 
     python3 psycopg_session.py PORT
@@ -45,6 +45,13 @@ with conn.cursor() as cur:
             copy.write(f"{100 + k},c{k}\n")
 check("COPY FROM STDIN", conn.execute("select count(*), min(s) from pg_t where i >= 100").fetchone(),
       (3, "c0"))
+with conn.cursor() as cur, cur.copy(
+        "COPY (SELECT i, s, n FROM pg_t WHERE i IN (1, 2, 100) ORDER BY i) TO STDOUT") as copy:
+    text = b"".join(bytes(block) for block in copy).decode()
+check("COPY TO STDOUT", text, "1\tx\t12.34\n2\t\\N\t\\N\n100\tc0\t\\N\n")
+with conn.cursor() as cur, cur.copy("COPY pg_t (i, s) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+    lines = b"".join(bytes(block) for block in copy).decode().splitlines()
+check("COPY TO STDOUT csv", (lines[0], len(lines), "100,c0" in lines), ("i,s", 11, True))
 # A transaction block: rolled back by an exception, committed otherwise.
 with conn.transaction():
     conn.execute("insert into pg_t (i) values (%s)", (200,))

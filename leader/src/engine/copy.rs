@@ -22,6 +22,7 @@ mod lines;
 mod plan;
 pub(crate) mod sql;
 mod stdin;
+pub(crate) mod stdout;
 
 pub use stdin::PendingCopy;
 

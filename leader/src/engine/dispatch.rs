@@ -152,6 +152,10 @@ impl Engine {
             }
             return self.snapshot_statement(session, stmt?).await;
         }
+        if let Some(stmt) = crate::engine::copy::stdout::parse_copy_to_stdout(&text.sql) {
+            session.schema.pin(session.read_state(&self.catalog));
+            return Box::pin(self.copy_to_stdout(session, stmt, &query_id.to_string())).await;
+        }
         match crate::engine::copy::sql::kind(&text.sql) {
             Some("COPY") => {
                 session.schema.pin(session.read_state(&self.catalog));

@@ -30,6 +30,11 @@ pub enum Output {
     CopyIn {
         columns: usize,
     },
+    /// COPY TO STDOUT: one payload per row.
+    CopyOut {
+        columns: usize,
+        rows: futures::stream::BoxStream<'static, Result<bytes::Bytes>>,
+    },
     Empty,
 }
 
@@ -41,6 +46,7 @@ impl std::fmt::Debug for Output {
             Output::Command { tag, rows } => write!(f, "Command({tag}, {rows:?})"),
             Output::Transaction { tag, .. } => write!(f, "Transaction({tag})"),
             Output::CopyIn { columns } => write!(f, "CopyIn({columns})"),
+            Output::CopyOut { columns, .. } => write!(f, "CopyOut({columns})"),
             Output::Empty => write!(f, "Empty"),
         }
     }

@@ -65,3 +65,27 @@ async fn psql_runs_statements_and_describes_tables() {
     assert!(!ok);
     assert!(err.contains("relation \"nope\" does not exist"), "{err}");
 }
+
+#[tokio::test]
+async fn psql_copies_out_in_text_and_csv() {
+    let cluster = TestCluster::start(1, 2).await;
+    let (ok, _, err) = psql(
+        &cluster,
+        "CREATE TABLE co (id INT, s VARCHAR(10)); INSERT INTO co VALUES (1, 'a\tb'), (2, NULL), (3, 'x,\"y')",
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = psql(
+        &cluster,
+        "\\copy (SELECT id, s FROM co ORDER BY id) to stdout",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "1\ta\\tb\n2\t\\N\n3\tx,\"y\n");
+    let (ok, out, err) = psql(
+        &cluster,
+        "\\copy (SELECT id, s FROM co ORDER BY id) to stdout with csv header",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "id,s\n1,a\tb\n2,\n3,\"x,\"\"y\"\n");
+    let (ok, _, err) = psql(&cluster, "COPY co TO STDOUT (FORMAT binary)");
+    assert!(!ok && err.contains("not supported"), "{err}");
+}
