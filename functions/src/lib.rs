@@ -139,7 +139,8 @@ fn diff(p: Part, a: NaiveDateTime, b: NaiveDateTime) -> i64 {
         Part::Minute => micros(b).div_euclid(60_000_000) - micros(a).div_euclid(60_000_000),
         Part::Second => micros(b).div_euclid(1_000_000) - micros(a).div_euclid(1_000_000),
         Part::Millisecond => micros(b).div_euclid(1_000) - micros(a).div_euclid(1_000),
-        Part::Microsecond => micros(b) - micros(a),
+        // Beyond i64 only for dates hundreds of thousands of years apart.
+        Part::Microsecond => micros(b).checked_sub(micros(a)).unwrap_or(i64::MIN),
     }
 }
 
@@ -289,11 +290,11 @@ impl ScalarUDFImpl for DateDiff {
                 continue;
             }
             let p = part(parts.value(i))?;
-            out.push(Some(diff(
-                p,
-                to_time(from.value(i))?,
-                to_time(to.value(i))?,
-            )));
+            let n = diff(p, to_time(from.value(i))?, to_time(to.value(i))?);
+            if n == i64::MIN {
+                return exec_err!("datediff out of range");
+            }
+            out.push(Some(n));
         }
         shaped(&args, Arc::new(Int64Array::from(out)))
     }
@@ -330,8 +331,8 @@ fn convert(from: chrono_tz::Tz, to: chrono_tz::Tz, t: NaiveDateTime) -> Result<N
         .from_local_datetime(&t)
         .earliest()
         .or_else(|| {
-            from.from_local_datetime(&(t + Duration::hours(1)))
-                .earliest()
+            let later = t.checked_add_signed(Duration::hours(1))?;
+            from.from_local_datetime(&later).earliest()
         })
         .ok_or_else(|| DataFusionError::Execution(format!("{t} does not exist in {from}")))?;
     Ok(local.with_timezone(&to).naive_local())
