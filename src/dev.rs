@@ -141,8 +141,15 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
         opts.slices_per_node,
         opts.data_dir.display()
     );
+    // A generated password stays in the leader's folder; the command line reads it there.
+    let password_file = opts.data_dir.join("leader").join("admin_password");
+    let password = if password_file.exists() {
+        format!("PGPASSWORD=$(cat {}) ", password_file.display())
+    } else {
+        String::new()
+    };
     println!(
-        "Connect with:  psql -h 127.0.0.1 -p {} -U admin dev",
+        "Connect with:  {password}psql -h 127.0.0.1 -p {} -U admin dev",
         opts.port
     );
     let watch = async {

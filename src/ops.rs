@@ -62,6 +62,23 @@ pub fn location(config: &Config, region: Option<&str>) -> Result<Location> {
     Ok(Location::open(&stores, &url, &region_name)?)
 }
 
+/// The password the command signs in with, as psql finds one: `PGPASSWORD`; for `admin`,
+/// also `[leader] admin_password`, or the generated one kept in the leader's data folder.
+fn password_for(config: &Config, user: &str) -> Option<String> {
+    if let Ok(p) = std::env::var("PGPASSWORD") {
+        return Some(p);
+    }
+    if user != "admin" {
+        return None;
+    }
+    if !config.leader.admin_password.is_empty() {
+        return Some(config.leader.admin_password.clone());
+    }
+    std::fs::read_to_string(leader_data_dir(config).join("admin_password"))
+        .ok()
+        .map(|p| p.trim_end().to_string())
+}
+
 /// A pgwire session with the leader; NOTICEs arrive on the returned channel.
 async fn connect(
     config: &Config,
@@ -75,8 +92,13 @@ async fn connect(
         .clone()
         .unwrap_or_else(|| config.leader.host.clone());
     let port = addr.port.unwrap_or(config.leader.port);
-    let conn_str = format!("host={host} port={port} user={} dbname=dev", addr.user);
-    let (client, mut connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&host).port(port).user(&addr.user).dbname("dev");
+    if let Some(password) = password_for(config, &addr.user) {
+        pg.password(password);
+    }
+    let (client, mut connection) = pg
+        .connect(tokio_postgres::NoTls)
         .await
         .map_err(|e| Error::Io(format!("cannot reach the leader at {host}:{port}: {e}")))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -566,6 +588,7 @@ fn write_catalog(staging: &Path, topology: Topology, manifest: &Manifest) -> Res
         manifest.next_table_id,
         tables,
         manifest.views.clone(),
+        manifest.security.clone(),
     )?;
     let _ = std::fs::remove_file(staging.join("leader").join("catalog").join("LOCK"));
     Ok(())

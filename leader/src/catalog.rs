@@ -12,6 +12,7 @@ use blueshift_storage::table::{TableDef, ViewDef};
 use blueshift_storage::{CommitLog, TableData};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Acl, Group, User};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,9 +32,32 @@ pub struct ClusterState {
     /// Views share the tables' names (a name is a table or a view).
     #[serde(default)]
     pub views: BTreeMap<String, ViewDef>,
+    /// Users by name (`access`).
+    #[serde(default)]
+    pub users: BTreeMap<String, User>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+    /// Each table's and view's owner and grants, by the object's name.
+    #[serde(default)]
+    pub acl: BTreeMap<String, Acl>,
 }
 
 impl ClusterState {
+    /// The state of a new cluster: nothing in it yet.
+    pub fn new(cluster_id: String, topology: Topology) -> Self {
+        ClusterState {
+            version: 1,
+            cluster_id,
+            topology,
+            next_table_id: 100_000,
+            tables: BTreeMap::new(),
+            views: BTreeMap::new(),
+            users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            acl: BTreeMap::new(),
+        }
+    }
+
     pub fn table(&self, name: &str) -> Result<&TableState> {
         if self.views.contains_key(name) {
             return Err(Error::NotSupported(format!(
@@ -95,14 +119,7 @@ impl Catalog {
             }
             None => {
                 // A new cluster: record its identity before anything else happens.
-                let state = ClusterState {
-                    version: 1,
-                    cluster_id: new_cluster_id(),
-                    topology,
-                    next_table_id: 100_000,
-                    tables: BTreeMap::new(),
-                    views: BTreeMap::new(),
-                };
+                let state = ClusterState::new(new_cluster_id(), topology);
                 log.commit(state.version, &state)?;
                 state
             }
@@ -222,7 +239,12 @@ pub fn create_restored(
     next_table_id: u64,
     tables: BTreeMap<String, (TableDef, TableData)>,
     views: BTreeMap<String, ViewDef>,
+    security: Option<serde_json::Value>,
 ) -> Result<String> {
+    let security = security
+        .map(crate::access::Security::from_json)
+        .transpose()?
+        .unwrap_or_default();
     let (log, latest) = CommitLog::open::<ClusterState>(&catalog_dir(leader_data_dir))?;
     if latest.is_some() {
         return Err(Error::InvalidInput(format!(
@@ -231,9 +253,6 @@ pub fn create_restored(
         )));
     }
     let state = ClusterState {
-        version: 1,
-        cluster_id: new_cluster_id(),
-        topology,
         next_table_id,
         tables: tables
             .into_iter()
@@ -248,6 +267,10 @@ pub fn create_restored(
             })
             .collect(),
         views,
+        users: security.users,
+        groups: security.groups,
+        acl: security.acl,
+        ..ClusterState::new(new_cluster_id(), topology)
     };
     log.commit(state.version, &state)?;
     Ok(state.cluster_id)

@@ -23,6 +23,12 @@ pub struct LeaderConfig {
     pub copy_split_mb: u64,
     /// Milliseconds between progress NOTICEs of a running COPY.
     pub copy_progress_ms: u64,
+    /// How connections prove who they are: "scram-sha-256", "md5", "password" (clear
+    /// text) or "trust" (no password; only for a cluster no one else can reach).
+    pub auth: crate::auth::Method,
+    /// The password of the first superuser, `admin`, set when the cluster is created.
+    /// Empty: a generated one, printed once and kept in `<data dir>/admin_password`.
+    pub admin_password: String,
 }
 
 impl Default for LeaderConfig {
@@ -36,6 +42,8 @@ impl Default for LeaderConfig {
             query_log_size: 10_000,
             copy_split_mb: 64,
             copy_progress_ms: 3000,
+            auth: crate::auth::Method::Scram,
+            admin_password: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ mod dml;
 mod names;
 mod output;
 mod redshift;
+mod security;
 mod session;
 mod settings;
 mod shapes;

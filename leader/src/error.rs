@@ -44,6 +44,18 @@ pub enum Error {
         "could not serialize access due to concurrent update of table \"{0}\"; retry the transaction"
     )]
     SerializationFailure(String),
+    /// A privilege the session's user lacks (42501).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A user or group that does not exist / already does.
+    #[error("{0}")]
+    UndefinedObject(String),
+    #[error("{0}")]
+    DuplicateObject(String),
+    #[error("{0}")]
+    DependentObjects(String),
+    #[error("{0}")]
+    InvalidParameter(String),
     #[error("cluster is not ready: {0}")]
     NotReady(String),
     #[error(transparent)]
@@ -92,6 +104,11 @@ impl Error {
             Error::WrongObjectType { .. } => Code::WrongObjectType,
             Error::ActiveTransaction(_) => Code::ActiveTransaction,
             Error::SerializationFailure(_) => Code::SerializationFailure,
+            Error::PermissionDenied(_) => Code::AccessDenied,
+            Error::UndefinedObject(_) => Code::UndefinedObject,
+            Error::DuplicateObject(_) => Code::DuplicateObject,
+            Error::DependentObjects(_) => Code::DependentObjects,
+            Error::InvalidParameter(_) => Code::InvalidParameter,
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),
             Error::Compute(e) => e.code(),

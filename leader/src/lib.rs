@@ -27,9 +27,13 @@
 //!   `stl_snapshot_log`.
 //! - `snapshots`: taking, listing and deleting snapshots (one operation at a time).
 //! - `sql_split`: statement splitting and Redshift's table attributes.
+//! - `auth` (passwords and the start-up exchange) and `access` (users, groups, owners and
+//!   grants; the privilege check every path asks).
 //! - `identity`: the versions and user names the server reports to drivers.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
+mod access;
+mod auth;
 mod casts;
 mod catalog;
 mod config;
@@ -49,6 +53,7 @@ mod subquery;
 mod system;
 mod windows;
 
+pub use auth::Method as AuthMethod;
 pub use catalog::{create_restored, stored_topology};
 pub use config::LeaderConfig;
 pub use error::{Error, Result};

@@ -26,6 +26,7 @@ pub async fn run_leader(
         &crate::catalog::catalog_dir(&storage.data_dir),
         cluster.topology,
     )?;
+    crate::auth::ensure_admin(&catalog, &lc.admin_password, &storage.data_dir).await?;
     let cluster_id = catalog.pin().cluster_id.clone();
     cluster
         .wait_healthy(&cluster_id, Duration::from_secs(120))

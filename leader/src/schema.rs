@@ -20,6 +20,11 @@ use crate::system;
 pub struct WriteTarget {
     pub table: String,
     pub row_ids: bool,
+    /// The privilege the write needs on the table.
+    pub privilege: crate::access::Privilege,
+    /// Whether the write also reads the table's values (a WHERE clause, or SET from
+    /// columns), which needs SELECT too, as in PostgreSQL.
+    pub reads: bool,
 }
 
 /// Gives a copy of the session's planning state (it holds the session's context weakly:
@@ -42,10 +47,15 @@ pub struct PinnedSchema {
     /// The table an INSERT, UPDATE or DELETE being planned writes to.
     write_target: Mutex<Option<WriteTarget>>,
     log: Arc<SystemLogs>,
+    /// The session's user, whose privileges the statement's tables are checked with.
+    user: String,
+    /// Owners of the views being planned, innermost last: a view reads its tables with
+    /// its owner's privileges.
+    view_owners: Mutex<Vec<String>>,
 }
 
 impl PinnedSchema {
-    pub fn new(state: Arc<ClusterState>, log: Arc<SystemLogs>) -> Self {
+    pub fn new(state: Arc<ClusterState>, log: Arc<SystemLogs>, user: &str) -> Self {
         let empty = Arc::new(ClusterState {
             tables: Default::default(),
             views: Default::default(),
@@ -57,7 +67,19 @@ impl PinnedSchema {
             empty,
             write_target: Mutex::new(None),
             log,
+            user: user.to_string(),
+            view_owners: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whose privileges a table named now is read with.
+    fn principal(&self) -> String {
+        self.view_owners
+            .lock()
+            .expect("view owners")
+            .last()
+            .cloned()
+            .unwrap_or_else(|| self.user.clone())
     }
 
     /// Sets the planner views are planned with (once, when the session is made).
@@ -96,6 +118,27 @@ impl PinnedSchema {
     }
 }
 
+/// The owner of a view being planned, taken off the stack when dropped (also when the
+/// planning fails or is cancelled).
+struct ViewOwner<'a>(&'a PinnedSchema);
+
+impl<'a> ViewOwner<'a> {
+    fn enter(schema: &'a PinnedSchema, owner: &str) -> Self {
+        schema
+            .view_owners
+            .lock()
+            .expect("view owners")
+            .push(owner.to_string());
+        ViewOwner(schema)
+    }
+}
+
+impl Drop for ViewOwner<'_> {
+    fn drop(&mut self) {
+        self.0.view_owners.lock().expect("view owners").pop();
+    }
+}
+
 /// Clears the write target when dropped.
 pub struct WritingGuard<'a>(&'a PinnedSchema);
 
@@ -118,23 +161,43 @@ impl SchemaProvider for PinnedSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        use crate::access::Privilege;
         let state = self.pinned();
+        let principal = self.principal();
         if let Some(t) = state.tables.get(name) {
             let table = BlockTable::new(t.def.clone(), Arc::clone(&t.data), state.topology);
-            let table = match &*self.write_target.lock().expect("write target") {
-                Some(w) if w.table == name && w.row_ids => table.for_writes().with_row_ids(),
-                Some(w) if w.table == name => table.for_writes(),
-                _ => table,
+            let target = self.write_target.lock().expect("write target").clone();
+            let table = match target {
+                Some(w) if w.table == name => {
+                    state.require(&principal, name, w.privilege)?;
+                    if w.reads {
+                        state.require(&principal, name, Privilege::Select)?;
+                    }
+                    if w.row_ids {
+                        table.for_writes().with_row_ids()
+                    } else {
+                        table.for_writes()
+                    }
+                }
+                _ => {
+                    state.require(&principal, name, Privilege::Select)?;
+                    table
+                }
             };
             return Ok(Some(Arc::new(table)));
         }
         if let Some(view) = state.views.get(name) {
+            state.require(&principal, name, Privilege::Select)?;
             let planner = self
                 .planner
                 .get()
                 .and_then(|p| (p.0)())
                 .ok_or_else(|| DataFusionError::Internal("the session is gone".into()))?;
-            return Ok(Some(match crate::engine::plan_view(&planner, view).await {
+            let planned = {
+                let _owner = ViewOwner::enter(self, state.owner_of(name));
+                crate::engine::plan_view(&planner, view).await
+            };
+            return Ok(Some(match planned {
                 Ok(plan) => Arc::new(datafusion::datasource::ViewTable::new(
                     plan,
                     Some(view.sql.clone()),
@@ -148,7 +211,7 @@ impl SchemaProvider for PinnedSchema {
                 }),
             }));
         }
-        system::table(name, &state, &self.log)
+        system::table(name, &state, &self.log, &principal)
     }
 
     fn table_exist(&self, name: &str) -> bool {

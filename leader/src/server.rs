@@ -54,6 +54,8 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::ActiveTransaction => "25001",
         Code::SerializationFailure => "40001",
         Code::WrongObjectType => "42809",
+        Code::DependentObjects => "2BP01",
+        Code::InvalidParameter => "22023",
         Code::Internal => "XX000",
     }
 }
@@ -821,40 +823,6 @@ fn bind_parameters(
     Ok(datafusion::common::ParamValues::List(out))
 }
 
-/// Trusts every connection (the `dev` cluster listens on loopback only by default), and
-/// reports the server as Redshift does (`identity`).
-pub struct TrustStartup {
-    keys: pgwire::api::RandomPidSecretKeyGenerator,
-    params: crate::identity::ServerParameters,
-}
-
-#[async_trait]
-impl pgwire::api::auth::StartupHandler for TrustStartup {
-    async fn on_startup<C>(
-        &self,
-        client: &mut C,
-        message: pgwire::messages::PgWireFrontendMessage,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        use pgwire::api::PidSecretKeyGenerator;
-        use pgwire::api::auth::{
-            finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
-        };
-        if let pgwire::messages::PgWireFrontendMessage::Startup(ref startup) = message {
-            protocol_negotiation(client, startup).await?;
-            save_startup_parameters_to_metadata(client, startup);
-            let (pid, key) = self.keys.generate(client);
-            client.set_pid_and_secret_key(pid, key);
-            finish_authentication(client, &self.params).await?;
-        }
-        Ok(())
-    }
-}
-
 /// Sessions by their cancel key (`pid`, secret), so a cancel request can reach the
 /// statement a session is running — also while its rows are streaming.
 #[derive(Default)]
@@ -914,10 +882,11 @@ impl PgWireServerHandlers for Factory {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::new(TrustStartup {
-            keys: Default::default(),
-            params: Default::default(),
-        })
+        Arc::new(crate::auth::Login::new(
+            Arc::clone(&self.handlers.engine),
+            self.handlers.engine.config.auth,
+            false,
+        ))
     }
 
     /// A cancel request drops the running statement (or ends its result stream): its

@@ -464,6 +464,9 @@ impl Snapshots {
         }
         let mut next = (*state).clone();
         next.next_table_id += 1;
+        // A restored table belongs to the first superuser (snapshot statements are
+        // superusers' own), with no grants.
+        next.acl.remove(target);
         next.tables.insert(
             target.to_string(),
             crate::catalog::TableState {
@@ -913,6 +916,7 @@ fn manifest_of(name: &str, state: &ClusterState) -> Manifest {
             })
             .collect(),
         views: state.views.clone(),
+        security: Some(crate::access::Security::of(state).to_json()),
         sums: BTreeMap::new(),
     }
 }

@@ -52,11 +52,16 @@ pub fn is_view(name: &str) -> bool {
     VIEWS.iter().any(|(n, _)| *n == name)
 }
 
-/// The view called `name` as it is now, or `None` if there is no such view.
+/// Views that show what every user ran, by the column naming the user: a user who is not
+/// a superuser sees their own rows only, as in Redshift.
+const PER_USER: &[(&str, &str)] = &[("stl_query", "username"), ("stl_load_errors", "userid")];
+
+/// The view called `name` as `user` sees it now, or `None` if there is no such view.
 pub fn table(
     name: &str,
     state: &ClusterState,
     logs: &SystemLogs,
+    user: &str,
 ) -> Result<Option<Arc<dyn TableProvider>>> {
     let Some((_, build)) = VIEWS.iter().find(|(n, _)| *n == name) else {
         return Ok(None);
@@ -66,7 +71,18 @@ pub fn table(
         .map(|c| (c.field, c.values))
         .unzip();
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    let mut batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    if let Some((_, column)) = PER_USER.iter().find(|(n, _)| *n == name)
+        && !state.is_superuser(user)
+    {
+        let users = batch
+            .column_by_name(column)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .expect("the user column is text");
+        let own =
+            arrow::array::BooleanArray::from_iter(users.iter().map(|u| Some(u == Some(user))));
+        batch = arrow::compute::filter_record_batch(&batch, &own)?;
+    }
     Ok(Some(Arc::new(MemTable::try_new(
         schema,
         vec![vec![batch]],

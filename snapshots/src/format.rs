@@ -122,6 +122,10 @@ pub struct Manifest {
     /// The views at the commit (none in snapshots taken before views existed).
     #[serde(default)]
     pub views: BTreeMap<String, blueshift_storage::table::ViewDef>,
+    /// Users, groups, owners and grants at the commit, as the leader's catalog keeps them
+    /// (opaque here; none in snapshots taken before users existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<serde_json::Value>,
     /// Per block (and delete vector) checksums, keyed by [`sum_key`]; the next snapshot
     /// reuses them for blocks that did not change.
     pub sums: BTreeMap<String, BlockSum>,

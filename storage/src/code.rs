@@ -50,6 +50,10 @@ pub enum Code {
     SerializationFailure,
     /// A statement for one kind of object named another kind (DROP TABLE of a view).
     WrongObjectType,
+    /// An object others depend on (a user who still owns tables).
+    DependentObjects,
+    /// A value a statement's option cannot take (a password that breaks the rules).
+    InvalidParameter,
     Internal,
 }
 
@@ -82,6 +86,8 @@ const ALL: &[Code] = &[
     Code::ActiveTransaction,
     Code::SerializationFailure,
     Code::WrongObjectType,
+    Code::DependentObjects,
+    Code::InvalidParameter,
     Code::Internal,
 ];
 
@@ -116,6 +122,8 @@ impl Code {
             Code::ActiveTransaction => "active_transaction",
             Code::SerializationFailure => "serialization_failure",
             Code::WrongObjectType => "wrong_object_type",
+            Code::DependentObjects => "dependent_objects",
+            Code::InvalidParameter => "invalid_parameter",
             Code::Internal => "internal",
         }
     }

@@ -3,7 +3,7 @@ parameters (int, numeric, text, date, timestamp, bool, NULL), binary results, se
 prepared statements reused, executemany, COPY FROM STDIN (CSV) and TO STDOUT, transaction blocks with savepoints. Exits non-zero, naming the
 step, on any difference.
 
-    python3 psycopg_session.py PORT
+    PGPASSWORD=... python3 psycopg_session.py PORT
 """
 import datetime
 import decimal

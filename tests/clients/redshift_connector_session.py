@@ -2,17 +2,18 @@
 leader: connect, typed parameters with NULLs, fetch_dataframe, metadata calls (get_tables,
 get_columns, get_primary_keys, get_schemas), autocommit on and off. Exits non-zero, naming the step, on any difference.
 
-    python3 redshift_connector_session.py PORT
+    PGPASSWORD=... python3 redshift_connector_session.py PORT
 """
 import datetime
 import decimal
+import os
 import sys
 
 import redshift_connector
 
 port = int(sys.argv[1])
 conn = redshift_connector.connect(host="127.0.0.1", port=port, database="dev", user="admin",
-                                  password="unused", ssl=False)
+                                  password=os.environ["PGPASSWORD"], ssl=False)
 cur = conn.cursor()
 
 

@@ -65,6 +65,32 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port between {LOW} and {}", LOW + SPAN)
 }
 
+/// The password of `admin` in every test cluster (`[leader] admin_password`).
+pub const ADMIN_PASSWORD: &str = "Test-Admin-1";
+
+/// How a test signs in to a leader on `port` as `admin`.
+pub fn conn_str_for(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user=admin password={ADMIN_PASSWORD} dbname=dev")
+}
+
+/// `psql` signed in as `admin` to the leader on `port` (no ~/.psqlrc), for `-c` commands.
+pub fn psql_command(port: u16) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-X",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "admin",
+        "dev",
+    ])
+    .env("PGPASSWORD", ADMIN_PASSWORD)
+    .env("PGCONNECT_TIMEOUT", "10");
+    cmd
+}
+
 pub struct TestCluster {
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -176,6 +202,7 @@ impl TestCluster {
             .args(["--compute", &self.compute_addrs.join(",")])
             .args(["--slices-per-node", &self.slices_per_node.to_string()])
             .args(&self.leader_args)
+            .env("BLUESHIFT_LEADER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .envs(self.leader_env.iter().cloned())
             .env("BLUESHIFT_LOG", "warn")
             .stdout(Stdio::null())
@@ -208,7 +235,12 @@ impl TestCluster {
     }
 
     pub fn conn_str(&self) -> String {
-        format!("host=127.0.0.1 port={} user=admin dbname=dev", self.port)
+        conn_str_for(self.port)
+    }
+
+    /// `psql` signed in as `admin` to this cluster.
+    pub fn psql(&self) -> Command {
+        psql_command(self.port)
     }
 
     /// A client whose NOTICEs are collected into the returned list.

@@ -82,6 +82,22 @@ pub(crate) fn unchanged(table: &TableState, target: &Target, name: &str) -> Resu
     Ok(())
 }
 
+/// Files on the nodes' own disks are a superuser's to read and write, as PostgreSQL keeps
+/// server-side files to superusers: 42501 for anyone else.
+pub(crate) fn server_file_check(
+    state: &crate::catalog::ClusterState,
+    user: &str,
+    url: &str,
+    what: &str,
+) -> Result<()> {
+    if url.trim_start().starts_with("s3://") || state.is_superuser(user) {
+        return Ok(());
+    }
+    Err(Error::PermissionDenied(format!(
+        "permission denied: {what} a file on the cluster's disks ({url}) requires a superuser; use an s3:// location, or COPY FROM STDIN (psql's \\copy)"
+    )))
+}
+
 impl Engine {
     pub(crate) async fn copy(&self, session: &Session, sql: &str, query: u64) -> Result<Output> {
         let stmt = crate::engine::copy::sql::parse_copy(sql)?;
@@ -90,6 +106,10 @@ impl Engine {
         }
         let state = session.read_state(&self.catalog);
         let table = state.table(&stmt.table)?;
+        state.require(&session.user, &stmt.table, crate::access::Privilege::Insert)?;
+        if let Source::Url(url) = &stmt.source {
+            server_file_check(&state, &session.user, url, "COPY from")?;
+        }
         let target = target_of(&table.def, &stmt.columns)?;
         *session.last_copy.lock().expect("last copy") = (query as i64, 0);
         match &stmt.source {
@@ -132,7 +152,7 @@ impl Engine {
         target: Target,
         query: u64,
     ) -> Result<u64> {
-        let files = self.copy_sources(stmt, url).await?;
+        let files = self.copy_sources(session, stmt, url).await?;
         let file_count = files.len() as u64;
         let bytes_total: u64 = files.iter().map(|f| f.1).sum();
         let tasks = self.copy_tasks(stmt, files).await?;

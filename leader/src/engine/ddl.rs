@@ -99,6 +99,8 @@ impl Engine {
             rows = Some(n);
         }
         next.tables.insert(name.clone(), table);
+        next.acl
+            .insert(name.clone(), crate::access::Acl::owned_by(&session.user));
         self.finish_write(session, &guard, next, &[name], false)
             .await?;
         Ok(match rows {
@@ -130,9 +132,13 @@ impl Engine {
                     hint: "Use DROP VIEW to remove a view.",
                 });
             }
+            if next.tables.contains_key(&name) {
+                next.require_owner(&session.user, &name)?;
+            }
             if next.tables.remove(&name).is_none() && !if_exists {
                 return Err(Error::UndefinedTable(name));
             }
+            next.acl.remove(&name);
             dropped.push(name);
         }
         self.finish_write(session, &guard, next, &dropped, true)
@@ -153,6 +159,9 @@ impl Engine {
         for n in names {
             let name = table_name(n)?;
             truncated.push(name.clone());
+            if next.tables.contains_key(&name) {
+                next.require_owner(&session.user, &name)?;
+            }
             let t = next
                 .tables
                 .get_mut(&name)

@@ -146,6 +146,9 @@ impl Engine {
         query_id: u64,
     ) -> Result<Output> {
         session.check_not_failed(&text.sql)?;
+        if let Some(stmt) = super::security::parse(&text.sql) {
+            return self.security_statement(session, stmt?).await;
+        }
         if let Some(stmt) = super::snapshot::parse(&text.sql) {
             if session.in_block() {
                 return Err(Error::ActiveTransaction("a snapshot statement"));

@@ -122,9 +122,10 @@ impl Engine {
 
 /// The table a DML statement writes, and whether its scans need row ids.
 pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
-    let (name, row_ids) = match stmt {
+    use crate::access::Privilege;
+    let (name, row_ids, privilege, reads) = match stmt {
         Statement::Insert(i) => match &i.table {
-            ast::TableObject::TableName(name) => (name, false),
+            ast::TableObject::TableName(name) => (name, false, Privilege::Insert, false),
             _ => return None,
         },
         Statement::Delete(d) => {
@@ -132,12 +133,21 @@ pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
                 ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
             };
             match tables.first().map(|t| &t.relation) {
-                Some(ast::TableFactor::Table { name, .. }) => (name, true),
+                Some(ast::TableFactor::Table { name, .. }) => {
+                    (name, true, Privilege::Delete, d.selection.is_some())
+                }
                 _ => return None,
             }
         }
         Statement::Update(u) => match &u.table.relation {
-            ast::TableFactor::Table { name, .. } => (name, true),
+            ast::TableFactor::Table { name, .. } => {
+                // SET from anything but constants reads the table's values.
+                let reads = u.selection.is_some()
+                    || u.assignments
+                        .iter()
+                        .any(|a| !matches!(a.value, ast::Expr::Value(_)));
+                (name, true, Privilege::Update, reads)
+            }
             _ => return None,
         },
         _ => return None,
@@ -145,6 +155,8 @@ pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
     Some(WriteTarget {
         table: table_name(name).ok()?,
         row_ids,
+        privilege,
+        reads,
     })
 }
 

@@ -101,7 +101,11 @@ impl Engine {
         ctx.add_analyzer_rule(Arc::new(crate::subquery::IsolateSubqueries));
         ctx.add_analyzer_rule(Arc::new(crate::casts::RoundingCasts));
         ctx.add_analyzer_rule(Arc::new(crate::casts::PositiveZero));
-        let schema = Arc::new(PinnedSchema::new(self.catalog.pin(), Arc::clone(&self.log)));
+        let schema = Arc::new(PinnedSchema::new(
+            self.catalog.pin(),
+            Arc::clone(&self.log),
+            user,
+        ));
         let planner = ctx.state_weak_ref();
         schema.set_planner(crate::schema::Planner(Box::new(move || {
             planner.upgrade().map(|s| s.read().clone())

@@ -161,6 +161,26 @@ impl Engine {
         session: &Session,
         stmt: SnapshotStatement,
     ) -> Result<Output> {
+        // Snapshots are the cluster's, a superuser's to take, copy, drop and restore from;
+        // a checksum reads the tables, so it needs SELECT on each.
+        let state = self.catalog.pin();
+        match &stmt {
+            SnapshotStatement::Checksum { tables } => {
+                let named: Vec<&String> = if tables.is_empty() {
+                    state.tables.keys().collect()
+                } else {
+                    tables
+                        .iter()
+                        .filter(|t| state.tables.contains_key(*t))
+                        .collect()
+                };
+                for t in named {
+                    state.require(&session.user, t, crate::access::Privilege::Select)?;
+                }
+            }
+            _ => state.require_superuser(&session.user, "a snapshot statement")?,
+        }
+        drop(state);
         match stmt {
             SnapshotStatement::Create {
                 name,

@@ -297,6 +297,14 @@ impl Engine {
                 Some(view) => next.views.insert(name.clone(), view.clone()),
                 None => next.views.remove(name),
             };
+            // An owner the block set (created or dropped the object) goes with it; grants
+            // made meanwhile on an object the block only wrote stay.
+            if pending.acl.get(name) != base.acl.get(name) {
+                match pending.acl.get(name) {
+                    Some(acl) => next.acl.insert(name.clone(), acl.clone()),
+                    None => next.acl.remove(name),
+                };
+            }
         }
         next.next_table_id = next_id;
         self.catalog.commit(&guard, next)?;

@@ -125,6 +125,12 @@ impl Engine {
             ));
         };
         let select = *select;
+        crate::engine::copy::server_file_check(
+            &session.read_state(&self.catalog),
+            &session.user,
+            &u.target,
+            "UNLOAD to",
+        )?;
         let plan = self
             .plan(session, Statement::Query(Box::new(select.clone())), None)
             .await?;

@@ -31,6 +31,9 @@ impl Engine {
             }
             return Err(Error::DuplicateTable(name));
         }
+        if state.views.contains_key(&name) {
+            state.require_owner(&session.user, &name)?;
+        }
         // The query must plan now; its result names become the view's columns.
         session.schema.pin(std::sync::Arc::clone(&state));
         let plan = self
@@ -64,6 +67,10 @@ impl Engine {
             )));
         }
         let mut next = (*state).clone();
+        // A replaced view keeps its owner and grants.
+        next.acl
+            .entry(name.clone())
+            .or_insert_with(|| crate::access::Acl::owned_by(&session.user));
         next.views.insert(
             name.clone(),
             blueshift_storage::table::ViewDef {
@@ -87,7 +94,11 @@ impl Engine {
         let mut dropped = Vec::new();
         for n in names {
             let name = table_name(n)?;
+            if next.views.contains_key(&name) {
+                next.require_owner(&session.user, &name)?;
+            }
             if next.views.remove(&name).is_some() {
+                next.acl.remove(&name);
                 dropped.push(name);
             } else if next.tables.contains_key(&name) {
                 return Err(Error::WrongObjectType {

@@ -13,6 +13,7 @@ fn session(cluster: &TestCluster, script: &str) {
     let out = std::process::Command::new("python3")
         .arg(&path)
         .arg(cluster.port.to_string())
+        .env("PGPASSWORD", blueshift_tests::ADMIN_PASSWORD)
         .output()
         .expect("python3 runs (pip install redshift_connector 'psycopg[binary]' pandas)");
     assert!(

@@ -881,10 +881,9 @@ async fn copy_from_stdin_is_atomic() {
     // psql's \copy sends COPY ... FROM STDIN with the file's bytes.
     let file = cluster.dir.join("local.csv");
     std::fs::write(&file, "id,name\n10,x\n11,y\n").unwrap();
-    let out = std::process::Command::new("psql")
-        .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
-        .arg(cluster.port.to_string())
-        .args(["-U", "admin", "dev", "-c"])
+    let out = cluster
+        .psql()
+        .args(["-v", "ON_ERROR_STOP=1", "-c"])
         .arg(format!("\\copy s FROM '{}' CSV HEADER", file.display()))
         .output()
         .expect("psql runs");

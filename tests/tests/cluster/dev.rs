@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use blueshift_tests::{blueshift_bin, free_port};
 
-async fn connect(port: u16) -> tokio_postgres::Client {
+async fn connect(port: u16, password: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=admin dbname=dev"),
+        &format!("host=127.0.0.1 port={port} user=admin password={password} dbname=dev"),
         tokio_postgres::NoTls,
     )
     .await
@@ -52,6 +52,7 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
             printed.contains(&format!("psql -h 127.0.0.1 -p {port} -U admin dev")),
             "{printed}"
         );
+        assert!(printed.contains("admin_password"), "{printed}");
         (child, out)
     };
     let stop = |mut child: std::process::Child| {
@@ -64,7 +65,28 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
     };
 
     let (child, _out) = start();
-    let c = connect(port).await;
+    // No admin_password configured: dev made one, kept it owner-readable only, and said
+    // where it is.
+    let file = dir.path().join("leader").join("admin_password");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let refused = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=admin password=wrong dbname=dev"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .err()
+    .expect("a wrong password is refused");
+    assert_eq!(
+        refused.as_db_error().map(|e| e.code().code()),
+        Some("28P01"),
+        "{refused}"
+    );
+    let c = connect(port, &password).await;
     c.batch_execute("CREATE TABLE d (id BIGINT, s VARCHAR(4)) DISTKEY(id); INSERT INTO d SELECT value, 'x' FROM generate_series(1, 2500)")
         .await
         .unwrap();
@@ -75,7 +97,9 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 
     let (child, _out) = start();
-    let c = connect(port).await;
+    // The password made at the first start stays.
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
+    let c = connect(port, &password).await;
     let r = c.simple_query("SELECT count(*) FROM d").await.unwrap();
     let n = match &r[1] {
         tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).unwrap().to_string(),

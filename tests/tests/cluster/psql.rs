@@ -1,24 +1,9 @@
-use std::process::Command;
-
 use blueshift_tests::TestCluster;
 
 fn psql(cluster: &TestCluster, command: &str) -> (bool, String, String) {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            "admin",
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "dev",
-            "-c",
-            command,
-        ])
-        .env("PGCONNECT_TIMEOUT", "10")
+    let out = cluster
+        .psql()
+        .args(["-v", "ON_ERROR_STOP=1", "-c", command])
         .output()
         .expect("psql is installed");
     (

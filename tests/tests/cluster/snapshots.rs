@@ -21,6 +21,7 @@ fn cli(config: Option<&Path>, args: &[&str]) -> (bool, String, String) {
     let out = cmd
         .args(args)
         .env("BLUESHIFT_LOG", "warn")
+        .env("PGPASSWORD", blueshift_tests::ADMIN_PASSWORD)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -61,6 +62,10 @@ fn start_dev(dir: &Path, extra: &[&str]) -> (Dev, u16) {
         .arg(dir)
         .args(extra)
         .env("BLUESHIFT_LOG", "warn")
+        .env(
+            "BLUESHIFT_LEADER_ADMIN_PASSWORD",
+            blueshift_tests::ADMIN_PASSWORD,
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -88,12 +93,10 @@ fn stop_dev(mut dev: Dev) {
 }
 
 async fn connect(port: u16) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=admin dbname=dev"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
+    let (client, conn) =
+        tokio_postgres::connect(&blueshift_tests::conn_str_for(port), tokio_postgres::NoTls)
+            .await
+            .unwrap();
     tokio::spawn(conn);
     client
 }

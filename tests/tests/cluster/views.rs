@@ -95,16 +95,8 @@ async fn views_are_read_replaced_dropped_and_listed() {
         .await,
         cells(&[&[Some("v")], &[Some("v2")]])
     );
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            "admin",
-            "dev",
-        ])
+    let out = cluster
+        .psql()
         .args(["-c", "\\dv", "-c", "\\d v2"])
         .output()
         .unwrap();

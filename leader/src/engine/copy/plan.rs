@@ -6,8 +6,8 @@ use std::sync::Arc;
 use blueshift_load::{Format, LoadTask};
 use object_store::ObjectStoreExt;
 
-use crate::engine::Engine;
 use crate::engine::copy::sql::CopyStatement;
+use crate::engine::{Engine, Session};
 use crate::error::{Error, Result};
 
 /// The manifest file COPY ... MANIFEST reads.
@@ -27,6 +27,7 @@ impl Engine {
     /// The objects a COPY reads: every object under the prefix, or the manifest's entries.
     pub(crate) async fn copy_sources(
         &self,
+        session: &Session,
         stmt: &CopyStatement,
         url: &str,
     ) -> Result<Vec<(String, u64)>> {
@@ -46,7 +47,9 @@ impl Engine {
                 )))
             })?;
             let mut out = Vec::new();
+            let state = session.read_state(&self.catalog);
             for entry in manifest.entries {
+                super::server_file_check(&state, &session.user, &entry.url, "COPY from")?;
                 let e = self.stores.locate(&entry.url, &stmt.access)?;
                 match e.store.head(&e.path).await {
                     Ok(meta) => out.push((entry.url, meta.size)),

@@ -183,7 +183,7 @@ impl Tokens {
     }
 
     /// `a.b.c` → the last part (tables live in one schema).
-    fn object_name(&mut self) -> Result<String> {
+    pub(crate) fn object_name(&mut self) -> Result<String> {
         let mut name = self.ident()?;
         while self.eat(&Token::Period) {
             name = self.ident()?;
