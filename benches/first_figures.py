@@ -26,6 +26,9 @@ import time
 import duckdb
 import psycopg
 
+# The benchmark cluster's admin password; psycopg and the blueshift command read PGPASSWORD.
+PASSWORD = os.environ.setdefault("PGPASSWORD", "Bench-Admin-1")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "blueshift")
 
@@ -83,7 +86,7 @@ def main():
     port = free_port()
     dev = subprocess.Popen(
         [bin_path, "dev", "--port", str(port), "--data-dir", data, "--nodes", "2", "--slices-per-node", "2"],
-        stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn"}, text=True,
+        stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn", "BLUESHIFT_LEADER_ADMIN_PASSWORD": PASSWORD}, text=True,
     )
     try:
         for line in dev.stdout:

@@ -32,6 +32,9 @@ import psycopg
 
 from tpch_load import BIN, GEN, ORDER, ROOT, TABLES, folder_bytes, free_port
 
+# The benchmark cluster's admin password; psycopg and the blueshift command read PGPASSWORD.
+PASSWORD = os.environ.setdefault("PGPASSWORD", "Bench-Admin-1")
+
 S3SERVE = os.path.join(ROOT, "target", "debug", "s3serve")
 # TPC-H Q6: reads the largest table's four columns.
 Q6 = ("SELECT sum(l_extendedprice * l_discount) FROM lineitem WHERE l_shipdate >= DATE '1994-01-01' "
@@ -54,7 +57,7 @@ def dev(config, data, port, extra=()):
     t0 = time.perf_counter()
     proc = subprocess.Popen([BIN, "--config", config, "dev", "--port", str(port), "--data-dir", data,
                              *extra], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "BLUESHIFT_LOG": "warn"})
+                            env={**os.environ, "BLUESHIFT_LOG": "warn", "BLUESHIFT_LEADER_ADMIN_PASSWORD": PASSWORD})
     for line in proc.stdout:
         if "psql" in line:
             break
@@ -66,7 +69,7 @@ def dev(config, data, port, extra=()):
 def cli(config, *args):
     t0 = time.perf_counter()
     out = subprocess.run([BIN, "--config", config, *args], capture_output=True, text=True,
-                         env={**os.environ, "BLUESHIFT_LOG": "warn"})
+                         env={**os.environ, "BLUESHIFT_LOG": "warn", "BLUESHIFT_LEADER_ADMIN_PASSWORD": PASSWORD})
     if out.returncode != 0:
         sys.exit(f"blueshift {' '.join(args)}: {out.stderr}")
     return time.perf_counter() - t0, out.stdout

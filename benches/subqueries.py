@@ -25,6 +25,9 @@ import psycopg
 
 from first_figures import free_port
 
+# The benchmark cluster's admin password; psycopg and the blueshift command read PGPASSWORD.
+PASSWORD = os.environ.setdefault("PGPASSWORD", "Bench-Admin-1")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "blueshift")
 
@@ -85,7 +88,7 @@ def main():
     dev = subprocess.Popen(
         [args.bin, "dev", "--port", str(port), "--data-dir", data, "--nodes", "2",
          "--slices-per-node", "2"],
-        stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn"}, text=True,
+        stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn", "BLUESHIFT_LEADER_ADMIN_PASSWORD": PASSWORD}, text=True,
     )
     blueshift = {}
     try:

@@ -24,6 +24,9 @@ import time
 import duckdb
 import psycopg
 
+# The benchmark cluster's admin password; psycopg and the blueshift command read PGPASSWORD.
+PASSWORD = os.environ.setdefault("PGPASSWORD", "Bench-Admin-1")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "blueshift")
 GEN = os.path.join(ROOT, "target", "release", "tpch-gen")
@@ -78,7 +81,7 @@ def start_cluster(data):
     port = free_port()
     dev = subprocess.Popen(
         [BIN, "dev", "--port", str(port), "--data-dir", data, "--nodes", "2", "--slices-per-node", "2"],
-        stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn"}, text=True,
+        stdout=subprocess.PIPE, env={**os.environ, "BLUESHIFT_LOG": "warn", "BLUESHIFT_LEADER_ADMIN_PASSWORD": PASSWORD}, text=True,
     )
     for line in dev.stdout:
         if line.startswith("Connect with"):
