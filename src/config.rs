@@ -21,6 +21,8 @@ pub struct Config {
     pub compute: ComputeConfig,
     pub storage: StorageConfig,
     pub snapshots: SnapshotConfig,
+    /// `[cluster]`: what every process of the cluster shares (its secret).
+    pub cluster: blueshift_compute::secret::ClusterConfig,
     /// `[regions.<name>]`: S3-compatible endpoints and keys that COPY/UNLOAD `REGION 'name'`
     /// (or `storage.default_region`) selects.
     pub regions: BTreeMap<String, RegionConfig>,

@@ -59,6 +59,8 @@ pub struct DevOpts {
     pub nodes: u32,
     pub slices_per_node: u32,
     pub config_file: Option<PathBuf>,
+    /// Whether `[cluster] secret` is configured (else dev keeps one of its own).
+    pub secret_configured: bool,
 }
 
 pub async fn run_dev(opts: DevOpts) -> Result<()> {
@@ -67,10 +69,33 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
         .map_err(|e| Error::Io(format!("{}: {e}", opts.data_dir.display())))?;
     let mut children = Children(Vec::new());
     let mut addrs = Vec::new();
+    // The cluster secret: made at the first start, kept owner-only in the data folder, and
+    // handed to every process (each keeps it in its own folder too).
+    let secret = if opts.secret_configured {
+        None
+    } else {
+        let file = opts.data_dir.join("cluster_secret");
+        let kept = std::fs::read_to_string(&file)
+            .ok()
+            .map(|s| s.trim_end().to_string())
+            .filter(|s| !s.is_empty());
+        Some(match kept {
+            Some(s) => s,
+            None => {
+                let s = blueshift_compute::secret::generate();
+                blueshift_compute::secret::write_owner_only(&file, &s)
+                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", file.display())))?;
+                s
+            }
+        })
+    };
     let spawn = |args: Vec<String>, config: &Option<PathBuf>| -> Result<Child> {
         let mut cmd = Command::new(&exe);
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
+        }
+        if let Some(s) = &secret {
+            cmd.env("BLUESHIFT_CLUSTER_SECRET", s);
         }
         cmd.args(args);
         cmd.spawn()

@@ -251,6 +251,11 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
             set(&mut config.storage.slices_per_node, a.slices_per_node);
             set(&mut config.leader.node_timeout_secs, a.node_timeout_secs);
             set(&mut config.leader.auto_all_max_rows, a.auto_all_max_rows);
+            let secret = blueshift_compute::secret::resolve(
+                &config.cluster.secret,
+                &config.storage.data_dir,
+            )?;
+            blueshift_compute::secret::install(&secret)?;
             let stores = config.store_config();
             blueshift_leader::run_leader(
                 config.leader,
@@ -267,10 +272,16 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
             set(&mut config.compute.listen, a.listen);
             set(&mut config.storage.data_dir, a.data_dir);
             set(&mut config.storage.slices_per_node, a.slices_per_node);
+            let secret = blueshift_compute::secret::resolve(
+                &config.cluster.secret,
+                &config.storage.data_dir,
+            )?;
+            blueshift_compute::secret::install(&secret)?;
             let opts = blueshift_compute::ComputeNodeOpts::new(
                 &config.compute,
                 &config.storage,
                 config.store_config(),
+                secret,
             )?;
             tracing::info!("compute node {} listening on {}", opts.node, opts.listen);
             blueshift_compute::serve(opts, shutdown_signal()).await?;
@@ -307,6 +318,7 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
                 nodes,
                 slices_per_node,
                 config_file: cli.config.clone(),
+                secret_configured: !config.cluster.secret.is_empty(),
             })
             .await
         }

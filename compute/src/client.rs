@@ -17,6 +17,7 @@ use blueshift_storage::DeleteVectorMeta;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{Error, Result};
@@ -32,7 +33,7 @@ pub struct ComputeClient {
     node: u32,
     addr: String,
     timeout: Duration,
-    client: FlightServiceClient<Channel>,
+    client: FlightServiceClient<InterceptedService<Channel, crate::secret::Carry>>,
 }
 
 impl ComputeClient {
@@ -50,9 +51,10 @@ impl ComputeClient {
             .initial_stream_window_size(Some(4 << 20))
             .initial_connection_window_size(Some(256 << 20))
             .tcp_nodelay(true);
-        let client = FlightServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let client =
+            FlightServiceClient::with_interceptor(endpoint.connect_lazy(), crate::secret::Carry)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Ok(ComputeClient {
             node,
             addr: addr.to_string(),

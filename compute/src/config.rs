@@ -35,6 +35,8 @@ pub struct ComputeNodeOpts {
     pub data_dir: std::path::PathBuf,
     /// How COPY sources resolve (the same settings the leader has).
     pub stores: StoreConfig,
+    /// The cluster secret every call to this node must carry (`secret`).
+    pub secret: String,
 }
 
 impl ComputeNodeOpts {
@@ -42,6 +44,7 @@ impl ComputeNodeOpts {
         config: &ComputeConfig,
         storage: &StorageConfig,
         stores: StoreConfig,
+        secret: String,
     ) -> Result<Self> {
         let node = config.node;
         let s = storage.slices_per_node;
@@ -55,6 +58,7 @@ impl ComputeNodeOpts {
             listen,
             data_dir: storage.data_dir.clone(),
             stores,
+            secret,
         })
     }
 }

@@ -30,6 +30,7 @@ mod load;
 mod peers;
 mod protocol;
 mod replace;
+pub mod secret;
 mod service;
 mod write;
 

@@ -452,6 +452,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
     let listen = opts.listen;
+    let check = crate::secret::Check::new(&opts.secret);
     let service = ComputeService::new(opts)?;
     // A node restored with `restore --lazy` answers at once and fetches its files meanwhile.
     blueshift_snapshots::lazy::start(&service.stores, Arc::clone(&service.store))?;
@@ -459,7 +460,9 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
-        .add_service(server)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            server, check,
+        ))
         .serve_with_shutdown(listen, shutdown)
         .await
         .map_err(|e| Error::BadRequest(format!("compute server on {listen}: {e}")))

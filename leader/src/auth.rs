@@ -540,7 +540,7 @@ pub async fn ensure_admin(
     };
     let file = data_dir.join("admin_password");
     if generated {
-        write_owner_only(&file, &format!("{password}\n"))
+        blueshift_compute::secret::write_owner_only(&file, &format!("{password}\n"))
             .map_err(|e| Error::Io(format!("cannot write {}: {e}", file.display())))?;
     }
     let guard = catalog.begin_write().await;
@@ -564,25 +564,6 @@ pub async fn ensure_admin(
         println!("Created the superuser admin with the configured admin_password.");
     }
     Ok(())
-}
-
-/// Writes `text` to `path` readable by its owner only, whole or not at all.
-pub fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -29,6 +29,12 @@ pub struct LeaderConfig {
     /// The password of the first superuser, `admin`, set when the cluster is created.
     /// Empty: a generated one, printed once and kept in `<data dir>/admin_password`.
     pub admin_password: String,
+    /// PEM certificate (chain) and key for TLS. Empty: a self-signed pair made at the
+    /// first start in `<data dir>/tls/`.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Refuse connections that do not use TLS.
+    pub require_tls: bool,
 }
 
 impl Default for LeaderConfig {
@@ -44,6 +50,9 @@ impl Default for LeaderConfig {
             copy_progress_ms: 3000,
             auth: crate::auth::Method::Scram,
             admin_password: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            require_tls: false,
         }
     }
 }

@@ -29,6 +29,7 @@
 //! - `sql_split`: statement splitting and Redshift's table attributes.
 //! - `auth` (passwords and the start-up exchange) and `access` (users, groups, owners and
 //!   grants; the privilege check every path asks).
+//! - `tls`: the certificate pgwire's TLS uses (configured, or self-signed at first start).
 //! - `identity`: the versions and user names the server reports to drivers.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
@@ -51,6 +52,7 @@ mod sql_split;
 mod stages;
 mod subquery;
 mod system;
+mod tls;
 mod windows;
 
 pub use auth::Method as AuthMethod;

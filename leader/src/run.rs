@@ -41,6 +41,7 @@ pub async fn run_leader(
     if removed > 0 {
         tracing::info!(removed, "removed files of uncommitted or dropped data");
     }
+    let tls = crate::tls::acceptor(&lc, &storage.data_dir)?;
     let listener = tokio::net::TcpListener::bind((lc.host.as_str(), lc.port))
         .await
         .map_err(|e| Error::Io(format!("cannot listen on {}:{}: {e}", lc.host, lc.port)))?;
@@ -72,6 +73,6 @@ pub async fn run_leader(
         config: lc,
     });
     tokio::spawn(crate::snapshots::schedule(Arc::clone(&engine)));
-    crate::server::serve(engine, listener, shutdown).await;
+    crate::server::serve(engine, listener, tls, shutdown).await;
     Ok(())
 }

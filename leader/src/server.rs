@@ -885,7 +885,7 @@ impl PgWireServerHandlers for Factory {
         Arc::new(crate::auth::Login::new(
             Arc::clone(&self.handlers.engine),
             self.handlers.engine.config.auth,
-            false,
+            self.handlers.engine.config.require_tls,
         ))
     }
 
@@ -900,6 +900,7 @@ impl PgWireServerHandlers for Factory {
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let factory = Arc::new(Factory::new(engine));
@@ -911,8 +912,9 @@ pub async fn serve(
                 let Ok((socket, _)) = accepted else { continue };
                 let _ = socket.set_nodelay(true);
                 let factory = Arc::clone(&factory);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
+                    if let Err(e) = pgwire::tokio::process_socket(socket, Some(tls), factory).await {
                         tracing::debug!("connection closed: {e}");
                     }
                 });

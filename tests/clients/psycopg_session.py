@@ -7,6 +7,7 @@ step, on any difference.
 """
 import datetime
 import decimal
+import os
 import sys
 
 import psycopg
@@ -73,4 +74,12 @@ check("transactions", conn.execute("select i from pg_t where i >= 200 order by i
       [(200,), (201,)])
 conn.execute("drop table pg_t")
 conn.close()
+
+# TLS with the certificate verified against the cluster's own (libpq's verify-full).
+if os.environ.get("SSL_CERT_FILE"):
+    tls = psycopg.connect(host="localhost", port=port, user="admin", dbname="dev", sslmode="verify-full",
+                          sslrootcert=os.environ["SSL_CERT_FILE"])
+    check("sslmode=verify-full", tls.execute("select 40 + 2").fetchone(), (42,))
+    check("ssl in use", tls.pgconn.ssl_in_use, True)
+    tls.close()
 print("psycopg session: ok")

@@ -1,6 +1,6 @@
 """A redshift_connector (AWS's Python driver, unchanged) session against a Blueshift
 leader: connect, typed parameters with NULLs, fetch_dataframe, metadata calls (get_tables,
-get_columns, get_primary_keys, get_schemas), autocommit on and off. Exits non-zero, naming the step, on any difference.
+get_columns, get_primary_keys, get_schemas), autocommit on and off, ssl=True. Exits non-zero, naming the step, on any difference.
 
     PGPASSWORD=... python3 redshift_connector_session.py PORT
 """
@@ -72,4 +72,14 @@ check("get_schemas", "public" in schemas, True)
 conn.autocommit = True
 cur.execute("drop table rc_t")
 conn.close()
+
+# TLS (ssl=True): the driver verifies the chain against the default trust store, which
+# SSL_CERT_FILE points at the cluster's own certificate.
+if os.environ.get("SSL_CERT_FILE"):
+    tls = redshift_connector.connect(host="127.0.0.1", port=port, database="dev", user="admin",
+                                     password=os.environ["PGPASSWORD"], ssl=True, sslmode="verify-ca")
+    tcur = tls.cursor()
+    tcur.execute("select 40 + 2")
+    check("ssl=True", tcur.fetchone()[0], 42)
+    tls.close()
 print("redshift_connector session: ok")

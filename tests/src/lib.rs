@@ -170,7 +170,14 @@ impl TestCluster {
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);
         }
+        // Every process of this cluster shares its secret (each cluster its own).
+        cmd.env("BLUESHIFT_CLUSTER_SECRET", self.secret());
         cmd
+    }
+
+    /// The secret this cluster's processes share.
+    pub fn secret(&self) -> String {
+        format!("test-cluster-{}-{}", std::process::id(), self.port)
     }
 
     pub fn spawn_compute(&mut self, node: u32) {
@@ -221,13 +228,16 @@ impl TestCluster {
             {
                 panic!("leader exited during start-up: {status}");
             }
-            if let Ok((client, conn)) =
-                tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await
-            {
-                tokio::spawn(conn);
-                if client.simple_query("SELECT 1").await.is_ok() {
-                    return;
+            match tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(conn);
+                    if client.simple_query("SELECT 1").await.is_ok() {
+                        return;
+                    }
                 }
+                // A leader that refuses a plain-text connection (require_tls) is serving.
+                Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "28000") => return,
+                Err(_) => {}
             }
             assert!(Instant::now() < deadline, "cluster did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -14,6 +14,10 @@ fn session(cluster: &TestCluster, script: &str) {
         .arg(&path)
         .arg(cluster.port.to_string())
         .env("PGPASSWORD", blueshift_tests::ADMIN_PASSWORD)
+        .env(
+            "SSL_CERT_FILE",
+            cluster.dir.join("leader").join("tls").join("server.crt"),
+        )
         .output()
         .expect("python3 runs (pip install redshift_connector 'psycopg[binary]' pandas)");
     assert!(

@@ -285,3 +285,141 @@ async fn the_privilege_matrix_holds() {
         "IF EXISTS skips a missing user"
     );
 }
+
+/// Runs psql with a libpq connection string; (success, stdout, stderr).
+fn psql_conn(conninfo: &str, command: &str) -> (bool, String, String) {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-tA", conninfo, "-c", command])
+        .env("PGPASSWORD", blueshift_tests::ADMIN_PASSWORD)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_offered_verified_and_can_be_required() {
+    let cluster =
+        TestCluster::start_full(1, 1, &[], &[("BLUESHIFT_LEADER_REQUIRE_TLS", "true")]).await;
+    let port = cluster.port;
+    // The self-signed certificate made at first start verifies as localhost.
+    let cert = cluster.dir.join("leader").join("tls").join("server.crt");
+    assert!(cert.exists());
+    let (ok, out, err) = psql_conn(
+        &format!(
+            "host=localhost port={port} user=admin dbname=dev sslmode=verify-full sslrootcert={}",
+            cert.display()
+        ),
+        "\\conninfo",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("SSL connection"), "{out}");
+    let (ok, out, err) = psql_conn(
+        &format!("host=127.0.0.1 port={port} user=admin dbname=dev sslmode=require"),
+        "SELECT 40 + 2",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "42");
+    // Plain text is refused, and says why.
+    let (ok, _, err) = psql_conn(
+        &format!("host=127.0.0.1 port={port} user=admin dbname=dev sslmode=disable"),
+        "SELECT 1",
+    );
+    assert!(!ok);
+    assert!(err.contains("TLS"), "{err}");
+    let e = tokio_postgres::connect(&cluster.conn_str(), tokio_postgres::NoTls)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code_of(&e), "28000", "{e}");
+    // A certificate for another host does not verify.
+    let (ok, _, err) = psql_conn(
+        &format!(
+            "host=other.example hostaddr=127.0.0.1 port={port} user=admin dbname=dev sslmode=verify-full sslrootcert={}",
+            cert.display()
+        ),
+        "SELECT 1",
+    );
+    assert!(!ok, "other.example is not a name of the certificate");
+    assert!(
+        err.contains("certificate") || err.contains("match"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_without_the_cluster_secret_can_neither_call_nor_serve() {
+    use arrow_flight::flight_service_client::FlightServiceClient;
+    let cluster = TestCluster::start(1, 1).await;
+    let addr = format!("http://{}", cluster.compute_addrs[0]);
+    // A call without the secret, or with another one, is refused.
+    for secret in [None, Some("not-the-secret")] {
+        let mut client = FlightServiceClient::new(
+            tonic::transport::Endpoint::from_shared(addr.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+        let mut request = tonic::Request::new(arrow_flight::Empty {});
+        if let Some(s) = secret {
+            request
+                .metadata_mut()
+                .insert("x-blueshift-cluster-secret", s.parse().unwrap());
+        }
+        let status = client.list_actions(request).await.err().unwrap();
+        assert!(
+            status.message().contains("cluster's secret"),
+            "{secret:?}: {status}"
+        );
+    }
+    // With it, the node answers.
+    let mut client = FlightServiceClient::new(
+        tonic::transport::Endpoint::from_shared(addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let mut request = tonic::Request::new(arrow_flight::Empty {});
+    request.metadata_mut().insert(
+        "x-blueshift-cluster-secret",
+        cluster.secret().parse().unwrap(),
+    );
+    client.list_actions(request).await.unwrap();
+
+    // A leader with another secret cannot use the node: it stops at start-up, saying so.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(blueshift_tests::blueshift_bin())
+        .args([
+            "leader",
+            "--port",
+            &blueshift_tests::free_port().to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--compute",
+            &cluster.compute_addrs[0],
+            "--slices-per-node",
+            "1",
+        ])
+        .env("BLUESHIFT_CLUSTER_SECRET", "another-secret")
+        .env("BLUESHIFT_LEADER_ADMIN_PASSWORD", "Other-Admin-1")
+        .env("BLUESHIFT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cluster's secret"), "{err}");
+    // The cluster itself still answers.
+    let c = cluster.client().await;
+    assert_eq!(
+        rows(&c, "SELECT 1").await,
+        vec![vec![Some("1".to_string())]]
+    );
+}
