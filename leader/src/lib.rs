@@ -30,6 +30,8 @@
 //! - `auth` (passwords and the start-up exchange) and `access` (users, groups, owners and
 //!   grants; the privilege check every path asks).
 //! - `tls`: the certificate pgwire's TLS uses (configured, or self-signed at first start).
+//! - `pg_overrides`: where pg_catalog's answers about our relations are corrected (column
+//!   types with modifiers, `pg_tables`, `pg_views`).
 //! - `identity`: the versions and user names the server reports to drivers.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
@@ -43,6 +45,7 @@ mod error;
 mod identity;
 mod logs;
 mod outer_joins;
+mod pg_overrides;
 mod push_down;
 mod run;
 mod schema;

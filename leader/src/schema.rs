@@ -268,3 +268,35 @@ impl TableProvider for BrokenView {
         Err(blueshift_storage::CodedError::new(self.code, self.message.clone()).into())
     }
 }
+
+/// pg_catalog's roles (`pg_roles`, psql's `\du`): the users of the pinned state.
+#[derive(Debug, Clone)]
+pub struct Roles(pub Arc<PinnedSchema>);
+
+#[async_trait]
+impl datafusion_pg_catalog::pg_catalog::context::PgCatalogContextProvider for Roles {
+    async fn roles(&self) -> Vec<String> {
+        self.0.pinned().users.keys().cloned().collect()
+    }
+
+    async fn role(&self, name: &str) -> Option<datafusion_pg_catalog::pg_catalog::context::Role> {
+        let state = self.0.pinned();
+        let user = state.users.get(name)?;
+        Some(datafusion_pg_catalog::pg_catalog::context::Role {
+            name: name.to_string(),
+            is_superuser: user.superuser,
+            can_login: true,
+            can_create_db: user.createdb,
+            can_create_role: user.superuser,
+            can_create_user: user.superuser,
+            can_replication: false,
+            grants: vec![],
+            inherited_roles: state
+                .groups
+                .iter()
+                .filter(|(_, g)| g.members.contains(name))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        })
+    }
+}

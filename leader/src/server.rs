@@ -738,6 +738,33 @@ impl ExtendedQueryHandler for Handlers {
 /// value), so NULLs are bound here, typed by the plan; and a value the client sent with a
 /// type of its own (a float for a NUMERIC column) is decoded as sent and then cast to the
 /// plan's type, as PostgreSQL casts on assignment.
+/// A NUMERIC parameter as the decimal it is: its digits, at its own scale, with a
+/// precision that holds them (at least the scale, as Arrow requires).
+fn numeric_parameter(
+    bytes: &[u8],
+    binary: bool,
+) -> Result<datafusion::common::ScalarValue, String> {
+    use postgres_types::FromSql;
+    let d: rust_decimal::Decimal = if binary {
+        rust_decimal::Decimal::from_sql(&Type::NUMERIC, bytes).map_err(|e| e.to_string())?
+    } else {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| e.to_string())?
+            .trim();
+        text.parse()
+            .map_err(|_| format!("invalid input syntax for type numeric: \"{text}\""))?
+    };
+    let scale = d.scale() as i8;
+    let mantissa = d.mantissa();
+    let digits = mantissa.unsigned_abs().to_string().len() as u8;
+    let precision = digits.max(scale as u8).clamp(1, 38);
+    Ok(datafusion::common::ScalarValue::Decimal128(
+        Some(mantissa),
+        precision,
+        scale,
+    ))
+}
+
 fn bind_parameters(
     portal: &Portal<Prepared>,
     inferred: &[Option<DataType>],
@@ -753,8 +780,11 @@ fn bind_parameters(
             .flatten()
             .filter(|t| *t != Type::UNKNOWN)
     };
+    // NUMERIC values the client typed are decoded here (arrow-pg gives 0.05 a precision of
+    // 1 at scale 2, which Arrow refuses); the rest by arrow-pg.
+    let numeric = |i: usize| declared(i) == Some(Type::NUMERIC);
     let present: Vec<usize> = (0..portal.parameters.len())
-        .filter(|&i| portal.parameters[i].is_some())
+        .filter(|&i| portal.parameters[i].is_some() && !numeric(i))
         .collect();
     let formats = match &portal.parameter_format {
         Format::Individual(f) if f.len() > 1 => Format::Individual(
@@ -803,6 +833,17 @@ fn bind_parameters(
                 Some(t) => ScalarValue::try_from(t).unwrap_or(ScalarValue::Null),
                 None => ScalarValue::Null,
             },
+            Some(ref bytes) if numeric(i) => {
+                let v = numeric_parameter(bytes, portal.parameter_format.is_binary(i)).map_err(
+                    |e| to_pg_error(&Error::InvalidInput(format!("parameter ${}: {e}", i + 1))),
+                )?;
+                match &target {
+                    Some(t) if v.data_type() != *t => v.cast_to(t).map_err(|e| {
+                        to_pg_error(&Error::InvalidInput(format!("parameter ${}: {e}", i + 1)))
+                    })?,
+                    _ => v,
+                }
+            }
             Some(_) => {
                 let v = decoded
                     .next()

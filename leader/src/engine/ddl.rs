@@ -21,6 +21,12 @@ impl Engine {
         attrs: TableAttributes,
         qid: &str,
     ) -> Result<Output> {
+        if ct.temporary {
+            // Made as a permanent table it would outlive the session and be seen by all.
+            return Err(Error::NotSupported(
+                "temporary tables are not supported yet: create a regular table and drop it when done".into(),
+            ));
+        }
         let name = table_name(&ct.name)?;
         let guard = self.catalog.begin_write().await;
         let state = session.read_state(&self.catalog);
@@ -360,4 +366,80 @@ pub(crate) fn table_def(
         dist_key,
         sort_key,
     })
+}
+
+/// `ALTER TABLE | VIEW name RENAME TO new` (PostgreSQL lets ALTER TABLE rename a view,
+/// and dbt does so): (name, new name), when `sql` is that statement.
+pub(crate) fn parse_rename(sql: &str) -> Option<Result<(String, String)>> {
+    let upper = sql.to_ascii_uppercase();
+    let mut words = upper.split_whitespace();
+    if words.next()? != "ALTER" || !matches!(words.next()?, "TABLE" | "VIEW") {
+        return None;
+    }
+    let rest: Vec<&str> = words.collect();
+    let renames_relation = rest.windows(2).any(|w| w[0] == "RENAME" && w[1] == "TO");
+    if !renames_relation {
+        return None;
+    }
+    let parse = || -> Result<(String, String)> {
+        let mut t = super::copy::sql::Tokens::new(sql)?;
+        t.expect_word("ALTER")?;
+        if !t.eat_word("TABLE") {
+            t.expect_word("VIEW")?;
+        }
+        if t.eat_word("IF") {
+            t.expect_word("EXISTS")?;
+        }
+        let name = t.object_name()?;
+        t.expect_word("RENAME")?;
+        t.expect_word("TO")?;
+        let to = t.object_name()?;
+        if !t.done() {
+            return Err(t.unexpected("expected end of statement"));
+        }
+        Ok((name, to))
+    };
+    Some(parse())
+}
+
+impl Engine {
+    /// Renames a table or view: one commit, its data, owner and grants kept.
+    pub(crate) async fn rename_relation(
+        &self,
+        session: &Session,
+        name: &str,
+        to: &str,
+    ) -> Result<Output> {
+        let guard = self.catalog.begin_write().await;
+        let mut next = (*session.read_state(&self.catalog)).clone();
+        if !next.tables.contains_key(name) && !next.views.contains_key(name) {
+            return Err(Error::UndefinedTable(name.to_string()));
+        }
+        next.require_owner(&session.user, name)?;
+        if next.tables.contains_key(to) || next.views.contains_key(to) {
+            return Err(Error::DuplicateTable(to.to_string()));
+        }
+        if let Some(mut table) = next.tables.remove(name) {
+            table.def.name = to.to_string();
+            next.tables.insert(to.to_string(), table);
+        }
+        if let Some(view) = next.views.remove(name) {
+            next.views.insert(to.to_string(), view);
+        }
+        if let Some(acl) = next.acl.remove(name) {
+            next.acl.insert(to.to_string(), acl);
+        }
+        self.finish_write(
+            session,
+            &guard,
+            next,
+            &[name.to_string(), to.to_string()],
+            false,
+        )
+        .await?;
+        Ok(Output::Command {
+            tag: "ALTER TABLE".into(),
+            rows: None,
+        })
+    }
 }

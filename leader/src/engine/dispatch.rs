@@ -87,6 +87,7 @@ impl Engine {
         })?;
         for stmt in &mut stmts {
             super::shapes::postgres_information_schema_views(stmt);
+            super::shapes::array_subqueries(stmt);
             super::redshift::rewrite(stmt)?;
         }
         match stmts.len() {
@@ -148,6 +149,10 @@ impl Engine {
         session.check_not_failed(&text.sql)?;
         if let Some(stmt) = super::security::parse(&text.sql) {
             return self.security_statement(session, stmt?).await;
+        }
+        if let Some(rename) = super::ddl::parse_rename(&text.sql) {
+            let (name, to) = rename?;
+            return self.rename_relation(session, &name, &to).await;
         }
         if let Some(stmt) = super::snapshot::parse(&text.sql) {
             if session.in_block() {

@@ -9,7 +9,6 @@ use datafusion::catalog::CatalogProvider;
 use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use tokio::sync::mpsc;
 
 use super::*;
@@ -113,8 +112,24 @@ impl Engine {
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::clone(&schema) as _)?;
         ctx.register_catalog("dev", Arc::new(catalog));
-        datafusion_pg_catalog::setup_pg_catalog(&ctx, "dev", EmptyContextProvider)
-            .map_err(|e| Error::DataFusion(*e))?;
+        datafusion_pg_catalog::setup_pg_catalog(
+            &ctx,
+            "dev",
+            crate::schema::Roles(Arc::clone(&schema)),
+        )
+        .map_err(|e| Error::DataFusion(*e))?;
+        // Our corrections in front of the crate's pg_catalog (`pg_overrides`).
+        if let Some(dev) = ctx.catalog("dev")
+            && let Some(inner) = dev.schema("pg_catalog")
+        {
+            dev.register_schema(
+                "pg_catalog",
+                Arc::new(crate::pg_overrides::PgCatalog {
+                    inner,
+                    schema: Arc::clone(&schema),
+                }),
+            )?;
+        }
         crate::identity::register(&ctx, user);
         blueshift_functions::register(&ctx);
         let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));

@@ -280,6 +280,84 @@ pub fn where_alias(stmt: &mut ast::Statement, name: &str) -> bool {
     v.replaced
 }
 
+/// `ARRAY(SELECT e FROM …)` (psql's `\du` asks for each role's groups so): DataFusion has no
+/// array subquery. A plain one-column SELECT becomes the scalar subquery
+/// `coalesce((SELECT array_agg(e [ORDER BY …]) FROM …), make_array())`, the same array
+/// (empty, not NULL, when no row matches). Any other shape is left for DataFusion to refuse.
+pub fn array_subqueries(stmt: &mut ast::Statement) {
+    struct Arrays;
+    impl ast::VisitorMut for Arrays {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+            if let Some(rewritten) = array_subquery(e) {
+                *e = rewritten;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Arrays);
+}
+
+fn array_subquery(e: &ast::Expr) -> Option<ast::Expr> {
+    let ast::Expr::Function(f) = e else {
+        return None;
+    };
+    let [ast::ObjectNamePart::Identifier(name)] = f.name.0.as_slice() else {
+        return None;
+    };
+    let ast::FunctionArguments::Subquery(query) = &f.args else {
+        return None;
+    };
+    if !name.value.eq_ignore_ascii_case("array")
+        || query.with.is_some()
+        || query.limit_clause.is_some()
+        || query.fetch.is_some()
+    {
+        return None;
+    }
+    let ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let grouped = match &select.group_by {
+        ast::GroupByExpr::All(_) => true,
+        ast::GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
+    };
+    if grouped || select.distinct.is_some() || select.having.is_some() {
+        return None;
+    }
+    let [item] = select.projection.as_slice() else {
+        return None;
+    };
+    let value = match item {
+        ast::SelectItem::UnnamedExpr(v) | ast::SelectItem::ExprWithAlias { expr: v, .. } => v,
+        _ => return None,
+    };
+    let order = match &query.order_by {
+        None => String::new(),
+        Some(o) => match &o.kind {
+            ast::OrderByKind::Expressions(items) if !items.is_empty() => format!(
+                " ORDER BY {}",
+                items
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => return None,
+        },
+    };
+    let mut inner = (**select).clone();
+    let aggregate = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("array_agg({value}{order})"))
+        .and_then(|mut p| p.parse_expr())
+        .ok()?;
+    inner.projection = vec![ast::SelectItem::UnnamedExpr(aggregate)];
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("coalesce(({inner}), make_array())"))
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -283,7 +283,13 @@ impl Engine {
                     // A table created in the block keeps its id unless a table committed
                     // meanwhile took it.
                     let created = !base.tables.contains_key(name);
-                    if created && next.tables.values().any(|o| o.def.id == table.def.id) {
+                    // (Tables the block touched are replaced from its state: a table it
+                    // renamed keeps its id.)
+                    let taken = next
+                        .tables
+                        .iter()
+                        .any(|(n, o)| !touched.contains(n) && o.def.id == table.def.id);
+                    if created && taken {
                         table.def.id = next_id;
                         next_id += 1;
                     }

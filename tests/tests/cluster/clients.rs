@@ -7,12 +7,18 @@ use tokio_postgres::types::Type;
 
 /// Runs `tests/clients/<script>` against the cluster's leader.
 fn session(cluster: &TestCluster, script: &str) {
+    session_with(cluster, script, &[]);
+}
+
+/// Runs `tests/clients/<script> PORT <args>`; returns what it printed.
+fn session_with(cluster: &TestCluster, script: &str, args: &[&str]) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("clients")
         .join(script);
     let out = std::process::Command::new("python3")
         .arg(&path)
         .arg(cluster.port.to_string())
+        .args(args)
         .env("PGPASSWORD", blueshift_tests::ADMIN_PASSWORD)
         .env(
             "SSL_CERT_FILE",
@@ -26,6 +32,23 @@ fn session(cluster: &TestCluster, script: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// 32 psycopg clients run mixed reads, writes and transaction blocks for a bounded time:
+/// no errors (40001 is retried, as clients do), every row where it belongs afterwards.
+/// Prints throughput, p50/p99 latency and the leader's peak memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_clients_run_mixed_work_without_errors() {
+    let cluster = TestCluster::start(2, 1).await;
+    let pid = cluster.leader.as_ref().unwrap().id().to_string();
+    let out = session_with(
+        &cluster,
+        "load_session.py",
+        &["--clients", "32", "--seconds", "10", "--leader-pid", &pid],
+    );
+    println!("{out}");
+    assert!(out.contains("errors: 0"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

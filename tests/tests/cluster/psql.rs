@@ -74,3 +74,73 @@ async fn psql_copies_out_in_text_and_csv() {
     let (ok, _, err) = psql(&cluster, "COPY co TO STDOUT (FORMAT binary)");
     assert!(!ok && err.contains("not supported"), "{err}");
 }
+
+/// psql's `\d` shows declared types with their modifiers, `\du` lists users and their
+/// groups, `pg_tables`/`pg_views` tell tables from views, and ALTER TABLE … RENAME moves a
+/// table or view with its data, owner and grants.
+#[tokio::test]
+async fn psql_shows_types_roles_and_renamed_relations() {
+    let cluster = TestCluster::start(1, 2).await;
+    let (ok, out, err) = psql(
+        &cluster,
+        "CREATE TABLE t (id INT NOT NULL, name VARCHAR(20), amount NUMERIC(12,2), code CHAR(3)); \
+         INSERT INTO t VALUES (1, 'a', 1.50, 'x'); CREATE VIEW v AS SELECT id, name FROM t; \
+         CREATE USER bob PASSWORD 'Bob-Pw123'; CREATE GROUP readers WITH USER bob; \
+         GRANT SELECT ON t TO bob",
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = psql(&cluster, "\\d t");
+    assert!(ok, "{err}");
+    for want in [
+        "character varying(20)",
+        "numeric(12,2)",
+        "character(3)",
+        "not null",
+    ] {
+        assert!(out.contains(want), "{want} in:\n{out}");
+    }
+    // A view's columns are never NOT NULL.
+    let (_, out, _) = psql(&cluster, "\\d v");
+    assert!(!out.contains("not null"), "{out}");
+    let (ok, out, err) = psql(&cluster, "\\du");
+    assert!(ok, "{err}");
+    assert!(out.contains("admin") && out.contains("Superuser"), "{out}");
+    assert!(out.contains("bob"), "{out}");
+    let (_, out, _) = psql(
+        &cluster,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' UNION ALL \
+         SELECT 'view ' || viewname || ': ' || definition FROM pg_views",
+    );
+    assert!(out.contains(" t\n"), "{out}");
+    assert!(out.contains("view v: SELECT id, name FROM t"), "{out}");
+    assert!(!out.contains(" v\n"), "{out}");
+
+    let (ok, out, err) = psql(
+        &cluster,
+        "ALTER TABLE t RENAME TO t2; ALTER TABLE v RENAME TO v2",
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = psql(&cluster, "SELECT id, name, amount FROM t2");
+    assert!(ok && out.contains("1.50"), "{out}{err}");
+    let (ok, _, err) = psql(&cluster, "SELECT * FROM t");
+    assert!(!ok && err.contains("does not exist"), "{err}");
+    let (_, out, _) = psql(&cluster, "\\dv");
+    assert!(out.contains("v2"), "{out}");
+    // The grant moved with the table.
+    let out = cluster
+        .psql()
+        .env("PGUSER", "bob")
+        .env("PGPASSWORD", "Bob-Pw123")
+        .args(["-U", "bob", "-tA", "-c", "SELECT count(*) FROM t2"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Temporary tables would outlive the session: refused, not made permanent.
+    let (ok, _, err) = psql(&cluster, "CREATE TEMP TABLE tt (a INT)");
+    assert!(!ok && err.contains("temporary tables"), "{err}");
+}

@@ -1,0 +1,241 @@
+//! Where datafusion-pg-catalog's `pg_catalog` answers differently from PostgreSQL about
+//! our own relations, the answer is corrected here, in front of it:
+//!
+//! - `pg_attribute`: a column's declared type (`character varying(20)`, `numeric(12,2)`,
+//!   `character(3)`) with its type modifier, not the Arrow type's (`text`, `numeric`); a
+//!   view's columns are never NOT NULL;
+//! - `pg_tables`: tables only (the crate lists views too);
+//! - `pg_views`: the views, with their definitions (the crate's is empty).
+//!
+//! Every other table is the crate's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use blueshift_storage::table::SqlType;
+use datafusion::catalog::{MemTable, SchemaProvider, Session};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::schema::PinnedSchema;
+
+/// The session's `pg_catalog`: the crate's, with the corrections above.
+#[derive(Debug)]
+pub struct PgCatalog {
+    pub inner: Arc<dyn SchemaProvider>,
+    pub schema: Arc<PinnedSchema>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let kind = match name {
+            "pg_attribute" => Kind::Attributes,
+            "pg_tables" => Kind::Tables,
+            "pg_views" => Kind::Views,
+            _ => return self.inner.table(name).await,
+        };
+        let Some(inner) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        let pg_class = self.inner.table("pg_class").await?;
+        Ok(Some(Arc::new(Corrected {
+            kind,
+            inner,
+            pg_class,
+            schema: Arc::clone(&self.schema),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Attributes,
+    Tables,
+    Views,
+}
+
+/// One corrected catalog table: the crate's rows, read whole and corrected when scanned.
+#[derive(Debug)]
+struct Corrected {
+    kind: Kind,
+    inner: Arc<dyn TableProvider>,
+    pg_class: Option<Arc<dyn TableProvider>>,
+    schema: Arc<PinnedSchema>,
+}
+
+async fn read_all(
+    provider: &Arc<dyn TableProvider>,
+    state: &dyn Session,
+) -> Result<Vec<RecordBatch>> {
+    let plan = provider.scan(state, None, &[], None).await?;
+    datafusion::physical_plan::collect(plan, state.task_ctx()).await
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal(format!(
+                "pg_catalog column {name} changed"
+            ))
+        })
+}
+
+/// PostgreSQL's type oid and type modifier of a declared column type.
+fn pg_type(t: &SqlType) -> (i32, i32) {
+    match t {
+        SqlType::SmallInt => (21, -1),
+        SqlType::Integer => (23, -1),
+        SqlType::BigInt => (20, -1),
+        SqlType::Decimal { precision, scale } => (
+            1700,
+            ((i32::from(*precision) << 16) | i32::from(*scale)) + 4,
+        ),
+        SqlType::Real => (700, -1),
+        SqlType::Double => (701, -1),
+        SqlType::Boolean => (16, -1),
+        SqlType::Char(n) => (1042, *n as i32 + 4),
+        SqlType::Varchar(n) => (1043, *n as i32 + 4),
+        SqlType::Date => (1082, -1),
+        SqlType::Timestamp => (1114, -1),
+        SqlType::TimestampTz => (1184, -1),
+    }
+}
+
+impl Corrected {
+    async fn rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let pinned = self.schema.pinned();
+        if let Kind::Views = self.kind {
+            let names: Vec<&String> = pinned.views.keys().collect();
+            let batch = RecordBatch::try_new(
+                self.inner.schema(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(
+                        names.iter().map(|_| "public"),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        names.iter().map(|n| n.as_str()),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        names.iter().map(|n| pinned.owner_of(n)),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        names.iter().map(|n| pinned.views[*n].sql.clone()),
+                    )),
+                ],
+            )?;
+            return Ok(vec![batch]);
+        }
+        let batches = read_all(&self.inner, state).await?;
+        match self.kind {
+            Kind::Tables => batches
+                .into_iter()
+                .map(|b| {
+                    let names = column::<StringArray>(&b, "tablename")?;
+                    let keep = BooleanArray::from_iter(
+                        names
+                            .iter()
+                            .map(|n| Some(!n.is_some_and(|n| pinned.views.contains_key(n)))),
+                    );
+                    Ok(arrow::compute::filter_record_batch(&b, &keep)?)
+                })
+                .collect(),
+            Kind::Attributes => {
+                let mut relnames: HashMap<i32, String> = HashMap::new();
+                if let Some(pg_class) = &self.pg_class {
+                    for b in read_all(pg_class, state).await? {
+                        let oids = column::<Int32Array>(&b, "oid")?;
+                        let names = column::<StringArray>(&b, "relname")?;
+                        for i in 0..b.num_rows() {
+                            if !oids.is_null(i) && !names.is_null(i) {
+                                relnames.insert(oids.value(i), names.value(i).to_string());
+                            }
+                        }
+                    }
+                }
+                batches
+                    .into_iter()
+                    .map(|b| {
+                        let rel = column::<Int32Array>(&b, "attrelid")?;
+                        let att = column::<StringArray>(&b, "attname")?;
+                        let mut typid: Vec<Option<i32>> =
+                            column::<Int32Array>(&b, "atttypid")?.iter().collect();
+                        let mut typmod: Vec<Option<i32>> =
+                            column::<Int32Array>(&b, "atttypmod")?.iter().collect();
+                        let mut notnull: Vec<Option<bool>> =
+                            column::<BooleanArray>(&b, "attnotnull")?.iter().collect();
+                        for i in 0..b.num_rows() {
+                            let Some(table) = relnames.get(&rel.value(i)) else {
+                                continue;
+                            };
+                            if pinned.views.contains_key(table) {
+                                notnull[i] = Some(false);
+                            } else if let Some(t) = pinned.tables.get(table)
+                                && let Some(c) =
+                                    t.def.columns.iter().find(|c| c.name == att.value(i))
+                            {
+                                let (oid, modifier) = pg_type(&c.sql_type);
+                                typid[i] = Some(oid);
+                                typmod[i] = Some(modifier);
+                            }
+                        }
+                        let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+                        let schema = b.schema();
+                        for (name, values) in [
+                            ("atttypid", Arc::new(Int32Array::from(typid)) as ArrayRef),
+                            ("atttypmod", Arc::new(Int32Array::from(typmod)) as ArrayRef),
+                            (
+                                "attnotnull",
+                                Arc::new(BooleanArray::from(notnull)) as ArrayRef,
+                            ),
+                        ] {
+                            let (i, _) = schema.column_with_name(name).expect("checked above");
+                            columns[i] = values;
+                        }
+                        Ok(RecordBatch::try_new(schema, columns)?)
+                    })
+                    .collect()
+            }
+            Kind::Views => unreachable!("answered above"),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for Corrected {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let rows = self.rows(state).await?;
+        MemTable::try_new(self.schema(), vec![rows])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
