@@ -32,6 +32,7 @@
 //! - `tls`: the certificate pgwire's TLS uses (configured, or self-signed at first start).
 //! - `pg_overrides`: where pg_catalog's answers about our relations are corrected (column
 //!   types with modifiers, `pg_tables`, `pg_views`).
+//! - `pg_functions`: catalog functions drivers call that the pg_catalog crate lacks.
 //! - `identity`: the versions and user names the server reports to drivers.
 //! - `config` (the `[leader]` section), `run` (the leader process), `error`.
 
@@ -45,6 +46,7 @@ mod error;
 mod identity;
 mod logs;
 mod outer_joins;
+mod pg_functions;
 mod pg_overrides;
 mod push_down;
 mod run;

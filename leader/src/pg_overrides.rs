@@ -5,7 +5,12 @@
 //!   `character(3)`) with its type modifier, not the Arrow type's (`text`, `numeric`); a
 //!   view's columns are never NOT NULL;
 //! - `pg_tables`: tables only (the crate lists views too);
-//! - `pg_views`: the views, with their definitions (the crate's is empty).
+//! - `pg_views`: the views, with their definitions (the crate's is empty);
+//! - `pg_class`: with PostgreSQL's `reloptions` and `relacl` columns (NULL: no storage
+//!   options, default privileges), which psql's `\d+` and SQLAlchemy read;
+//! - `pg_index`: empty (no relation has an index), with `indkey`, `indclass`,
+//!   `indoption` and `indcollation` as arrays, so `unnest(indkey)` plans (the crate's are
+//!   text).
 //!
 //! Every other table is the crate's.
 
@@ -38,10 +43,14 @@ impl SchemaProvider for PgCatalog {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if name == "pg_index" {
+            return self.inner.table(name).await.map(|t| t.map(no_indexes));
+        }
         let kind = match name {
             "pg_attribute" => Kind::Attributes,
             "pg_tables" => Kind::Tables,
             "pg_views" => Kind::Views,
+            "pg_class" => Kind::Classes,
             _ => return self.inner.table(name).await,
         };
         let Some(inner) = self.inner.table(name).await? else {
@@ -66,6 +75,59 @@ enum Kind {
     Attributes,
     Tables,
     Views,
+    Classes,
+}
+
+/// The columns `pg_class` gains, each with the NULLs of a batch of `n` rows.
+#[allow(clippy::type_complexity)]
+fn class_extras() -> Vec<(arrow::datatypes::Field, fn(usize) -> ArrayRef)> {
+    use arrow::datatypes::{DataType, Field};
+    vec![
+        (
+            Field::new(
+                "reloptions",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                true,
+            ),
+            |n| {
+                arrow::array::new_null_array(
+                    &DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                    n,
+                )
+            },
+        ),
+        (Field::new("relacl", DataType::Utf8, true), |n| {
+            arrow::array::new_null_array(&DataType::Utf8, n)
+        }),
+    ]
+}
+
+/// An empty `pg_index` whose vector columns are arrays.
+fn no_indexes(crate_table: Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = crate_table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "indkey" | "indoption" => Field::new(
+                f.name(),
+                DataType::List(Arc::new(Field::new("item", DataType::Int16, true))),
+                true,
+            ),
+            "indclass" | "indcollation" => Field::new(
+                f.name(),
+                DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+                true,
+            ),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    match MemTable::try_new(Arc::clone(&schema), vec![vec![]]) {
+        Ok(t) => Arc::new(t),
+        Err(_) => crate_table,
+    }
 }
 
 /// One corrected catalog table: the crate's rows, read whole and corrected when scanned.
@@ -211,6 +273,16 @@ impl Corrected {
                     })
                     .collect()
             }
+            Kind::Classes => batches
+                .into_iter()
+                .map(|b| {
+                    let mut columns = b.columns().to_vec();
+                    for (_, make) in class_extras() {
+                        columns.push(make(b.num_rows()));
+                    }
+                    Ok(RecordBatch::try_new(self.schema(), columns)?)
+                })
+                .collect(),
             Kind::Views => unreachable!("answered above"),
         }
     }
@@ -219,7 +291,18 @@ impl Corrected {
 #[async_trait]
 impl TableProvider for Corrected {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        let inner = self.inner.schema();
+        match self.kind {
+            Kind::Classes => Arc::new(arrow::datatypes::Schema::new(
+                inner
+                    .fields()
+                    .iter()
+                    .cloned()
+                    .chain(class_extras().into_iter().map(|(f, _)| Arc::new(f)))
+                    .collect::<Vec<_>>(),
+            )),
+            _ => inner,
+        }
     }
 
     fn table_type(&self) -> TableType {

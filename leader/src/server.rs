@@ -55,6 +55,7 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::SerializationFailure => "40001",
         Code::WrongObjectType => "42809",
         Code::DependentObjects => "2BP01",
+        Code::UndefinedFunction => "42883",
         Code::InvalidParameter => "22023",
         Code::Internal => "XX000",
     }

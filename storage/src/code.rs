@@ -50,6 +50,8 @@ pub enum Code {
     SerializationFailure,
     /// A statement for one kind of object named another kind (DROP TABLE of a view).
     WrongObjectType,
+    /// A function that does not exist.
+    UndefinedFunction,
     /// An object others depend on (a user who still owns tables).
     DependentObjects,
     /// A value a statement's option cannot take (a password that breaks the rules).
@@ -88,6 +90,7 @@ const ALL: &[Code] = &[
     Code::WrongObjectType,
     Code::DependentObjects,
     Code::InvalidParameter,
+    Code::UndefinedFunction,
     Code::Internal,
 ];
 
@@ -123,6 +126,7 @@ impl Code {
             Code::SerializationFailure => "serialization_failure",
             Code::WrongObjectType => "wrong_object_type",
             Code::DependentObjects => "dependent_objects",
+            Code::UndefinedFunction => "undefined_function",
             Code::InvalidParameter => "invalid_parameter",
             Code::Internal => "internal",
         }
@@ -147,6 +151,10 @@ impl Code {
             },
             DataFusionError::NotImplemented(_) => Code::FeatureNotSupported,
             DataFusionError::ArrowError(a, _) => Code::of_arrow(a),
+            // The planner's only word for a function it does not know.
+            DataFusionError::Plan(m) if m.starts_with("Invalid function") => {
+                Code::UndefinedFunction
+            }
             _ => Code::Internal,
         }
     }

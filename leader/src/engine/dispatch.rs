@@ -88,6 +88,7 @@ impl Engine {
         for stmt in &mut stmts {
             super::shapes::postgres_information_schema_views(stmt);
             super::shapes::array_subqueries(stmt);
+            super::shapes::like_escapes(stmt);
             super::redshift::rewrite(stmt)?;
         }
         match stmts.len() {

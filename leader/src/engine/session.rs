@@ -131,6 +131,7 @@ impl Engine {
             )?;
         }
         crate::identity::register(&ctx, user);
+        crate::pg_functions::register(&ctx);
         blueshift_functions::register(&ctx);
         let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));
         for (name, pick) in [("pg_last_copy_id", 0usize), ("pg_last_copy_count", 1)] {

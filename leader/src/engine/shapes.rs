@@ -280,6 +280,9 @@ pub fn where_alias(stmt: &mut ast::Statement, name: &str) -> bool {
     v.replaced
 }
 
+/// Also `generate_subscripts(a, 1)`, as `unnest(range(1, cardinality(a) + 1))` (arrays
+/// here have one dimension).
+///
 /// `ARRAY(SELECT e FROM …)` (psql's `\du` asks for each role's groups so): DataFusion has no
 /// array subquery. A plain one-column SELECT becomes the scalar subquery
 /// `coalesce((SELECT array_agg(e [ORDER BY …]) FROM …), make_array())`, the same array
@@ -302,6 +305,23 @@ fn array_subquery(e: &ast::Expr) -> Option<ast::Expr> {
     let ast::Expr::Function(f) = e else {
         return None;
     };
+    // `generate_subscripts(a, dim)` (SQLAlchemy numbers index keys so) over the
+    // one-dimensional arrays there are: the positions for dimension 1, none for another.
+    if let [ast::ObjectNamePart::Identifier(name)] = f.name.0.as_slice()
+        && name.value.eq_ignore_ascii_case("generate_subscripts")
+        && let ast::FunctionArguments::List(list) = &f.args
+        && let [
+            array,
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(dim)),
+        ] = list.args.as_slice()
+    {
+        return Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&format!(
+                "unnest(range(1, CAST(CASE WHEN ({dim}) = 1 THEN cardinality({array}) + 1 ELSE 1 END AS BIGINT)))"
+            ))
+            .and_then(|mut p| p.parse_expr())
+            .ok();
+    }
     let [ast::ObjectNamePart::Identifier(name)] = f.name.0.as_slice() else {
         return None;
     };
@@ -356,6 +376,70 @@ fn array_subquery(e: &ast::Expr) -> Option<ast::Expr> {
         .try_with_sql(&format!("coalesce(({inner}), make_array())"))
         .and_then(|mut p| p.parse_expr())
         .ok()
+}
+
+/// `x LIKE p ESCAPE 'c'` with an escape character other than backslash (SQLAlchemy lists
+/// schemas with `NOT LIKE 'pg/_' || '%' ESCAPE '/'`): DataFusion knows backslash only, so
+/// the pattern is rewritten to backslash escapes, with the same matches —
+/// `regexp_replace(replace(p, '\', '\\'), 'c(.)', '\\\1', 'g')` (a backslash in the
+/// pattern becomes literal; `c` before a character escapes it, as `\` does). `ESCAPE ''`
+/// (no escape character) makes every backslash literal.
+pub fn like_escapes(stmt: &mut ast::Statement) {
+    struct Escapes;
+    impl ast::VisitorMut for Escapes {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+            let (ast::Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            }
+            | ast::Expr::ILike {
+                pattern,
+                escape_char,
+                ..
+            }) = e
+            else {
+                return ControlFlow::Continue(());
+            };
+            let Some(ast::ValueWithSpan {
+                value: ast::Value::SingleQuotedString(escape),
+                ..
+            }) = escape_char.as_ref()
+            else {
+                return ControlFlow::Continue(());
+            };
+            if escape == "\\" || escape.chars().count() > 1 {
+                return ControlFlow::Continue(());
+            }
+            let literal_backslashes = format!("replace({pattern}, '\\', '\\\\')");
+            let rewritten = match escape.chars().next() {
+                None => literal_backslashes,
+                Some(c) => {
+                    let c = regex_escape(c).replace('\'', "''");
+                    format!("regexp_replace({literal_backslashes}, '{c}(.)', '\\\\\\1', 'g')")
+                }
+            };
+            if let Ok(p) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&rewritten)
+                .and_then(|mut p| p.parse_expr())
+            {
+                **pattern = p;
+                *escape_char = None;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Escapes);
+}
+
+/// A character as a regular expression that matches it alone.
+fn regex_escape(c: char) -> String {
+    if c.is_ascii_alphanumeric() {
+        c.to_string()
+    } else {
+        format!("\\{c}")
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,9 @@ fn session_with(cluster: &TestCluster, script: &str, args: &[&str]) -> String {
             cluster.dir.join("leader").join("tls").join("server.crt"),
         )
         .output()
-        .expect("python3 runs (pip install redshift_connector 'psycopg[binary]' pandas)");
+        .expect(
+            "python3 runs (pip install redshift_connector 'psycopg[binary]' pandas sqlalchemy)",
+        );
     assert!(
         out.status.success(),
         "{script}:\n{}{}",
@@ -56,6 +58,7 @@ async fn redshift_connector_and_psycopg_sessions_run_unchanged() {
     let cluster = TestCluster::start(1, 2).await;
     session(&cluster, "redshift_connector_session.py");
     session(&cluster, "psycopg_session.py");
+    session(&cluster, "sqlalchemy_session.py");
 }
 
 #[tokio::test]

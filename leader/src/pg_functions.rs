@@ -1,0 +1,261 @@
+//! PostgreSQL catalog functions drivers call that datafusion-pg-catalog lacks, each with
+//! PostgreSQL's answer for a database that has no such thing:
+//!
+//! | function | answer |
+//! |---|---|
+//! | `to_regtype(name)` | the type's oid, NULL for a type there is none of (psycopg asks for `hstore`) |
+//! | `pg_get_serial_sequence(table, column)` | NULL: no column owns a sequence |
+//! | `pg_get_indexdef(oid [, column, pretty])` | NULL: there are no indexes |
+//! | `col_description`, `obj_description`, `shobj_description` | NULL: no comments |
+//! | `pg_collation_is_visible(oid)`, `pg_type_is_visible(oid)`, `pg_function_is_visible(oid)` | true |
+//! | `pg_is_other_temp_schema(oid)` | false: there are no temporary schemas |
+//! | `json_build_object(k, v, …)` | the JSON object text |
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int32Array, StringArray};
+use arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility, create_udf,
+};
+use datafusion::prelude::SessionContext;
+
+/// The oids of the types a name can mean (PostgreSQL's names and aliases).
+fn type_oid(name: &str) -> Option<i32> {
+    let name = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .to_ascii_lowercase();
+    Some(match name.as_str() {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "char" | "\"char\"" => 18,
+        "name" => 19,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "bpchar" | "character" => 1042,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        _ => return None,
+    })
+}
+
+/// A function of any `arity` arguments that answers `value` for every row.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: &'static str,
+    signature: Signature,
+    value: ScalarValue,
+}
+
+impl Constant {
+    fn udf(name: &'static str, arities: &[usize], value: ScalarValue) -> ScalarUDF {
+        ScalarUDF::new_from_impl(Constant {
+            name,
+            signature: Signature::one_of(
+                arities.iter().map(|n| TypeSignature::Any(*n)).collect(),
+                Volatility::Stable,
+            ),
+            value,
+        })
+    }
+}
+
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(self.value.data_type())
+    }
+
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value.clone()))
+    }
+}
+
+/// `json_build_object(key, value, …)` as JSON text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return Err(datafusion::error::DataFusionError::Plan(
+                "argument list must have even number of elements".into(),
+            ));
+        }
+        let rows = args.number_rows;
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                let key = if key.is_null() {
+                    return Err(datafusion::error::DataFusionError::Plan(
+                        "null value not allowed for object key".into(),
+                    ));
+                } else {
+                    scalar_text(&key)
+                };
+                object.insert(key, json_of(&value));
+            }
+            out.push(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
+fn scalar_text(v: &ScalarValue) -> String {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn json_of(v: &ScalarValue) -> serde_json::Value {
+    if v.is_null() {
+        return serde_json::Value::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => serde_json::Value::Bool(*b),
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_)
+        | ScalarValue::Float32(_)
+        | ScalarValue::Float64(_)
+        | ScalarValue::Decimal128(..) => serde_json::from_str(&v.to_string())
+            .unwrap_or_else(|_| serde_json::Value::String(v.to_string())),
+        other => serde_json::Value::String(scalar_text(other)),
+    }
+}
+
+/// Registers the functions above in a session.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let names = args[0].to_array(1)?;
+            let names = arrow::compute::cast(&names, &DataType::Utf8)?;
+            let names = names
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to text");
+            let oids: Int32Array = names.iter().map(|n| n.and_then(type_oid)).collect();
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&oids, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(oids)),
+            })
+        }),
+    ));
+    let no_text = ScalarValue::Utf8(None);
+    for udf in [
+        Constant::udf("pg_get_serial_sequence", &[2], no_text.clone()),
+        Constant::udf("pg_get_indexdef", &[1, 3], no_text.clone()),
+        Constant::udf("col_description", &[2], no_text.clone()),
+        Constant::udf("obj_description", &[1, 2], no_text.clone()),
+        Constant::udf("shobj_description", &[2], no_text),
+        Constant::udf(
+            "pg_collation_is_visible",
+            &[1],
+            ScalarValue::Boolean(Some(true)),
+        ),
+        Constant::udf("pg_type_is_visible", &[1], ScalarValue::Boolean(Some(true))),
+        Constant::udf(
+            "pg_function_is_visible",
+            &[1],
+            ScalarValue::Boolean(Some(true)),
+        ),
+        Constant::udf(
+            "pg_is_other_temp_schema",
+            &[1],
+            ScalarValue::Boolean(Some(false)),
+        ),
+    ] {
+        ctx.register_udf(udf);
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn catalog_functions_answer_as_postgresql_does() {
+        let ctx = SessionContext::new();
+        register(&ctx);
+        let batches = ctx
+            .sql(
+                "SELECT to_regtype('integer'), to_regtype('hstore'), \
+                 json_build_object('a', 1, 'b', 'x', 'c', CAST(NULL AS INT)), \
+                 col_description(1, 2), pg_is_other_temp_schema(11)",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("| 23 "), "{text}");
+        assert!(text.contains(r#"{"a":1,"b":"x","c":null}"#), "{text}");
+        assert!(text.contains("false"), "{text}");
+    }
+}
