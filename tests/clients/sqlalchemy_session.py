@@ -1,6 +1,6 @@
 """A SQLAlchemy 2 session (psycopg dialect, unchanged) against a Blueshift leader: connect,
-inspect schemas, tables, views, columns with their declared types, keys, indexes and
-constraints, run a query and roll back a transaction. Exits non-zero, naming the step, on
+inspect schemas, tables, views (and their definitions), columns with their declared types,
+keys, indexes and constraints, reflect a MetaData, run a query and roll back a transaction. Exits non-zero, naming the step, on
 any difference.
 
     PGPASSWORD=... python3 sqlalchemy_session.py PORT
@@ -40,6 +40,12 @@ check("get_pk_constraint", inspector.get_pk_constraint("sa_t")["constrained_colu
 check("get_foreign_keys", inspector.get_foreign_keys("sa_t"), [])
 check("get_indexes", inspector.get_indexes("sa_t"), [])
 check("get_unique_constraints", inspector.get_unique_constraints("sa_t"), [])
+check("get_view_definition", inspector.get_view_definition("sa_v"), "SELECT id, name FROM sa_t")
+metadata = sa.MetaData()
+metadata.reflect(engine, views=True, only=["sa_t", "sa_v"])
+check("reflect", {n: [(c.name, str(c.type)) for c in t.columns] for n, t in metadata.tables.items()},
+      {"sa_t": [("id", "INTEGER"), ("name", "VARCHAR(20)"), ("amount", "NUMERIC(12, 2)")],
+       "sa_v": [("id", "INTEGER"), ("name", "TEXT")]})
 
 with engine.connect() as c:
     rows = c.execute(sa.text("select id, name, amount from sa_t order by id")).fetchall()

@@ -89,6 +89,7 @@ impl Engine {
             super::shapes::postgres_information_schema_views(stmt);
             super::shapes::array_subqueries(stmt);
             super::shapes::like_escapes(stmt);
+            super::shapes::table_functions(stmt);
             super::redshift::rewrite(stmt)?;
         }
         match stmts.len() {

@@ -21,7 +21,8 @@ pub struct Session {
     pub(crate) schema: Arc<PinnedSchema>,
     pub user: String,
     pub pid: i32,
-    pub settings: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Shared with `current_setting`, which reads it while a statement runs.
+    pub settings: Arc<std::sync::Mutex<BTreeMap<String, String>>>,
     /// Bumped by a cancel request; a running statement watches it.
     pub cancel: tokio::sync::watch::Sender<u64>,
     /// Where NOTICEs of the running statement go (set by the server while it runs one).
@@ -133,6 +134,33 @@ impl Engine {
         crate::identity::register(&ctx, user);
         crate::pg_functions::register(&ctx);
         blueshift_functions::register(&ctx);
+        let settings: Arc<std::sync::Mutex<BTreeMap<String, String>>> = Arc::default();
+        let read = Arc::clone(&settings);
+        ctx.register_udf(datafusion::logical_expr::create_udf(
+            "current_setting",
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            datafusion::logical_expr::Volatility::Stable,
+            Arc::new(move |args: &[datafusion::logical_expr::ColumnarValue]| {
+                use datafusion::common::ScalarValue;
+                use datafusion::logical_expr::ColumnarValue;
+                let value = |v: ScalarValue| {
+                    (!v.is_null())
+                        .then(|| super::settings::setting(&read, &v.to_string().to_lowercase()))
+                };
+                Ok(match &args[0] {
+                    ColumnarValue::Scalar(v) => {
+                        ColumnarValue::Scalar(ScalarValue::Utf8(value(v.clone())))
+                    }
+                    ColumnarValue::Array(a) => {
+                        let values = (0..a.len())
+                            .map(|i| ScalarValue::try_from_array(a, i).map(&value))
+                            .collect::<datafusion::error::Result<Vec<_>>>()?;
+                        ColumnarValue::Array(Arc::new(arrow::array::StringArray::from(values)))
+                    }
+                })
+            }),
+        ));
         let last_copy = Arc::new(std::sync::Mutex::new((-1i64, 0i64)));
         for (name, pick) in [("pg_last_copy_id", 0usize), ("pg_last_copy_count", 1)] {
             let last = Arc::clone(&last_copy);
@@ -159,7 +187,7 @@ impl Engine {
             schema,
             user: user.to_string(),
             pid,
-            settings: std::sync::Mutex::new(BTreeMap::new()),
+            settings,
             cancel: tokio::sync::watch::Sender::new(0),
         })
     }

@@ -41,23 +41,7 @@ impl Engine {
             .map(|v| v.value.to_lowercase())
             .collect::<Vec<_>>()
             .join(" ");
-        let settings = session.settings.lock().expect("settings");
-        let value = settings
-            .get(&name)
-            .cloned()
-            .unwrap_or_else(|| match name.as_str() {
-                "server_version" => crate::identity::SERVER_VERSION.into(),
-                "server_version_num" => crate::identity::SERVER_VERSION_NUM.into(),
-                "search_path" => "$user, public".into(),
-                "timezone" | "time zone" => "UTC".into(),
-                "datestyle" => "ISO, MDY".into(),
-                "client_encoding" | "server_encoding" => "UTF8".into(),
-                "transaction isolation level" | "transaction_isolation" => "serializable".into(),
-                "standard_conforming_strings" => "on".into(),
-                "integer_datetimes" => "on".into(),
-                "max_identifier_length" => "127".into(),
-                _ => String::new(),
-            });
+        let value = setting(&session.settings, &name);
         let schema = Arc::new(Schema::new(vec![Field::new(
             name.replace(' ', "_"),
             DataType::Utf8,
@@ -72,5 +56,30 @@ impl Engine {
             schema,
             batches: vec![batch],
         }
+    }
+}
+
+/// A setting's value in a session: what SET gave it, else the server's default (`SHOW`
+/// and `current_setting` answer the same).
+pub(crate) fn setting(
+    settings: &std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    name: &str,
+) -> String {
+    if let Some(v) = settings.lock().expect("settings").get(name) {
+        return v.clone();
+    }
+    match name {
+        "server_version" => crate::identity::SERVER_VERSION.into(),
+        "server_version_num" => crate::identity::SERVER_VERSION_NUM.into(),
+        "search_path" => "$user, public".into(),
+        "timezone" | "time zone" => "UTC".into(),
+        "datestyle" => "ISO, MDY".into(),
+        "client_encoding" | "server_encoding" => "UTF8".into(),
+        "transaction isolation level" | "transaction_isolation" => "serializable".into(),
+        "standard_conforming_strings" => "on".into(),
+        "integer_datetimes" => "on".into(),
+        "max_identifier_length" => "127".into(),
+        "default_table_access_method" => "heap".into(),
+        _ => String::new(),
     }
 }

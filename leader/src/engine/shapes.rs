@@ -442,6 +442,97 @@ fn regex_escape(c: char) -> String {
     }
 }
 
+/// Table functions in FROM as PostgreSQL names them (psql's `\d+` reads
+/// `pg_catalog.unnest(tc.reloptions) x`): `pg_catalog.unnest(a)` is `unnest(a)` (also
+/// once the compatibility parser has taken the qualifier off), and a
+/// one-column function aliased `x` without column names names its column `x`.
+pub fn table_functions(stmt: &mut ast::Statement) {
+    struct Functions;
+    impl ast::VisitorMut for Functions {
+        type Break = ();
+        fn post_visit_table_factor(&mut self, t: &mut ast::TableFactor) -> ControlFlow<()> {
+            if let ast::TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                ..
+            } = t
+                && let (Some(function), qualifier) = match name.0.as_slice() {
+                    [f] => (Some(f), None),
+                    [q, f] => (Some(f), Some(q)),
+                    _ => (None, None),
+                }
+                && qualifier.is_none_or(|q| {
+                    q.as_ident()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+                })
+                && function
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"))
+            {
+                let array_exprs: Option<Vec<ast::Expr>> = args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(array_exprs) = array_exprs {
+                    *t = ast::TableFactor::UNNEST {
+                        alias: alias.take(),
+                        array_exprs,
+                        with_offset: false,
+                        with_offset_alias: None,
+                        with_ordinality: false,
+                    };
+                }
+            }
+            if let ast::TableFactor::UNNEST {
+                alias: Some(alias),
+                array_exprs,
+                with_offset: false,
+                with_ordinality: false,
+                ..
+            } = t
+                && array_exprs.len() == 1
+                && alias.columns.is_empty()
+            {
+                alias.columns = vec![ast::TableAliasColumnDef {
+                    name: alias.name.clone(),
+                    data_type: None,
+                }];
+            }
+            ControlFlow::Continue(())
+        }
+        /// `pg_get_viewdef(oid [, pretty])`: the view's definition, from `pg_views`.
+        fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+            if let ast::Expr::Function(f) = e
+                && f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_get_viewdef"))
+                && let ast::FunctionArguments::List(list) = &f.args
+                && let Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(oid))) =
+                    list.args.first()
+                && list.args.len() <= 2
+                && let Ok(definition) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!(
+                        "(SELECT __v.definition FROM pg_catalog.pg_views __v \
+                         JOIN pg_catalog.pg_class __c ON __c.relname = __v.viewname \
+                         WHERE __c.oid = {oid})"
+                    ))
+                    .and_then(|mut p| p.parse_expr())
+            {
+                *e = definition;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Functions);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +561,19 @@ mod tests {
         ] {
             assert_eq!(rewrite(sql), sql);
         }
+    }
+
+    #[test]
+    fn table_functions_are_named_as_postgresql_names_them() {
+        let mut stmt = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql("SELECT x FROM pg_catalog.unnest(make_array('a', 'b')) x")
+            .unwrap()
+            .parse_statement()
+            .unwrap();
+        table_functions(&mut stmt);
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT x FROM UNNEST(make_array('a', 'b')) x (x)"
+        );
     }
 }
