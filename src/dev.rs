@@ -74,20 +74,7 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
     let secret = if opts.secret_configured {
         None
     } else {
-        let file = opts.data_dir.join("cluster_secret");
-        let kept = std::fs::read_to_string(&file)
-            .ok()
-            .map(|s| s.trim_end().to_string())
-            .filter(|s| !s.is_empty());
-        Some(match kept {
-            Some(s) => s,
-            None => {
-                let s = blueshift_compute::secret::generate();
-                blueshift_compute::secret::write_owner_only(&file, &s)
-                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", file.display())))?;
-                s
-            }
-        })
+        Some(blueshift_compute::secret::kept_or_new(&opts.data_dir)?)
     };
     let spawn = |args: Vec<String>, config: &Option<PathBuf>| -> Result<Child> {
         let mut cmd = Command::new(&exe);

@@ -53,6 +53,12 @@ pub fn resolve(configured: &str, data_dir: &Path) -> Result<String> {
     }
 }
 
+/// The secret kept in `data_dir`, or a new one kept there from now on (what `blueshift
+/// dev` hands the processes it starts).
+pub fn kept_or_new(data_dir: &Path) -> Result<String> {
+    resolve("", data_dir).or_else(|_| resolve(&generate(), data_dir))
+}
+
 /// A new random secret (64 hex digits).
 pub fn generate() -> String {
     use ring::rand::SecureRandom;
@@ -167,6 +173,7 @@ mod tests {
         assert!(resolve("", &dir).is_err());
         assert_eq!(resolve("s3cret", &dir).unwrap(), "s3cret");
         assert_eq!(resolve("", &dir).unwrap(), "s3cret");
+        assert_eq!(kept_or_new(&dir).unwrap(), "s3cret");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join(FILE))
             .unwrap()
