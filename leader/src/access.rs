@@ -41,6 +41,10 @@ pub enum Privilege {
     Insert,
     Update,
     Delete,
+    /// On a schema: may name the objects in it.
+    Usage,
+    /// On a schema: may create objects in it.
+    Create,
 }
 
 impl Privilege {
@@ -51,8 +55,13 @@ impl Privilege {
         Privilege::Delete,
     ];
 
+    /// What `ALL [PRIVILEGES]` on a schema grants.
+    pub const SCHEMA: [Privilege; 2] = [Privilege::Usage, Privilege::Create];
+
     pub fn name(self) -> &'static str {
         match self {
+            Privilege::Usage => "USAGE",
+            Privilege::Create => "CREATE",
             Privilege::Select => "SELECT",
             Privilege::Insert => "INSERT",
             Privilege::Update => "UPDATE",
@@ -63,6 +72,7 @@ impl Privilege {
     pub fn parse(word: &str) -> Option<Privilege> {
         Privilege::ALL
             .into_iter()
+            .chain(Privilege::SCHEMA)
             .find(|p| p.name().eq_ignore_ascii_case(word))
     }
 }
@@ -124,6 +134,9 @@ pub struct Security {
     pub users: BTreeMap<String, User>,
     pub groups: BTreeMap<String, Group>,
     pub acl: BTreeMap<String, Acl>,
+    /// Schemas other than `public`, with their owners and grants.
+    #[serde(default)]
+    pub schemas: BTreeMap<String, Acl>,
 }
 
 impl Security {
@@ -132,6 +145,7 @@ impl Security {
             users: state.users.clone(),
             groups: state.groups.clone(),
             acl: state.acl.clone(),
+            schemas: state.schemas.clone(),
         }
     }
 
@@ -156,14 +170,48 @@ impl ClusterState {
         self.acl.get(name).map_or(ADMIN, |a| a.owner.as_str())
     }
 
-    /// Whether `user` holds `privilege` on table or view `name`.
+    /// Whether `user` holds `privilege` on table or view `name` (a catalog key: outside
+    /// `public`, also USAGE on its schema).
     pub fn allowed(&self, user: &str, name: &str, privilege: Privilege) -> bool {
-        if self.is_superuser(user) || self.owner_of(name) == user {
+        if self.is_superuser(user) {
             return true;
         }
-        let Some(acl) = self.acl.get(name) else {
+        let (schema, _) = crate::schema::split_key(name);
+        if schema != crate::schema::PUBLIC && !self.schema_allowed(user, schema, Privilege::Usage) {
             return false;
-        };
+        }
+        self.owner_of(name) == user
+            || self
+                .acl
+                .get(name)
+                .is_some_and(|a| self.holds(a, user, privilege))
+    }
+
+    /// Whether `user` holds `privilege` (USAGE or CREATE) on schema `schema`. Everyone may
+    /// use and create in `public`, as in Redshift.
+    pub fn schema_allowed(&self, user: &str, schema: &str, privilege: Privilege) -> bool {
+        if schema == crate::schema::PUBLIC || self.is_superuser(user) {
+            return true;
+        }
+        self.schemas
+            .get(schema)
+            .is_some_and(|a| a.owner == user || self.holds(a, user, privilege))
+    }
+
+    /// 42501 unless `user` may create a relation with catalog key `key` (CREATE on its
+    /// schema).
+    pub fn require_create_in(&self, user: &str, key: &str) -> Result<()> {
+        let (schema, _) = crate::schema::split_key(key);
+        if self.schema_allowed(user, schema, Privilege::Create) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "permission denied for schema {schema}"
+        )))
+    }
+
+    /// Whether `acl` grants `privilege` to `user`, to a group of theirs, or to PUBLIC.
+    fn holds(&self, acl: &Acl, user: &str, privilege: Privilege) -> bool {
         acl.grants.iter().any(|(who, privileges)| {
             privileges.contains(&privilege)
                 && match who {

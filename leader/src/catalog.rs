@@ -40,6 +40,10 @@ pub struct ClusterState {
     /// Each table's and view's owner and grants, by the object's name.
     #[serde(default)]
     pub acl: BTreeMap<String, Acl>,
+    /// Schemas besides `public` (which always exists), with their owners and grants.
+    /// Their tables and views are keyed `schema.name` (`schema::key`).
+    #[serde(default)]
+    pub schemas: BTreeMap<String, Acl>,
 }
 
 impl ClusterState {
@@ -55,6 +59,7 @@ impl ClusterState {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             acl: BTreeMap::new(),
+            schemas: BTreeMap::new(),
         }
     }
 
@@ -270,6 +275,7 @@ pub fn create_restored(
         users: security.users,
         groups: security.groups,
         acl: security.acl,
+        schemas: security.schemas,
         ..ClusterState::new(new_cluster_id(), topology)
     };
     log.commit(state.version, &state)?;

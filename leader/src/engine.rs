@@ -22,6 +22,7 @@ mod dml;
 mod names;
 mod output;
 mod redshift;
+mod schemas;
 mod security;
 mod session;
 mod settings;
@@ -40,10 +41,10 @@ use crate::catalog::Catalog;
 use crate::config::LeaderConfig;
 use crate::logs::SystemLogs;
 
-pub use ddl::table_name;
 pub(crate) use dispatch::plan_view;
 pub use names::postgres_column_names;
 pub use output::{LoggedStream, Output};
+pub use schemas::reap_temporary;
 pub use session::Session;
 
 pub struct Engine {
@@ -57,4 +58,6 @@ pub struct Engine {
     pub snapshots: Arc<crate::snapshots::Snapshots>,
     /// Where COPY FROM STDIN spools its input until the client's last byte.
     pub spool_dir: std::path::PathBuf,
+    /// Ids of ended sessions that made temporary tables (`schemas::reap_temporary`).
+    pub ended_sessions: tokio::sync::mpsc::UnboundedSender<i32>,
 }

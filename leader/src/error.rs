@@ -54,6 +54,15 @@ pub enum Error {
     DuplicateObject(String),
     #[error("{0}")]
     DependentObjects(String),
+    /// A schema that does not exist, or none to create in (the message says which).
+    #[error("{0}")]
+    UndefinedSchema(String),
+    #[error("{0}")]
+    DuplicateSchema(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    ReservedName(String),
     #[error("{0}")]
     InvalidParameter(String),
     #[error("cluster is not ready: {0}")]
@@ -108,6 +117,10 @@ impl Error {
             Error::UndefinedObject(_) => Code::UndefinedObject,
             Error::DuplicateObject(_) => Code::DuplicateObject,
             Error::DependentObjects(_) => Code::DependentObjects,
+            Error::UndefinedSchema(_) => Code::UndefinedSchema,
+            Error::DuplicateSchema(_) => Code::DuplicateSchema,
+            Error::InvalidGrant(_) => Code::InvalidGrant,
+            Error::ReservedName(_) => Code::ReservedName,
             Error::InvalidParameter(_) => Code::InvalidParameter,
             Error::NotReady(_) => Code::NodeUnavailable,
             Error::Storage(e) => e.code(),

@@ -57,10 +57,12 @@ impl SchemaProvider for PgCatalog {
             return Ok(None);
         };
         let pg_class = self.inner.table("pg_class").await?;
+        let pg_namespace = self.inner.table("pg_namespace").await?;
         Ok(Some(Arc::new(Corrected {
             kind,
             inner,
             pg_class,
+            pg_namespace,
             schema: Arc::clone(&self.schema),
         })))
     }
@@ -136,6 +138,7 @@ struct Corrected {
     kind: Kind,
     inner: Arc<dyn TableProvider>,
     pg_class: Option<Arc<dyn TableProvider>>,
+    pg_namespace: Option<Arc<dyn TableProvider>>,
     schema: Arc<PinnedSchema>,
 }
 
@@ -188,10 +191,10 @@ impl Corrected {
                 self.inner.schema(),
                 vec![
                     Arc::new(StringArray::from_iter_values(
-                        names.iter().map(|_| "public"),
+                        names.iter().map(|n| crate::schema::split_key(n).0),
                     )),
                     Arc::new(StringArray::from_iter_values(
-                        names.iter().map(|n| n.as_str()),
+                        names.iter().map(|n| crate::schema::split_key(n).1),
                     )),
                     Arc::new(StringArray::from_iter_values(
                         names.iter().map(|n| pinned.owner_of(n)),
@@ -208,24 +211,46 @@ impl Corrected {
             Kind::Tables => batches
                 .into_iter()
                 .map(|b| {
+                    let schemas = column::<StringArray>(&b, "schemaname")?;
                     let names = column::<StringArray>(&b, "tablename")?;
-                    let keep = BooleanArray::from_iter(
-                        names
-                            .iter()
-                            .map(|n| Some(!n.is_some_and(|n| pinned.views.contains_key(n)))),
-                    );
+                    let keep =
+                        BooleanArray::from_iter(schemas.iter().zip(names.iter()).map(|(s, n)| {
+                            let key =
+                                crate::schema::key(s.unwrap_or_default(), n.unwrap_or_default());
+                            Some(!pinned.views.contains_key(&key))
+                        }));
                     Ok(arrow::compute::filter_record_batch(&b, &keep)?)
                 })
                 .collect(),
             Kind::Attributes => {
+                // Each relation's catalog key, from its name and its schema's.
+                let mut nspnames: HashMap<i32, String> = HashMap::new();
+                if let Some(pg_namespace) = &self.pg_namespace {
+                    for b in read_all(pg_namespace, state).await? {
+                        let oids = column::<Int32Array>(&b, "oid")?;
+                        let names = column::<StringArray>(&b, "nspname")?;
+                        for i in 0..b.num_rows() {
+                            if !oids.is_null(i) && !names.is_null(i) {
+                                nspnames.insert(oids.value(i), names.value(i).to_string());
+                            }
+                        }
+                    }
+                }
                 let mut relnames: HashMap<i32, String> = HashMap::new();
                 if let Some(pg_class) = &self.pg_class {
                     for b in read_all(pg_class, state).await? {
                         let oids = column::<Int32Array>(&b, "oid")?;
                         let names = column::<StringArray>(&b, "relname")?;
+                        let spaces = column::<Int32Array>(&b, "relnamespace")?;
                         for i in 0..b.num_rows() {
                             if !oids.is_null(i) && !names.is_null(i) {
-                                relnames.insert(oids.value(i), names.value(i).to_string());
+                                let schema = nspnames
+                                    .get(&spaces.value(i))
+                                    .map_or(crate::schema::PUBLIC, String::as_str);
+                                relnames.insert(
+                                    oids.value(i),
+                                    crate::schema::key(schema, names.value(i)),
+                                );
                             }
                         }
                     }

@@ -63,6 +63,7 @@ pub async fn run_leader(
             e.user_message()
         );
     }
+    let (ended_sessions, ended) = tokio::sync::mpsc::unbounded_channel();
     let engine = Arc::new(Engine {
         catalog,
         cluster,
@@ -71,7 +72,11 @@ pub async fn run_leader(
         snapshots,
         spool_dir: spool,
         config: lc,
+        ended_sessions,
     });
+    // Temporary tables of sessions a crash or stop ended go first.
+    engine.drop_temporary(|_| true).await?;
+    tokio::spawn(crate::engine::reap_temporary(Arc::clone(&engine), ended));
     tokio::spawn(crate::snapshots::schedule(Arc::clone(&engine)));
     crate::server::serve(engine, listener, tls, shutdown).await;
     Ok(())

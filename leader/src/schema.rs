@@ -1,5 +1,6 @@
-//! The `public` schema a session plans against: user tables at the session's pinned
-//! catalog version, plus the system views.
+//! The schemas a session plans against: user tables and views at the session's pinned
+//! catalog version (`public`, plus the schemas made by CREATE SCHEMA), the system views,
+//! and how names are looked up along the session's `search_path`.
 
 use std::sync::{Arc, Mutex};
 
@@ -148,22 +149,27 @@ impl Drop for WritingGuard<'_> {
     }
 }
 
-#[async_trait]
-impl SchemaProvider for PinnedSchema {
-    fn table_names(&self) -> Vec<String> {
+impl PinnedSchema {
+    /// The tables and views of `schema` (system views are `public`'s).
+    fn names_in(&self, schema: &str) -> Vec<String> {
         let state = self.pinned();
         state
             .tables
             .keys()
             .chain(state.views.keys())
-            .cloned()
+            .filter_map(|k| {
+                let (s, name) = split_key(k);
+                (s == schema).then(|| name.to_string())
+            })
             .collect()
     }
 
-    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+    async fn table_in(&self, schema: &str, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         use crate::access::Privilege;
         let state = self.pinned();
         let principal = self.principal();
+        let key = key(schema, name);
+        let name = key.as_str();
         if let Some(t) = state.tables.get(name) {
             let table = BlockTable::new(t.def.clone(), Arc::clone(&t.data), state.topology);
             let target = self.write_target.lock().expect("write target").clone();
@@ -211,26 +217,304 @@ impl SchemaProvider for PinnedSchema {
                 }),
             }));
         }
+        if schema != PUBLIC {
+            return Ok(None);
+        }
         system::table(name, &state, &self.log, &principal)
     }
 
-    fn table_exist(&self, name: &str) -> bool {
-        let state = self.pinned();
-        state.tables.contains_key(name) || state.views.contains_key(name) || system::is_view(name)
-    }
-
-    async fn table_type(&self, name: &str) -> Result<Option<datafusion::datasource::TableType>> {
+    fn table_type_in(&self, schema: &str, name: &str) -> Option<datafusion::datasource::TableType> {
         use datafusion::datasource::TableType;
         let state = self.pinned();
-        Ok(if state.views.contains_key(name) {
+        let key = key(schema, name);
+        if state.views.contains_key(&key) {
             Some(TableType::View)
-        } else if state.tables.contains_key(name) {
+        } else if state.tables.contains_key(&key) {
             Some(TableType::Base)
-        } else if system::is_view(name) {
+        } else if schema == PUBLIC && system::is_view(name) {
             Some(TableType::View)
         } else {
             None
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PinnedSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.names_in(PUBLIC)
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.table_in(PUBLIC, name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.table_type_in(PUBLIC, name).is_some()
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<datafusion::datasource::TableType>> {
+        Ok(self.table_type_in(PUBLIC, name))
+    }
+}
+
+/// A schema other than `public`, seen through the session's pinned state.
+#[derive(Debug)]
+struct SchemaView {
+    pinned: Arc<PinnedSchema>,
+    schema: String,
+}
+
+#[async_trait]
+impl SchemaProvider for SchemaView {
+    fn table_names(&self) -> Vec<String> {
+        self.pinned.names_in(&self.schema)
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.pinned.table_in(&self.schema, name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.pinned.table_type_in(&self.schema, name).is_some()
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<datafusion::datasource::TableType>> {
+        Ok(self.pinned.table_type_in(&self.schema, name))
+    }
+}
+
+/// The `dev` database's schemas: `public` and pg_catalog's (registered), and the schemas
+/// of the pinned state, which come and go with CREATE/DROP SCHEMA.
+#[derive(Debug)]
+pub struct Schemas {
+    registered: datafusion::catalog::MemoryCatalogProvider,
+    pinned: Arc<PinnedSchema>,
+}
+
+impl Schemas {
+    pub fn new(pinned: Arc<PinnedSchema>) -> Self {
+        let registered = datafusion::catalog::MemoryCatalogProvider::new();
+        let public: Arc<dyn SchemaProvider> = Arc::clone(&pinned) as _;
+        datafusion::catalog::CatalogProvider::register_schema(&registered, PUBLIC, public)
+            .expect("a new catalog takes public");
+        Schemas { registered, pinned }
+    }
+}
+
+impl datafusion::catalog::CatalogProvider for Schemas {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = self.registered.schema_names();
+        names.extend(self.pinned.pinned().schemas.keys().cloned());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(s) = self.registered.schema(name) {
+            return Some(s);
+        }
+        self.pinned.pinned().schemas.contains_key(name).then(|| {
+            Arc::new(SchemaView {
+                pinned: Arc::clone(&self.pinned),
+                schema: name.to_string(),
+            }) as _
         })
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        self.registered.register_schema(name, schema)
+    }
+
+    fn deregister_schema(
+        &self,
+        name: &str,
+        cascade: bool,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        self.registered.deregister_schema(name, cascade)
+    }
+}
+
+/// The schema every database has; its tables are keyed by their bare names.
+pub const PUBLIC: &str = "public";
+
+/// 3F000 for a schema that does not exist.
+pub fn no_schema(name: &str) -> crate::error::Error {
+    crate::error::Error::UndefinedSchema(format!("schema \"{name}\" does not exist"))
+}
+
+/// The catalog key of relation `name` in `schema`: `public`'s by bare name (as before
+/// schemas existed), any other's as `schema.name`.
+pub fn key(schema: &str, name: &str) -> String {
+    if schema == PUBLIC {
+        name.to_string()
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
+/// The catalog key of a relation DataFusion planned (unqualified is `public`).
+pub fn key_of(r: &datafusion::common::TableReference) -> String {
+    key(r.schema().unwrap_or(PUBLIC), r.table())
+}
+
+/// Qualifies the unqualified relations a statement reads or writes that the search path
+/// finds outside `public`, so DataFusion (whose default schema is `public`) plans them
+/// from their schema. A name no schema on the path holds, a CTE's name and the name a
+/// CREATE makes are left as written.
+pub fn qualify(
+    stmt: &mut datafusion::sql::sqlparser::ast::Statement,
+    state: &ClusterState,
+    path: &SearchPath,
+) {
+    use datafusion::sql::sqlparser::ast::{self, Statement};
+    use std::ops::ControlFlow;
+    if path.1.is_none() && path.0.iter().all(|s| s == PUBLIC) {
+        return;
+    }
+    struct Ctes(Vec<String>);
+    impl ast::Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &ast::Query) -> ControlFlow<()> {
+            if let Some(with) = &q.with {
+                self.0.extend(
+                    with.cte_tables
+                        .iter()
+                        .map(|c| c.alias.name.value.to_lowercase()),
+                );
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(Vec::new());
+    let _ = ast::Visit::visit(&*stmt, &mut ctes);
+    let ctes = ctes.0;
+    let fix = |name: &mut ast::ObjectName| {
+        let [ast::ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let folded = if ident.quote_style.is_some() {
+            ident.value.clone()
+        } else {
+            ident.value.to_lowercase()
+        };
+        if ctes.contains(&folded) {
+            return ControlFlow::Continue(());
+        }
+        if let Some(k) = path.find(state, &folded) {
+            let (schema, _) = split_key(&k);
+            if schema != PUBLIC {
+                let ident = ident.clone();
+                name.0 = vec![
+                    ast::ObjectNamePart::Identifier(ast::Ident::with_quote('"', schema)),
+                    ast::ObjectNamePart::Identifier(ident),
+                ];
+            }
+        }
+        ControlFlow::Continue(())
+    };
+    match stmt {
+        Statement::Query(_)
+        | Statement::Insert(_)
+        | Statement::Update(_)
+        | Statement::Delete(_)
+        | Statement::Explain { .. } => {
+            let _ = ast::visit_relations_mut(stmt, fix);
+        }
+        Statement::CreateTable(ct) => {
+            if let Some(q) = ct.query.as_mut() {
+                let _ = ast::visit_relations_mut(q.as_mut(), fix);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A catalog key's schema and name.
+pub fn split_key(key: &str) -> (&str, &str) {
+    key.split_once('.').unwrap_or((PUBLIC, key))
+}
+
+/// Where a session's temporary tables live: `pg_temp_<session id>`, as in PostgreSQL.
+pub const TEMP_PREFIX: &str = "pg_temp_";
+
+/// The schemas an unqualified name is looked for in, in order: the session's temporary
+/// schema (if it has made one), then its `search_path` (`$user` is the session's user)
+/// with the schemas that do not exist left out, as in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SearchPath(pub Vec<String>, pub Option<String>);
+
+impl SearchPath {
+    pub fn new(setting: &str, user: &str, temp: &str, state: &ClusterState) -> Self {
+        let mut schemas = Vec::new();
+        for part in setting.split(',') {
+            let part = part.trim();
+            let name = if part.eq_ignore_ascii_case("\"$user\"")
+                || part.eq_ignore_ascii_case("$user")
+            {
+                user.to_string()
+            } else if let Some(quoted) = part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                quoted.to_string()
+            } else {
+                part.to_lowercase()
+            };
+            if (name == PUBLIC || state.schemas.contains_key(&name)) && !schemas.contains(&name) {
+                schemas.push(name);
+            }
+        }
+        let temp = state.schemas.contains_key(temp).then(|| temp.to_string());
+        SearchPath(schemas, temp)
+    }
+
+    /// Where an unqualified CREATE puts its object: the first schema of the path.
+    pub fn creation_schema(&self) -> crate::error::Result<&str> {
+        self.0.first().map(String::as_str).ok_or_else(|| {
+            crate::error::Error::UndefinedSchema("no schema has been selected to create in".into())
+        })
+    }
+
+    /// The key of an existing table or view `name` found along the path.
+    pub fn find(&self, state: &ClusterState, name: &str) -> Option<String> {
+        self.1
+            .iter()
+            .chain(&self.0)
+            .map(|s| key(s, name))
+            .find(|k| state.tables.contains_key(k) || state.views.contains_key(k))
+    }
+
+    /// The catalog key of a relation as written (`t`, `s.t`, `dev.s.t`; parts already
+    /// folded): a qualified name's schema must exist; an unqualified one is looked up
+    /// along the path, or for `create` (and when nothing is found) placed in the path's
+    /// first schema.
+    pub fn resolve(
+        &self,
+        state: &ClusterState,
+        parts: &[String],
+        create: bool,
+    ) -> crate::error::Result<String> {
+        let (schema, name) = match parts {
+            [t] => {
+                if !create && let Some(k) = self.find(state, t) {
+                    return Ok(k);
+                }
+                (self.creation_schema()?.to_string(), t.clone())
+            }
+            [s, t] => (s.clone(), t.clone()),
+            [d, s, t] if d == "dev" => (s.clone(), t.clone()),
+            _ => return Err(crate::error::Error::UndefinedTable(parts.join("."))),
+        };
+        if schema != PUBLIC && !state.schemas.contains_key(&schema) {
+            return Err(no_schema(&schema));
+        }
+        if name.contains('.') {
+            return Err(crate::error::Error::InvalidInput(format!(
+                "a relation's name may not contain \".\": \"{name}\""
+            )));
+        }
+        Ok(key(&schema, &name))
     }
 }
 

@@ -57,6 +57,10 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::DependentObjects => "2BP01",
         Code::UndefinedFunction => "42883",
         Code::InvalidParameter => "22023",
+        Code::UndefinedSchema => "3F000",
+        Code::DuplicateSchema => "42P06",
+        Code::InvalidGrant => "0LP01",
+        Code::ReservedName => "42939",
         Code::Internal => "XX000",
     }
 }

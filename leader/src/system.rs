@@ -28,6 +28,7 @@ use datafusion::error::Result;
 
 use crate::catalog::ClusterState;
 use crate::logs::SystemLogs;
+use crate::schema::split_key;
 
 type Build = fn(&ClusterState, &SystemLogs) -> Result<Vec<Column>>;
 
@@ -170,9 +171,15 @@ fn svv_table_info(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
     });
     Ok(vec![
         col("database", texts(tables.iter().map(|_| "dev"))),
-        col("schema", texts(tables.iter().map(|_| "public"))),
+        col(
+            "schema",
+            texts(tables.iter().map(|t| split_key(&t.def.name).0)),
+        ),
         col("table_id", i64s(tables.iter().map(|t| t.def.id as i64))),
-        col("table", texts(tables.iter().map(|t| &t.def.name))),
+        col(
+            "table",
+            texts(tables.iter().map(|t| split_key(&t.def.name).1)),
+        ),
         col(
             "diststyle",
             texts(
@@ -327,8 +334,8 @@ fn svv_tables(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
         .collect();
     Ok(vec![
         col("table_catalog", texts(rows.iter().map(|_| "dev"))),
-        col("table_schema", texts(rows.iter().map(|_| "public"))),
-        col("table_name", texts(rows.iter().map(|r| r.0))),
+        col("table_schema", texts(rows.iter().map(|r| split_key(r.0).0))),
+        col("table_name", texts(rows.iter().map(|r| split_key(r.0).1))),
         col("table_type", texts(rows.iter().map(|r| r.1))),
         nullable(
             "remarks",
@@ -356,8 +363,8 @@ fn svv_columns(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
     };
     Ok(vec![
         col("table_catalog", texts(cols.iter().map(|_| "dev"))),
-        col("table_schema", texts(cols.iter().map(|_| "public"))),
-        col("table_name", texts(cols.iter().map(|c| c.0))),
+        col("table_schema", texts(cols.iter().map(|c| split_key(c.0).0))),
+        col("table_name", texts(cols.iter().map(|c| split_key(c.0).1))),
         col("column_name", texts(cols.iter().map(|c| c.2.name.as_str()))),
         col("ordinal_position", i32s(cols.iter().map(|c| c.1 as i32))),
         nullable("column_default", none()),

@@ -56,6 +56,14 @@ pub enum Code {
     DependentObjects,
     /// A value a statement's option cannot take (a password that breaks the rules).
     InvalidParameter,
+    /// A schema that does not exist.
+    UndefinedSchema,
+    /// A schema that already exists.
+    DuplicateSchema,
+    /// A privilege that the object's kind does not have (USAGE on a table).
+    InvalidGrant,
+    /// A name the system keeps for itself (a schema named `pg_…`).
+    ReservedName,
     Internal,
 }
 
@@ -91,6 +99,10 @@ const ALL: &[Code] = &[
     Code::DependentObjects,
     Code::InvalidParameter,
     Code::UndefinedFunction,
+    Code::UndefinedSchema,
+    Code::DuplicateSchema,
+    Code::InvalidGrant,
+    Code::ReservedName,
     Code::Internal,
 ];
 
@@ -128,6 +140,10 @@ impl Code {
             Code::DependentObjects => "dependent_objects",
             Code::UndefinedFunction => "undefined_function",
             Code::InvalidParameter => "invalid_parameter",
+            Code::UndefinedSchema => "undefined_schema",
+            Code::DuplicateSchema => "duplicate_schema",
+            Code::InvalidGrant => "invalid_grant",
+            Code::ReservedName => "reserved_name",
             Code::Internal => "internal",
         }
     }

@@ -284,6 +284,24 @@ impl TestCluster {
         client
     }
 
+    /// A client logged in as `user` with `password` (the error when the login fails).
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(user)
+            .password(password)
+            .dbname("dev");
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
     pub fn kill9_compute(&mut self, node: u32) {
         if let Some(mut c) = self.computes[node as usize].take() {
             c.kill().unwrap();

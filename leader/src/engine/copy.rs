@@ -100,11 +100,12 @@ pub(crate) fn server_file_check(
 
 impl Engine {
     pub(crate) async fn copy(&self, session: &Session, sql: &str, query: u64) -> Result<Output> {
-        let stmt = crate::engine::copy::sql::parse_copy(sql)?;
+        let mut stmt = crate::engine::copy::sql::parse_copy(sql)?;
         if stmt.iam_role {
             session.notice(IAM_ROLE_IGNORED);
         }
         let state = session.read_state(&self.catalog);
+        stmt.table = session.resolve_written(&state, &stmt.table, false)?;
         let table = state.table(&stmt.table)?;
         state.require(&session.user, &stmt.table, crate::access::Privilege::Insert)?;
         if let Source::Url(url) = &stmt.source {

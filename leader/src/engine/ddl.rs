@@ -21,15 +21,38 @@ impl Engine {
         attrs: TableAttributes,
         qid: &str,
     ) -> Result<Output> {
-        if ct.temporary {
-            // Made as a permanent table it would outlive the session and be seen by all.
+        if matches!(
+            ct.on_commit,
+            Some(ast::OnCommit::Drop | ast::OnCommit::DeleteRows)
+        ) {
             return Err(Error::NotSupported(
-                "temporary tables are not supported yet: create a regular table and drop it when done".into(),
+                "ON COMMIT DROP and ON COMMIT DELETE ROWS are not supported: a temporary table lasts as long as its session".into(),
             ));
         }
-        let name = table_name(&ct.name)?;
         let guard = self.catalog.begin_write().await;
         let state = session.read_state(&self.catalog);
+        // A temporary table goes into the session's own schema, made with its first one.
+        let (state, name) = if ct.temporary {
+            let [table] = name_parts(&ct.name).try_into().map_err(|_| {
+                Error::InvalidInput(
+                    "a temporary table takes a name without a schema: it lives in the session's own".into(),
+                )
+            })?;
+            let schema = session.temp_schema();
+            let mut with_schema = (*state).clone();
+            with_schema
+                .schemas
+                .entry(schema.clone())
+                .or_insert_with(|| crate::access::Acl::owned_by(&session.user));
+            session
+                .made_temp
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            (Arc::new(with_schema), crate::schema::key(&schema, &table))
+        } else {
+            let name = session.resolve(&state, &ct.name, true)?;
+            (state, name)
+        };
+        state.require_create_in(&session.user, &name)?;
         if state.tables.contains_key(&name) || state.views.contains_key(&name) {
             if ct.if_not_exists {
                 return Ok(Output::Command {
@@ -130,7 +153,10 @@ impl Engine {
         let mut next = (*session.read_state(&self.catalog)).clone();
         let mut dropped = Vec::new();
         for n in names {
-            let name = table_name(n)?;
+            let name = match session.resolve(&next, n, false) {
+                Err(Error::UndefinedSchema(_)) if if_exists => continue,
+                name => name?,
+            };
             if next.views.contains_key(&name) {
                 return Err(Error::WrongObjectType {
                     name,
@@ -163,7 +189,7 @@ impl Engine {
         let mut next = (*session.read_state(&self.catalog)).clone();
         let mut truncated = Vec::new();
         for n in names {
-            let name = table_name(n)?;
+            let name = session.resolve(&next, n, false)?;
             truncated.push(name.clone());
             if next.tables.contains_key(&name) {
                 next.require_owner(&session.user, &name)?;
@@ -195,9 +221,9 @@ impl Engine {
     }
 }
 
-pub fn table_name(name: &ast::ObjectName) -> Result<String> {
-    let parts: Vec<String> = name
-        .0
+/// A name's parts as PostgreSQL folds them: unquoted parts in lower case.
+pub fn name_parts(name: &ast::ObjectName) -> Vec<String> {
+    name.0
         .iter()
         .filter_map(|p| p.as_ident())
         .map(|i| {
@@ -207,13 +233,7 @@ pub fn table_name(name: &ast::ObjectName) -> Result<String> {
                 i.value.to_lowercase()
             }
         })
-        .collect();
-    match parts.as_slice() {
-        [t] => Ok(t.clone()),
-        [s, t] if s == "public" => Ok(t.clone()),
-        [d, s, t] if d == "dev" && s == "public" => Ok(t.clone()),
-        _ => Err(Error::UndefinedTable(name.to_string())),
-    }
+        .collect()
 }
 pub(crate) fn column_def(c: &ast::ColumnDef) -> Result<ColumnDef> {
     let mut nullable = true;
@@ -412,10 +432,24 @@ impl Engine {
     ) -> Result<Output> {
         let guard = self.catalog.begin_write().await;
         let mut next = (*session.read_state(&self.catalog)).clone();
+        let name = session.resolve_written(&next, name, false)?;
+        let name = name.as_str();
         if !next.tables.contains_key(name) && !next.views.contains_key(name) {
             return Err(Error::UndefinedTable(name.to_string()));
         }
         next.require_owner(&session.user, name)?;
+        // The new name stays in the relation's schema, as in PostgreSQL.
+        let (schema, _) = crate::schema::split_key(name);
+        let to = match to.rsplit_once('.') {
+            Some((given, _)) if given.rsplit('.').next() != Some(schema) => {
+                return Err(Error::syntax(
+                    "RENAME TO takes the new name without a schema: a relation stays in its schema",
+                ));
+            }
+            Some((_, bare)) => crate::schema::key(schema, bare),
+            None => crate::schema::key(schema, to),
+        };
+        let to = to.as_str();
         if next.tables.contains_key(to) || next.views.contains_key(to) {
             return Err(Error::DuplicateTable(to.to_string()));
         }

@@ -206,6 +206,21 @@ impl Engine {
                 ..
             } => self.drop_views(session, &names, if_exists).await,
             Statement::CreateView(cv) => self.create_view(session, cv).await,
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => {
+                self.create_schema(session, &schema_name, if_not_exists)
+                    .await
+            }
+            Statement::Drop {
+                object_type: ObjectType::Schema,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => self.drop_schemas(session, &names, if_exists, cascade).await,
             Statement::Truncate(t) => {
                 let names: Vec<ast::ObjectName> =
                     t.table_names.into_iter().map(|t| t.name).collect();
@@ -264,7 +279,12 @@ impl Engine {
         stmt: Statement,
         params: Option<&ParamValues>,
     ) -> Result<LogicalPlan> {
-        let plan = plan_statement(&session.ctx.state(), stmt).await?;
+        let mut stmt = stmt;
+        let state = session.schema.pinned();
+        crate::schema::qualify(&mut stmt, &state, &session.search_path(&state));
+        drop(state);
+        // Boxed: every statement kind's future holds this one.
+        let plan = Box::pin(plan_statement(&session.ctx.state(), stmt)).await?;
         Ok(match params {
             Some(p) => plan.with_param_values(p.clone())?,
             None => plan,
@@ -297,7 +317,7 @@ impl Engine {
             | Statement::Delete(_)
             | Statement::Update(_) => {
                 let is_dml = !returns_rows;
-                let writing = is_dml.then(|| session.schema.writing(dml_target(&stmt)));
+                let writing = is_dml.then(|| session.schema.writing(dml_target(session, &stmt)));
                 let plan = self.plan(session, stmt, None).await;
                 drop(writing);
                 session.schema.unpin();
@@ -434,13 +454,15 @@ impl Engine {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let state = session.read_state(&self.catalog);
         session.schema.pin(Arc::clone(&state));
-        let writing = session.schema.writing(dml_target(&stmt));
+        let writing = session.schema.writing(dml_target(session, &stmt));
         let plan = self.plan(session, stmt, params).await;
         drop(writing);
         let LogicalPlan::Dml(dml) = plan? else {
             return Err(Error::NotSupported("unsupported data modification".into()));
         };
-        let table = state.table(dml.table_name.table())?.clone();
+        let table = state
+            .table(&crate::schema::key_of(&dml.table_name))?
+            .clone();
         let (_, shape) = super::dml::write_shape(&dml.op, &dml.input, &table.def)?;
         let physical = self.physical(session, &dml.input, qid).await?;
         Ok(

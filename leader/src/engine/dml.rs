@@ -27,7 +27,7 @@ impl Engine {
         let guard = self.catalog.begin_write().await;
         let state = session.read_state(&self.catalog);
         session.schema.pin(Arc::clone(&state));
-        let writing = session.schema.writing(dml_target(&stmt));
+        let writing = session.schema.writing(dml_target(session, &stmt));
         let plan = self.plan(session, stmt, params).await;
         drop(writing);
         let LogicalPlan::Dml(DmlStatement {
@@ -39,7 +39,7 @@ impl Engine {
         else {
             return Err(Error::NotSupported("unsupported data modification".into()));
         };
-        let name = table_name.table().to_string();
+        let name = crate::schema::key_of(&table_name);
         let table = state.table(&name)?.clone();
         let next = (*state).clone();
         let (tag, shape) = write_shape(&op, &input, &table.def)?;
@@ -121,7 +121,7 @@ impl Engine {
 }
 
 /// The table a DML statement writes, and whether its scans need row ids.
-pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
+pub(crate) fn dml_target(session: &Session, stmt: &Statement) -> Option<WriteTarget> {
     use crate::access::Privilege;
     let (name, row_ids, privilege, reads) = match stmt {
         Statement::Insert(i) => match &i.table {
@@ -153,7 +153,9 @@ pub(crate) fn dml_target(stmt: &Statement) -> Option<WriteTarget> {
         _ => return None,
     };
     Some(WriteTarget {
-        table: table_name(name).ok()?,
+        table: session
+            .resolve(&session.schema.pinned(), name, false)
+            .ok()?,
         row_ids,
         privilege,
         reads,

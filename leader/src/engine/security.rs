@@ -12,6 +12,7 @@
 //!  DROP GROUP g
 //!  GRANT {privilege [, …] | ALL [PRIVILEGES]} ON {[TABLE] t [, …] | ALL TABLES IN SCHEMA s}
 //!        TO {u | GROUP g | PUBLIC} [, …]
+//!  GRANT {USAGE | CREATE [, …] | ALL} ON SCHEMA s [, …] TO …
 //!  REVOKE … ON … FROM {u | GROUP g | PUBLIC} [, …] [CASCADE | RESTRICT]
 //!  ALTER TABLE t OWNER TO u  (also ALTER VIEW)
 //! ```
@@ -77,8 +78,10 @@ pub enum SecurityStatement {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Objects {
+    /// Tables and views as written (resolved along the search path when run).
     Tables(Vec<String>),
     AllInSchema(String),
+    Schemas(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -198,20 +201,21 @@ fn parse_tokens(sql: &str) -> Result<SecurityStatement> {
                 t.expect_word("OPTION")?;
                 t.expect_word("FOR")?;
             }
-            let privileges = privilege_list(&mut t)?;
+            let mut privileges = privilege_list(&mut t)?;
             t.expect_word("ON")?;
             let objects = if t.eat_word("ALL") {
                 t.expect_word("TABLES")?;
                 t.expect_word("IN")?;
                 t.expect_word("SCHEMA")?;
                 Objects::AllInSchema(t.ident()?)
+            } else if t.eat_word("SCHEMA") {
+                Objects::Schemas(name_list(&mut t)?)
             } else {
-                if t.peek_word().as_deref() == Some("SCHEMA")
-                    || t.peek_word().as_deref() == Some("DATABASE")
+                if t.peek_word().as_deref() == Some("DATABASE")
                     || t.peek_word().as_deref() == Some("FUNCTION")
                 {
                     return Err(Error::NotSupported(format!(
-                        "GRANT ON {} is not supported: grants are on tables and views",
+                        "GRANT ON {} is not supported: grants are on tables, views and schemas",
                         t.peek_word().unwrap_or_default()
                     )));
                 }
@@ -222,6 +226,20 @@ fn parse_tokens(sql: &str) -> Result<SecurityStatement> {
                 }
                 Objects::Tables(names)
             };
+            let on_schemas = matches!(objects, Objects::Schemas(_));
+            if on_schemas && privileges == Privilege::ALL {
+                privileges = Privilege::SCHEMA.to_vec();
+            }
+            if let Some(p) = privileges
+                .iter()
+                .find(|p| Privilege::SCHEMA.contains(p) != on_schemas)
+            {
+                return Err(Error::InvalidGrant(format!(
+                    "invalid privilege type {} for {}",
+                    p.name(),
+                    if on_schemas { "schema" } else { "relation" }
+                )));
+            }
             t.expect_word(if grant { "TO" } else { "FROM" })?;
             let mut grantees = vec![grantee(&mut t)?];
             while t.eat(&Token::Comma) {
@@ -248,6 +266,23 @@ fn parse_tokens(sql: &str) -> Result<SecurityStatement> {
         return Err(t.unexpected("expected end of statement"));
     }
     Ok(stmt)
+}
+
+/// Grants `privileges` to `grantees` on one object (or revokes them).
+fn apply_grant(acl: &mut Acl, grantees: &[Grantee], privileges: &[Privilege], grant: bool) {
+    for g in grantees {
+        let held = acl.grants.entry(g.clone()).or_default();
+        for p in privileges {
+            if grant {
+                held.insert(*p);
+            } else {
+                held.remove(p);
+            }
+        }
+        if held.is_empty() {
+            acl.grants.remove(g);
+        }
+    }
 }
 
 fn name_list(t: &mut Tokens) -> Result<Vec<String>> {
@@ -290,7 +325,11 @@ fn privilege_list(t: &mut Tokens) -> Result<Vec<Privilege>> {
                     "the {word} privilege is not supported: SELECT, INSERT, UPDATE, DELETE or ALL"
                 )));
             }
-            None => return Err(t.unexpected("expected SELECT, INSERT, UPDATE, DELETE or ALL")),
+            None => {
+                return Err(
+                    t.unexpected("expected SELECT, INSERT, UPDATE, DELETE, USAGE, CREATE or ALL")
+                );
+            }
         }
         if !t.eat(&Token::Comma) {
             return Ok(out);
@@ -481,7 +520,7 @@ impl Engine {
                         g.members.insert(to.clone());
                     }
                 }
-                for acl in next.acl.values_mut() {
+                for acl in next.acl.values_mut().chain(next.schemas.values_mut()) {
                     if acl.owner == name {
                         acl.owner = to.clone();
                     }
@@ -518,11 +557,16 @@ impl Engine {
                             owned.len() - 1
                         )));
                     }
+                    if let Some((s, _)) = next.schemas.iter().find(|(_, a)| a.owner == *name) {
+                        return Err(Error::DependentObjects(format!(
+                            "user \"{name}\" cannot be dropped because the user owns schema \"{s}\"; drop the schema first"
+                        )));
+                    }
                     next.users.remove(name);
                     for g in next.groups.values_mut() {
                         g.members.remove(name);
                     }
-                    for acl in next.acl.values_mut() {
+                    for acl in next.acl.values_mut().chain(next.schemas.values_mut()) {
                         acl.grants.remove(&Grantee::User(name.clone()));
                     }
                 }
@@ -579,7 +623,7 @@ impl Engine {
                     )));
                 }
                 next.groups.insert(to.clone(), group);
-                for acl in next.acl.values_mut() {
+                for acl in next.acl.values_mut().chain(next.schemas.values_mut()) {
                     if let Some(p) = acl.grants.remove(&Grantee::Group(name.clone())) {
                         acl.grants.insert(Grantee::Group(to.clone()), p);
                     }
@@ -591,7 +635,7 @@ impl Engine {
                 next.groups
                     .remove(&name)
                     .ok_or_else(|| undefined_group(&name))?;
-                for acl in next.acl.values_mut() {
+                for acl in next.acl.values_mut().chain(next.schemas.values_mut()) {
                     acl.grants.remove(&Grantee::Group(name.clone()));
                 }
                 "DROP GROUP"
@@ -614,12 +658,14 @@ impl Engine {
                     }
                 }
                 let names: Vec<String> = match objects {
-                    Objects::Tables(names) => names,
+                    Objects::Tables(names) => names
+                        .iter()
+                        .map(|n| session.resolve_written(&current, n, false))
+                        .collect::<Result<_>>()?,
                     Objects::AllInSchema(schema) => {
-                        if schema != "public" {
-                            return Err(Error::UndefinedObject(format!(
-                                "schema \"{schema}\" does not exist"
-                            )));
+                        if schema != crate::schema::PUBLIC && !current.schemas.contains_key(&schema)
+                        {
+                            return Err(crate::schema::no_schema(&schema));
                         }
                         // Tables and views alike, as PostgreSQL's ALL TABLES IN SCHEMA;
                         // those the session may not grant on are left out.
@@ -627,9 +673,25 @@ impl Engine {
                             .tables
                             .keys()
                             .chain(current.views.keys())
+                            .filter(|n| crate::schema::split_key(n).0 == schema)
                             .filter(|n| current.require_owner(me, n).is_ok())
                             .cloned()
                             .collect()
+                    }
+                    Objects::Schemas(schemas) => {
+                        for schema in schemas {
+                            let Some(acl) = current.schemas.get(&schema) else {
+                                return Err(crate::schema::no_schema(&schema));
+                            };
+                            if !current.is_superuser(me) && acl.owner != me {
+                                return Err(Error::PermissionDenied(format!(
+                                    "must be owner of schema {schema}"
+                                )));
+                            }
+                            let acl = next.schemas.get_mut(&schema).expect("checked");
+                            apply_grant(acl, &grantees, &privileges, grant);
+                        }
+                        vec![]
                     }
                 };
                 for name in &names {
@@ -642,23 +704,12 @@ impl Engine {
                         .acl
                         .entry(name.clone())
                         .or_insert_with(|| Acl::owned_by(&owner));
-                    for g in &grantees {
-                        let held = acl.grants.entry(g.clone()).or_default();
-                        for p in &privileges {
-                            if grant {
-                                held.insert(*p);
-                            } else {
-                                held.remove(p);
-                            }
-                        }
-                        if held.is_empty() {
-                            acl.grants.remove(g);
-                        }
-                    }
+                    apply_grant(acl, &grantees, &privileges, grant);
                 }
                 if grant { "GRANT" } else { "REVOKE" }
             }
             SecurityStatement::Owner { object, owner } => {
+                let object = session.resolve_written(&current, &object, false)?;
                 if !current.tables.contains_key(&object) && !current.views.contains_key(&object) {
                     return Err(Error::UndefinedTable(object));
                 }
@@ -708,7 +759,7 @@ mod tests {
             SecurityStatement::Grant {
                 grant: true,
                 privileges: vec![Privilege::Select, Privilege::Insert],
-                objects: Objects::Tables(vec!["t".into(), "u".into()]),
+                objects: Objects::Tables(vec!["public.t".into(), "u".into()]),
                 grantees: vec![
                     Grantee::Group("readers".into()),
                     Grantee::User("bob".into()),

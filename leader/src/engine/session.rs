@@ -5,15 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use datafusion::catalog::CatalogProvider;
-use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use tokio::sync::mpsc;
 
 use super::*;
 use crate::error::{Error, Result};
-use crate::schema::PinnedSchema;
+use crate::schema::{PinnedSchema, SearchPath};
+use datafusion::sql::sqlparser::ast;
 
 /// A connection's state: its DataFusion context (with pg_catalog), settings, user.
 pub struct Session {
@@ -34,9 +33,50 @@ pub struct Session {
     /// The session's transaction block, if one is open.
     /// Shared with the session's result streams, which fail the block on an error.
     pub(crate) tx: Arc<std::sync::Mutex<super::txn::Tx>>,
+    /// Set when the session makes a temporary table: its schema is dropped when the
+    /// session ends (the engine's reaper hears of it through `ended`).
+    pub(crate) made_temp: std::sync::atomic::AtomicBool,
+    ended: mpsc::UnboundedSender<i32>,
 }
 
 impl Session {
+    /// The schemas unqualified names are looked up in, by the session's `search_path`.
+    pub(crate) fn search_path(&self, state: &crate::catalog::ClusterState) -> SearchPath {
+        SearchPath::new(
+            &super::settings::setting(&self.settings, "search_path"),
+            &self.user,
+            &self.temp_schema(),
+            state,
+        )
+    }
+
+    /// The schema of the session's temporary tables (made with the first of them).
+    pub(crate) fn temp_schema(&self) -> String {
+        format!("{}{}", crate::schema::TEMP_PREFIX, self.pid)
+    }
+
+    /// The catalog key of a relation named in a statement (`create`: where a new one goes).
+    pub(crate) fn resolve(
+        &self,
+        state: &crate::catalog::ClusterState,
+        name: &ast::ObjectName,
+        create: bool,
+    ) -> Result<String> {
+        self.search_path(state)
+            .resolve(state, &super::ddl::name_parts(name), create)
+    }
+
+    /// The same for a name parsed by our own statement parsers (`Tokens::object_name`).
+    pub(crate) fn resolve_written(
+        &self,
+        state: &crate::catalog::ClusterState,
+        written: &str,
+        create: bool,
+    ) -> Result<String> {
+        let parts: Vec<String> = written.split('.').map(str::to_string).collect();
+        self.search_path(state).resolve(state, &parts, create)
+    }
+
     /// Sends a NOTICE to the client, if it is listening.
     pub fn notice(&self, message: &str) {
         if let Some(tx) = self.notices.lock().expect("notices").as_ref() {
@@ -110,9 +150,10 @@ impl Engine {
         schema.set_planner(crate::schema::Planner(Box::new(move || {
             planner.upgrade().map(|s| s.read().clone())
         })));
-        let catalog = MemoryCatalogProvider::new();
-        catalog.register_schema("public", Arc::clone(&schema) as _)?;
-        ctx.register_catalog("dev", Arc::new(catalog));
+        ctx.register_catalog(
+            "dev",
+            Arc::new(crate::schema::Schemas::new(Arc::clone(&schema))),
+        );
         datafusion_pg_catalog::setup_pg_catalog(
             &ctx,
             "dev",
@@ -189,6 +230,8 @@ impl Engine {
             pid,
             settings,
             cancel: tokio::sync::watch::Sender::new(0),
+            made_temp: std::sync::atomic::AtomicBool::new(false),
+            ended: self.ended_sessions.clone(),
         })
     }
 }
@@ -197,6 +240,9 @@ impl Drop for Session {
     /// pg_catalog's tables refer back to the session's catalog list, which holds them: the
     /// cycle is cut here so a closed connection frees its context.
     fn drop(&mut self) {
+        if self.made_temp.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = self.ended.send(self.pid);
+        }
         if let Some(catalog) = self.ctx.catalog("dev") {
             for name in catalog.schema_names() {
                 let _ = catalog.deregister_schema(&name, true);

@@ -274,7 +274,26 @@ impl Engine {
         if let Some(name) = touched.iter().find(|n| !unchanged(&base, &current, n)) {
             return Err(Error::SerializationFailure(name.clone()));
         }
+        // Schemas the block created or dropped, unless another commit changed them too.
+        let schemas: std::collections::BTreeSet<&String> = base
+            .schemas
+            .keys()
+            .chain(pending.schemas.keys())
+            .filter(|s| pending.schemas.get(*s) != base.schemas.get(*s))
+            .collect();
+        if let Some(s) = schemas
+            .iter()
+            .find(|s| current.schemas.get(**s) != base.schemas.get(**s))
+        {
+            return Err(Error::SerializationFailure(format!("schema {s}")));
+        }
         let mut next = (*current).clone();
+        for s in schemas {
+            match pending.schemas.get(s) {
+                Some(acl) => next.schemas.insert(s.clone(), acl.clone()),
+                None => next.schemas.remove(s),
+            };
+        }
         let mut next_id = current.next_table_id.max(pending.next_table_id);
         for name in &touched {
             match pending.tables.get(name) {

@@ -19,9 +19,28 @@ impl Engine {
                 "materialized and temporary views are not supported".into(),
             ));
         }
-        let name = table_name(&cv.name)?;
         let guard = self.catalog.begin_write().await;
         let state = session.read_state(&self.catalog);
+        let name = session.resolve(&state, &cv.name, true)?;
+        state.require_create_in(&session.user, &name)?;
+        // The view keeps the relations its creator's search path found, whoever reads it.
+        let mut cv = cv;
+        {
+            let mut query = Statement::Query(cv.query.clone());
+            crate::schema::qualify(&mut query, &state, &session.search_path(&state));
+            if let Statement::Query(q) = query {
+                cv.query = q;
+            }
+        }
+        if cv
+            .query
+            .to_string()
+            .contains(&format!("\"{}", crate::schema::TEMP_PREFIX))
+        {
+            return Err(Error::NotSupported(
+                "a view over a temporary table is not supported: it would outlive the table".into(),
+            ));
+        }
         if state.tables.contains_key(&name) {
             return Err(Error::DuplicateTable(name));
         }
@@ -93,7 +112,10 @@ impl Engine {
         let mut next = (*session.read_state(&self.catalog)).clone();
         let mut dropped = Vec::new();
         for n in names {
-            let name = table_name(n)?;
+            let name = match session.resolve(&next, n, false) {
+                Err(Error::UndefinedSchema(_)) if if_exists => continue,
+                name => name?,
+            };
             if next.views.contains_key(&name) {
                 next.require_owner(&session.user, &name)?;
             }

@@ -111,3 +111,71 @@ async fn parameters_bind_as_the_client_typed_them() {
         vec![vec![Some("admin".into()), Some("t".into())]]
     );
 }
+
+/// dbt (dbt-postgres, unchanged) builds a small project twice in a row: a seed, a table,
+/// a view and an incremental model (a temporary table, DELETE … IN and INSERT in one
+/// block) in a schema dbt makes, and the incremental model's tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbt_builds_a_project_twice() {
+    let cluster = TestCluster::start(2, 1).await;
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join("dbt_project");
+    // dbt writes its target/ and logs/ next to the project: it runs on a copy.
+    let work = tempfile::tempdir().unwrap();
+    for sub in ["", "models", "seeds"] {
+        std::fs::create_dir_all(work.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(project.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), work.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    // `.ci/run` installs dbt into its own environment under target/.
+    let dbt = std::env::var("BLUESHIFT_DBT").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("target")
+            .join("dbt-venv")
+            .join("bin")
+            .join("dbt")
+            .display()
+            .to_string()
+    });
+    for run in 1..=2 {
+        let out = std::process::Command::new(&dbt)
+            .arg("build")
+            .current_dir(work.path())
+            .env("DBT_PROFILES_DIR", work.path())
+            .env("BLUESHIFT_PORT", cluster.port.to_string())
+            .env("BLUESHIFT_PASSWORD", blueshift_tests::ADMIN_PASSWORD)
+            .output()
+            .unwrap_or_else(|e| panic!("{dbt} runs (.ci/run installs dbt-postgres): {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("PASS=6 WARN=0 ERROR=0 SKIP=0"),
+            "dbt build, run {run}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let c = cluster.client().await;
+    let ids = rows(&c, "SELECT id FROM analytics.orders_incr ORDER BY id").await;
+    let want: Vec<Vec<Option<String>>> = (1..=4).map(|i| vec![Some(i.to_string())]).collect();
+    assert_eq!(ids, want, "the incremental model replaced its newest row");
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM analytics.orders_view").await,
+        vec![vec![Some("4".to_string())]]
+    );
+    // The incremental runs' temporary tables went with their sessions.
+    let temp = "SELECT count(*) FROM svv_tables WHERE table_schema LIKE 'pg\\_temp%'";
+    let mut left = rows(&c, temp).await;
+    for _ in 0..600 {
+        if left == vec![vec![Some("0".to_string())]] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = rows(&c, temp).await;
+    }
+    assert_eq!(left, vec![vec![Some("0".to_string())]]);
+}

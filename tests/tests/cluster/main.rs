@@ -14,6 +14,7 @@ mod difftest;
 mod distribution;
 mod errors;
 mod psql;
+mod schemas;
 mod security;
 mod slt;
 mod snapshots;

@@ -140,7 +140,17 @@ async fn psql_shows_types_roles_and_renamed_relations() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Temporary tables would outlive the session: refused, not made permanent.
-    let (ok, _, err) = psql(&cluster, "CREATE TEMP TABLE tt (a INT)");
-    assert!(!ok && err.contains("temporary tables"), "{err}");
+    // A temporary table lasts as long as its psql session.
+    let out = cluster
+        .psql()
+        .args(["-tA", "-v", "ON_ERROR_STOP=1"])
+        .args(["-c", "CREATE TEMP TABLE tt (a INT)"])
+        .args(["-c", "INSERT INTO tt VALUES (1), (2)"])
+        .args(["-c", "SELECT count(*) FROM tt"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.ends_with("2\n"), "{text}");
+    let (ok, _, err) = psql(&cluster, "SELECT * FROM tt");
+    assert!(!ok && err.contains("tt"), "{err}");
 }

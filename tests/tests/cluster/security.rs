@@ -3,23 +3,6 @@
 
 use blueshift_tests::{TestCluster, rows};
 
-async fn connect_as(
-    cluster: &TestCluster,
-    user: &str,
-    password: &str,
-) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(cluster.port)
-        .user(user)
-        .password(password)
-        .dbname("dev");
-    let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    Ok(client)
-}
-
 fn code_of(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.code().code().to_string())
@@ -40,13 +23,13 @@ async fn passwords_are_checked_with_scram_md5_and_clear_text() {
         .await
         .unwrap();
     // SCRAM-SHA-256 (tokio-postgres picks it when offered).
-    let alice = connect_as(&cluster, "alice", "Alice-Pw1").await.unwrap();
+    let alice = cluster.connect_as("alice", "Alice-Pw1").await.unwrap();
     assert_eq!(
         rows(&alice, "SELECT current_user").await,
         vec![vec![Some("alice".to_string())]]
     );
     for (user, password) in [("alice", "wrong"), ("nobody", "Alice-Pw1"), ("alice", "")] {
-        let e = connect_as(&cluster, user, password).await.err().unwrap();
+        let e = cluster.connect_as(user, password).await.err().unwrap();
         assert_eq!(code_of(&e), "28P01", "{user}: {e}");
     }
     // The password rules, and the verifier stored (never the password).
@@ -73,14 +56,14 @@ async fn passwords_are_checked_with_scram_md5_and_clear_text() {
         .batch_execute("ALTER USER alice PASSWORD 'Alice-Pw2'")
         .await
         .unwrap();
-    assert!(connect_as(&cluster, "alice", "Alice-Pw1").await.is_err());
-    connect_as(&cluster, "alice", "Alice-Pw2").await.unwrap();
+    assert!(cluster.connect_as("alice", "Alice-Pw1").await.is_err());
+    cluster.connect_as("alice", "Alice-Pw2").await.unwrap();
     // PASSWORD DISABLE: no password gets in.
     admin
         .batch_execute("ALTER USER alice PASSWORD DISABLE")
         .await
         .unwrap();
-    assert!(connect_as(&cluster, "alice", "Alice-Pw2").await.is_err());
+    assert!(cluster.connect_as("alice", "Alice-Pw2").await.is_err());
     // Users survive a crash of every process.
     admin
         .batch_execute("CREATE USER bob PASSWORD 'Bob-Pw123'")
@@ -89,7 +72,7 @@ async fn passwords_are_checked_with_scram_md5_and_clear_text() {
     drop(admin);
     let mut cluster = cluster;
     cluster.restart_hard().await;
-    connect_as(&cluster, "bob", "Bob-Pw123").await.unwrap();
+    cluster.connect_as("bob", "Bob-Pw123").await.unwrap();
 
     // md5, as psql (libpq) answers it.
     let md5 = TestCluster::start_full(1, 1, &[], &[("BLUESHIFT_LEADER_AUTH", "md5")]).await;
@@ -119,11 +102,11 @@ async fn passwords_are_checked_with_scram_md5_and_clear_text() {
     // Clear text, when configured.
     let clear = TestCluster::start_full(1, 1, &[], &[("BLUESHIFT_LEADER_AUTH", "password")]).await;
     clear.client().await;
-    assert!(connect_as(&clear, "admin", "nope").await.is_err());
+    assert!(clear.connect_as("admin", "nope").await.is_err());
     // trust: any existing user without a password; unknown users still refused.
     let trust = TestCluster::start_full(1, 1, &[], &[("BLUESHIFT_LEADER_AUTH", "trust")]).await;
-    connect_as(&trust, "admin", "anything").await.unwrap();
-    let e = connect_as(&trust, "nobody", "").await.err().unwrap();
+    trust.connect_as("admin", "anything").await.unwrap();
+    let e = trust.connect_as("nobody", "").await.err().unwrap();
     assert_eq!(code_of(&e), "28000", "{e}");
 }
 
@@ -142,9 +125,9 @@ async fn the_privilege_matrix_holds() {
         )
         .await
         .unwrap();
-    let alice = connect_as(&cluster, "alice", "Alice-Pw1").await.unwrap();
-    let bob = connect_as(&cluster, "bob", "Bob-Pw123").await.unwrap();
-    let carol = connect_as(&cluster, "carol", "Carol-Pw1").await.unwrap();
+    let alice = cluster.connect_as("alice", "Alice-Pw1").await.unwrap();
+    let bob = cluster.connect_as("bob", "Bob-Pw123").await.unwrap();
+    let carol = cluster.connect_as("carol", "Carol-Pw1").await.unwrap();
     alice
         .batch_execute(
             "CREATE TABLE t (a INT, b INT); INSERT INTO t VALUES (1, 2), (3, 4); \

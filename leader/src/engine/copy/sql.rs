@@ -182,11 +182,13 @@ impl Tokens {
         }
     }
 
-    /// `a.b.c` → the last part (tables live in one schema).
+    /// `a.b.c` as written, each part folded (`Session::resolve_written` finds what it
+    /// names along the search path).
     pub(crate) fn object_name(&mut self) -> Result<String> {
         let mut name = self.ident()?;
         while self.eat(&Token::Period) {
-            name = self.ident()?;
+            name.push('.');
+            name.push_str(&self.ident()?);
         }
         Ok(name)
     }
@@ -605,7 +607,7 @@ mod tests {
              REGION 'us-west-2' NULL AS 'nil' ACCEPTINVCHARS AS '^'",
         )
         .unwrap();
-        assert_eq!(c.table, "sales");
+        assert_eq!(c.table, "public.sales");
         assert_eq!(c.columns, vec!["id", "name"]);
         assert_eq!(c.source, Source::Url("s3://b/p/".into()));
         assert_eq!(c.options.format, Format::Csv { quote: b'\'' });
