@@ -139,6 +139,7 @@ mod tests {
             dist_style: DistStyle::Key,
             dist_key: Some(0),
             sort_key: vec![2, 0],
+            primary_key: vec![],
         }
     }
 

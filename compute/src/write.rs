@@ -574,6 +574,7 @@ mod tests {
             dist_style,
             dist_key: (dist_style == DistStyle::Key).then_some(0),
             sort_key: vec![],
+            primary_key: vec![],
         }
     }
 

@@ -5,11 +5,14 @@
 //! |---|---|
 //! | `to_regtype(name)` | the type's oid, NULL for a type there is none of (psycopg asks for `hstore`) |
 //! | `pg_get_serial_sequence(table, column)` | NULL: no column owns a sequence |
+//! | `pg_get_function_result(oid)` | NULL: not known (pgjdbc's getFunctions then says "no table") |
 //! | `pg_get_indexdef(oid [, column, pretty])` | NULL: there are no indexes |
 //! | `col_description`, `obj_description`, `shobj_description` | NULL: no comments |
 //! | `pg_collation_is_visible(oid)`, `pg_type_is_visible(oid)`, `pg_function_is_visible(oid)` | true |
 //! | `pg_is_other_temp_schema(oid)` | false: there are no temporary schemas |
 //! | `json_build_object(k, v, …)` | the JSON object text |
+//! | `pg_get_expr(expr, relation [, pretty])` | the expression text; NULL for NULL |
+//! | `pg_expandarray(a)` | `{x, n}` for each element (`information_schema._pg_expandarray`) |
 
 use std::sync::Arc;
 
@@ -147,6 +150,114 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 }
 
+/// `pg_get_expr(expression, relation [, pretty])`: the stored expression's text; NULL for
+/// NULL, as PostgreSQL's strict function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExprText {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ExprText {
+    fn name(&self) -> &str {
+        "pg_get_expr"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = args.args[0].to_array(args.number_rows)?;
+        Ok(ColumnarValue::Array(arrow::compute::cast(
+            &text,
+            &DataType::Utf8,
+        )?))
+    }
+}
+
+/// `pg_expandarray(array)`: each element `x` with its position `n` (from 1), as a list of
+/// `{x, n}` structs. `information_schema._pg_expandarray(a)` is `unnest(pg_expandarray(a))`
+/// (`shapes::composite_values`), PostgreSQL's set of `(x, n)` records.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExpandArray {
+    signature: Signature,
+}
+
+impl ExpandArray {
+    fn item(element: &DataType) -> arrow::datatypes::Fields {
+        use arrow::datatypes::Field;
+        vec![
+            Field::new("x", element.clone(), true),
+            Field::new("n", DataType::Int32, false),
+        ]
+        .into()
+    }
+}
+
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        "pg_expandarray"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let element = match args.first() {
+            Some(DataType::List(f)) => f.data_type().clone(),
+            other => {
+                return Err(datafusion::error::DataFusionError::Plan(format!(
+                    "pg_expandarray takes an array, not {other:?}"
+                )));
+            }
+        };
+        Ok(DataType::List(Arc::new(arrow::datatypes::Field::new(
+            "item",
+            DataType::Struct(Self::item(&element)),
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use arrow::array::{ListArray, StructArray};
+        let array = args.args[0].to_array(args.number_rows)?;
+        let lists = array.as_any().downcast_ref::<ListArray>().ok_or_else(|| {
+            datafusion::error::DataFusionError::Plan("pg_expandarray takes an array".into())
+        })?;
+        let offsets = lists.value_offsets();
+        let start = offsets[0] as usize;
+        let end = offsets[offsets.len() - 1] as usize;
+        let values = lists.values().slice(start, end - start);
+        let mut positions = Vec::with_capacity(end - start);
+        for w in offsets.windows(2) {
+            positions.extend(1..=(w[1] - w[0]));
+        }
+        let element = values.data_type().clone();
+        let items = StructArray::try_new(
+            Self::item(&element),
+            vec![values, Arc::new(Int32Array::from(positions)) as ArrayRef],
+            None,
+        )?;
+        let rebased: Vec<i32> = offsets.iter().map(|o| o - offsets[0]).collect();
+        let out = ListArray::try_new(
+            Arc::new(arrow::datatypes::Field::new(
+                "item",
+                DataType::Struct(Self::item(&element)),
+                true,
+            )),
+            arrow::buffer::OffsetBuffer::new(rebased.into()),
+            Arc::new(items),
+            lists.nulls().cloned(),
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 fn scalar_text(v: &ScalarValue) -> String {
     match v {
         ScalarValue::Utf8(Some(s))
@@ -180,6 +291,17 @@ fn json_of(v: &ScalarValue) -> serde_json::Value {
 
 /// Registers the functions above in a session.
 pub fn register(ctx: &SessionContext) {
+    // pg_get_expr(expression, relation [, pretty]): the expression's text, NULL for NULL
+    // (no column has a default, so pg_attrdef gives none).
+    ctx.register_udf(ScalarUDF::new_from_impl(ExprText {
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+            Volatility::Stable,
+        ),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udf(create_udf(
         "to_regtype",
         vec![DataType::Utf8],
@@ -204,6 +326,7 @@ pub fn register(ctx: &SessionContext) {
     let no_text = ScalarValue::Utf8(None);
     for udf in [
         Constant::udf("pg_get_serial_sequence", &[2], no_text.clone()),
+        Constant::udf("pg_get_function_result", &[1], no_text.clone()),
         Constant::udf("pg_get_indexdef", &[1, 3], no_text.clone()),
         Constant::udf("col_description", &[2], no_text.clone()),
         Constant::udf("obj_description", &[1, 2], no_text.clone()),

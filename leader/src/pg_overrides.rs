@@ -8,9 +8,14 @@
 //! - `pg_views`: the views, with their definitions (the crate's is empty);
 //! - `pg_class`: with PostgreSQL's `reloptions` and `relacl` columns (NULL: no storage
 //!   options, default privileges), which psql's `\d+` and SQLAlchemy read;
-//! - `pg_index`: empty (no relation has an index), with `indkey`, `indclass`,
-//!   `indoption` and `indcollation` as arrays, so `unnest(indkey)` plans (the crate's are
-//!   text).
+//! - `pg_index` and `pg_class`: a table's PRIMARY KEY as PostgreSQL shows it, a unique
+//!   btree index `<table>_pkey` (pgjdbc's `getPrimaryKeys` reads them); `pg_index` has
+//!   `indkey`, `indclass`, `indoption` and `indcollation` as arrays, so `unnest(indkey)`
+//!   plans (the crate's are text).
+//!
+//! - `pg_namespace`: also `information_schema`;
+//! - `pg_settings`: also `max_index_keys` and `max_identifier_length` (pgjdbc reads the
+//!   first for its key metadata).
 //!
 //! Every other table is the crate's.
 
@@ -18,10 +23,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::DataType;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use blueshift_storage::table::SqlType;
 use datafusion::catalog::{MemTable, SchemaProvider, Session};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
@@ -43,10 +50,10 @@ impl SchemaProvider for PgCatalog {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if name == "pg_index" {
-            return self.inner.table(name).await.map(|t| t.map(no_indexes));
-        }
         let kind = match name {
+            "pg_index" => Kind::Indexes,
+            "pg_settings" => Kind::Settings,
+            "pg_namespace" => Kind::Namespaces,
             "pg_attribute" => Kind::Attributes,
             "pg_tables" => Kind::Tables,
             "pg_views" => Kind::Views,
@@ -55,6 +62,10 @@ impl SchemaProvider for PgCatalog {
         };
         let Some(inner) = self.inner.table(name).await? else {
             return Ok(None);
+        };
+        let inner = match kind {
+            Kind::Indexes => no_indexes(inner),
+            _ => inner,
         };
         let pg_class = self.inner.table("pg_class").await?;
         let pg_namespace = self.inner.table("pg_namespace").await?;
@@ -74,6 +85,9 @@ impl SchemaProvider for PgCatalog {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
+    Indexes,
+    Settings,
+    Namespaces,
     Attributes,
     Tables,
     Views,
@@ -182,7 +196,171 @@ fn pg_type(t: &SqlType) -> (i32, i32) {
     }
 }
 
+/// `information_schema`'s oid in pg_namespace (clear of the crate's numbering, as
+/// PostgreSQL's is).
+const INFORMATION_SCHEMA_OID: i32 = 13_000;
+
+/// The oid pg_class gives a table's primary key index (the crate numbers relations
+/// from 16384 up; these stay clear of them).
+fn index_oid(table_oid: i32) -> i32 {
+    1_000_000_000 + table_oid
+}
+
+/// One row of `schema`: the given values (cast to each column's type), NULL in the other
+/// nullable columns, zero, false or '' in the others.
+fn one_row(schema: &SchemaRef, values: &[(&str, ScalarValue)]) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let value = match values.iter().find(|(n, _)| n == f.name()) {
+                Some((_, v)) => v.clone(),
+                None if f.is_nullable() => ScalarValue::try_from(f.data_type())?,
+                None => match f.data_type() {
+                    DataType::Utf8 => ScalarValue::Utf8(Some(String::new())),
+                    DataType::Boolean => ScalarValue::Boolean(Some(false)),
+                    other => ScalarValue::new_zero(other)?,
+                },
+            };
+            let array = value.to_array_of_size(1)?;
+            Ok(if array.data_type() == f.data_type() {
+                array
+            } else {
+                arrow::compute::cast(&array, f.data_type())?
+            })
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// A list scalar of smallints (an `int2vector`).
+fn smallints(values: impl Iterator<Item = i16>) -> ScalarValue {
+    let values: Vec<ScalarValue> = values.map(|v| ScalarValue::Int16(Some(v))).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int16))
+}
+
 impl Corrected {
+    /// Each relation's catalog key by its pg_class oid, from its name and its schema's.
+    async fn relation_keys(&self, state: &dyn Session) -> Result<HashMap<i32, String>> {
+        let mut nspnames: HashMap<i32, String> = HashMap::new();
+        if let Some(pg_namespace) = &self.pg_namespace {
+            for b in read_all(pg_namespace, state).await? {
+                let oids = column::<Int32Array>(&b, "oid")?;
+                let names = column::<StringArray>(&b, "nspname")?;
+                for i in 0..b.num_rows() {
+                    if !oids.is_null(i) && !names.is_null(i) {
+                        nspnames.insert(oids.value(i), names.value(i).to_string());
+                    }
+                }
+            }
+        }
+        let mut relnames: HashMap<i32, String> = HashMap::new();
+        if let Some(pg_class) = &self.pg_class {
+            for b in read_all(pg_class, state).await? {
+                let oids = column::<Int32Array>(&b, "oid")?;
+                let names = column::<StringArray>(&b, "relname")?;
+                let spaces = column::<Int32Array>(&b, "relnamespace")?;
+                for i in 0..b.num_rows() {
+                    if !oids.is_null(i) && !names.is_null(i) {
+                        let schema = nspnames
+                            .get(&spaces.value(i))
+                            .map_or(crate::schema::PUBLIC, String::as_str);
+                        relnames.insert(oids.value(i), crate::schema::key(schema, names.value(i)));
+                    }
+                }
+            }
+        }
+        Ok(relnames)
+    }
+
+    /// The primary key index rows of `pg_class` and `pg_index`, of the tables in `keys`.
+    fn key_index_rows(
+        &self,
+        keys: &HashMap<i32, String>,
+        class_rows: Option<&RecordBatch>,
+    ) -> Result<Option<RecordBatch>> {
+        let pinned = self.schema.pinned();
+        let schema = self.schema();
+        let mut rows = Vec::new();
+        let mut add = |oid: i32, row: Option<(&RecordBatch, usize)>| -> Result<()> {
+            let Some(table) = keys.get(&oid).and_then(|k| pinned.tables.get(k)) else {
+                return Ok(());
+            };
+            let pk = &table.def.primary_key;
+            if pk.is_empty() {
+                return Ok(());
+            }
+            let n = pk.len() as i16;
+            let name = crate::schema::split_key(&table.def.name).1;
+            rows.push(match row {
+                Some((batch, i)) => one_row(
+                    &schema,
+                    &[
+                        ("oid", ScalarValue::Int32(Some(index_oid(oid)))),
+                        ("relname", ScalarValue::Utf8(Some(format!("{name}_pkey")))),
+                        (
+                            "relnamespace",
+                            ScalarValue::try_from_array(
+                                column::<Int32Array>(batch, "relnamespace")?,
+                                i,
+                            )?,
+                        ),
+                        (
+                            "relowner",
+                            ScalarValue::try_from_array(
+                                column::<Int32Array>(batch, "relowner")?,
+                                i,
+                            )?,
+                        ),
+                        ("relam", ScalarValue::Int32(Some(403))),
+                        ("relkind", ScalarValue::Utf8(Some("i".into()))),
+                        ("relpersistence", ScalarValue::Utf8(Some("p".into()))),
+                        ("relnatts", ScalarValue::Int16(Some(n))),
+                        ("relispopulated", ScalarValue::Boolean(Some(true))),
+                    ],
+                )?,
+                None => one_row(
+                    &schema,
+                    &[
+                        ("indexrelid", ScalarValue::Int32(Some(index_oid(oid)))),
+                        ("indrelid", ScalarValue::Int32(Some(oid))),
+                        ("indnatts", ScalarValue::Int16(Some(n))),
+                        ("indnkeyatts", ScalarValue::Int16(Some(n))),
+                        ("indisunique", ScalarValue::Boolean(Some(true))),
+                        ("indisprimary", ScalarValue::Boolean(Some(true))),
+                        ("indimmediate", ScalarValue::Boolean(Some(true))),
+                        ("indisvalid", ScalarValue::Boolean(Some(true))),
+                        ("indisready", ScalarValue::Boolean(Some(true))),
+                        ("indislive", ScalarValue::Boolean(Some(true))),
+                        // attnums count from 1, in the table's column order.
+                        ("indkey", smallints(pk.iter().map(|&c| c as i16 + 1))),
+                        ("indoption", smallints(pk.iter().map(|_| 0))),
+                    ],
+                )?,
+            });
+            Ok(())
+        };
+        match class_rows {
+            Some(batch) => {
+                let oids = column::<Int32Array>(batch, "oid")?;
+                for i in 0..batch.num_rows() {
+                    if !oids.is_null(i) {
+                        add(oids.value(i), Some((batch, i)))?;
+                    }
+                }
+            }
+            None => {
+                for oid in keys.keys() {
+                    add(*oid, None)?;
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(arrow::compute::concat_batches(&schema, &rows)?))
+    }
+
     async fn rows(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let pinned = self.schema.pinned();
         if let Kind::Views = self.kind {
@@ -206,7 +384,10 @@ impl Corrected {
             )?;
             return Ok(vec![batch]);
         }
-        let batches = read_all(&self.inner, state).await?;
+        let batches = match self.kind {
+            Kind::Indexes => vec![],
+            _ => read_all(&self.inner, state).await?,
+        };
         match self.kind {
             Kind::Tables => batches
                 .into_iter()
@@ -223,38 +404,7 @@ impl Corrected {
                 })
                 .collect(),
             Kind::Attributes => {
-                // Each relation's catalog key, from its name and its schema's.
-                let mut nspnames: HashMap<i32, String> = HashMap::new();
-                if let Some(pg_namespace) = &self.pg_namespace {
-                    for b in read_all(pg_namespace, state).await? {
-                        let oids = column::<Int32Array>(&b, "oid")?;
-                        let names = column::<StringArray>(&b, "nspname")?;
-                        for i in 0..b.num_rows() {
-                            if !oids.is_null(i) && !names.is_null(i) {
-                                nspnames.insert(oids.value(i), names.value(i).to_string());
-                            }
-                        }
-                    }
-                }
-                let mut relnames: HashMap<i32, String> = HashMap::new();
-                if let Some(pg_class) = &self.pg_class {
-                    for b in read_all(pg_class, state).await? {
-                        let oids = column::<Int32Array>(&b, "oid")?;
-                        let names = column::<StringArray>(&b, "relname")?;
-                        let spaces = column::<Int32Array>(&b, "relnamespace")?;
-                        for i in 0..b.num_rows() {
-                            if !oids.is_null(i) && !names.is_null(i) {
-                                let schema = nspnames
-                                    .get(&spaces.value(i))
-                                    .map_or(crate::schema::PUBLIC, String::as_str);
-                                relnames.insert(
-                                    oids.value(i),
-                                    crate::schema::key(schema, names.value(i)),
-                                );
-                            }
-                        }
-                    }
-                }
+                let relnames = self.relation_keys(state).await?;
                 batches
                     .into_iter()
                     .map(|b| {
@@ -298,16 +448,68 @@ impl Corrected {
                     })
                     .collect()
             }
-            Kind::Classes => batches
-                .into_iter()
-                .map(|b| {
+            Kind::Classes => {
+                let keys = self.relation_keys(state).await?;
+                let mut out = Vec::new();
+                for b in batches {
                     let mut columns = b.columns().to_vec();
                     for (_, make) in class_extras() {
                         columns.push(make(b.num_rows()));
                     }
-                    Ok(RecordBatch::try_new(self.schema(), columns)?)
-                })
-                .collect(),
+                    let b = RecordBatch::try_new(self.schema(), columns)?;
+                    let indexes = self.key_index_rows(&keys, Some(&b))?;
+                    out.push(b);
+                    out.extend(indexes);
+                }
+                Ok(out)
+            }
+            Kind::Settings => {
+                // Settings drivers read that the crate's view lacks.
+                let schema = self.schema();
+                let mut out = batches;
+                for (name, setting) in [("max_index_keys", "32"), ("max_identifier_length", "127")]
+                {
+                    out.push(one_row(
+                        &schema,
+                        &[
+                            ("name", ScalarValue::Utf8(Some(name.into()))),
+                            ("setting", ScalarValue::Utf8(Some(setting.into()))),
+                            ("category", ScalarValue::Utf8(Some("Preset Options".into()))),
+                            ("context", ScalarValue::Utf8(Some("internal".into()))),
+                            ("vartype", ScalarValue::Utf8(Some("integer".into()))),
+                            ("source", ScalarValue::Utf8(Some("default".into()))),
+                        ],
+                    )?);
+                }
+                Ok(out)
+            }
+            Kind::Namespaces => {
+                // information_schema is there to query, as in PostgreSQL (pgjdbc's
+                // getSchemas lists it).
+                let listed = batches.iter().any(|b| {
+                    column::<StringArray>(b, "nspname")
+                        .is_ok_and(|n| n.iter().any(|n| n == Some("information_schema")))
+                });
+                let mut out = batches;
+                if !listed {
+                    out.push(one_row(
+                        &self.schema(),
+                        &[
+                            ("oid", ScalarValue::Int32(Some(INFORMATION_SCHEMA_OID))),
+                            (
+                                "nspname",
+                                ScalarValue::Utf8(Some("information_schema".into())),
+                            ),
+                            ("nspowner", ScalarValue::Int32(Some(10))),
+                        ],
+                    )?);
+                }
+                Ok(out)
+            }
+            Kind::Indexes => {
+                let keys = self.relation_keys(state).await?;
+                Ok(self.key_index_rows(&keys, None)?.into_iter().collect())
+            }
             Kind::Views => unreachable!("answered above"),
         }
     }

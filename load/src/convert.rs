@@ -770,6 +770,7 @@ mod tests {
             dist_style: DistStyle::Even,
             dist_key: None,
             sort_key: vec![],
+            primary_key: vec![],
         }
     }
 

@@ -252,6 +252,10 @@ pub struct TableDef {
     pub dist_key: Option<usize>,
     /// Indexes of the (compound) SORTKEY columns, in order.
     pub sort_key: Vec<usize>,
+    /// Indexes of the PRIMARY KEY columns, in order: informational, as in Redshift (not
+    /// enforced), shown to clients through pg_index and pg_constraint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<usize>,
 }
 
 impl TableDef {

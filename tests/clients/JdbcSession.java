@@ -53,23 +53,13 @@ public class JdbcSession {
             "timestamptz",
             // RowDescription: varchar as text, typmod -1, table oid 0, column number 0
             "resultset metadata",
-            // pg_get_expr(NULL, NULL) returns '' (PostgreSQL: NULL), so COLUMN_DEF is ''
-            "getColumns",
             // a view's pg_attribute: varchar(20) as text, numeric(12,2) without typmod
             "getColumns view",
-            // information_schema._pg_expandarray, (composite).field, no pg_index rows
-            "getPrimaryKeys",
-            // pg_namespace has no information_schema row
-            "getSchemas",
-            // pg_settings max_index_keys; conkey/confkey text; no pg_constraint FK rows
+            // conkey/confkey text; no pg_constraint FK rows
             "getImportedKeys",
             "getExportedKeys",
-            // as getPrimaryKeys, and pg_get_indexdef(index, column, false)
-            "getIndexInfo",
-            // pg_get_function_result(oid)
-            "getFunctions",
-            // as getPrimaryKeys
-            "getBestRowIdentifier"
+            // pg_get_indexdef(index, column, false) is NULL
+            "getIndexInfo"
     );
 
     static {

@@ -62,6 +62,7 @@ impl Engine {
             }
             return Err(Error::DuplicateTable(name));
         }
+        let primary_key = primary_key_of(&ct)?;
         let mut next = (*state).clone();
         let id = next.next_table_id;
         next.next_table_id += 1;
@@ -70,11 +71,16 @@ impl Engine {
                 if ct.columns.is_empty() {
                     return Err(Error::syntax("CREATE TABLE needs columns or AS query"));
                 }
-                let columns = ct
+                let mut columns = ct
                     .columns
                     .iter()
                     .map(column_def)
                     .collect::<Result<Vec<_>>>()?;
+                for c in &mut columns {
+                    if primary_key.contains(&c.name) {
+                        c.nullable = false;
+                    }
+                }
                 (columns, None)
             }
             Some(query) => {
@@ -107,7 +113,7 @@ impl Engine {
                 (columns, Some(plan))
             }
         };
-        let def = table_def(id, name.clone(), columns, &attrs)?;
+        let def = table_def(id, name.clone(), columns, &attrs, &primary_key)?;
         let mut table = TableState {
             def,
             data: Arc::new(TableData::default()),
@@ -221,6 +227,50 @@ impl Engine {
     }
 }
 
+/// The PRIMARY KEY's columns, from a column's option or the table's constraint.
+fn primary_key_of(ct: &ast::CreateTable) -> Result<Vec<String>> {
+    let mut key: Vec<String> = ct
+        .columns
+        .iter()
+        .filter(|c| {
+            c.options
+                .iter()
+                .any(|o| matches!(o.option, ast::ColumnOption::PrimaryKey(_)))
+        })
+        .map(|c| fold(&c.name))
+        .collect();
+    for constraint in &ct.constraints {
+        if let ast::TableConstraint::PrimaryKey(pk) = constraint {
+            if !key.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "multiple primary keys for table \"{}\" are not allowed",
+                    ct.name
+                )));
+            }
+            key = pk
+                .columns
+                .iter()
+                .map(|c| match &c.column.expr {
+                    ast::Expr::Identifier(i) => Ok(fold(i)),
+                    other => Err(Error::NotSupported(format!(
+                        "a primary key on an expression ({other}) is not supported"
+                    ))),
+                })
+                .collect::<Result<_>>()?;
+        }
+    }
+    Ok(key)
+}
+
+/// An identifier as PostgreSQL folds it: unquoted in lower case.
+fn fold(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
 /// A name's parts as PostgreSQL folds them: unquoted parts in lower case.
 pub fn name_parts(name: &ast::ObjectName) -> Vec<String> {
     name.0
@@ -331,6 +381,7 @@ pub(crate) fn table_def(
     name: String,
     mut columns: Vec<ColumnDef>,
     attrs: &TableAttributes,
+    primary_key: &[String],
 ) -> Result<TableDef> {
     for (i, c) in columns.iter().enumerate() {
         if columns[..i].iter().any(|other| other.name == c.name) {
@@ -378,6 +429,10 @@ pub(crate) fn table_def(
         .iter()
         .map(|c| find(&columns, c))
         .collect::<Result<Vec<_>>>()?;
+    let primary_key = primary_key
+        .iter()
+        .map(|c| find(&columns, c))
+        .collect::<Result<Vec<_>>>()?;
     Ok(TableDef {
         id,
         name,
@@ -385,6 +440,7 @@ pub(crate) fn table_def(
         dist_style,
         dist_key,
         sort_key,
+        primary_key,
     })
 }
 

@@ -90,6 +90,7 @@ impl Engine {
             super::shapes::array_subqueries(stmt);
             super::shapes::like_escapes(stmt);
             super::shapes::table_functions(stmt);
+            super::shapes::composite_values(stmt);
             super::redshift::rewrite(stmt)?;
         }
         match stmts.len() {

@@ -533,6 +533,91 @@ pub fn table_functions(stmt: &mut ast::Statement) {
     let _ = ast::VisitMut::visit(stmt, &mut Functions);
 }
 
+/// Composite values as pgjdbc's `getPrimaryKeys` reads them:
+/// `information_schema._pg_expandarray(a)` is `unnest(pg_expandarray(a))` (a struct per
+/// element, PostgreSQL's set of records), and a field of a parenthesized composite value,
+/// `(expr).field`, is `get_field(expr, 'field')` (DataFusion plans only a column's fields).
+pub fn composite_values(stmt: &mut ast::Statement) {
+    fn call(name: &str, args: Vec<ast::Expr>) -> ast::Expr {
+        ast::Expr::Function(ast::Function {
+            name: ast::ObjectName::from(vec![ast::Ident::new(name)]),
+            uses_odbc_syntax: false,
+            parameters: ast::FunctionArguments::None,
+            args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args
+                    .into_iter()
+                    .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)))
+                    .collect(),
+                clauses: vec![],
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        })
+    }
+    struct Composite;
+    impl ast::VisitorMut for Composite {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+            if let ast::Expr::Function(f) = e
+                && f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("_pg_expandarray"))
+            {
+                let args = match &f.args {
+                    ast::FunctionArguments::List(list) => list
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                                Some(e.clone())
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => vec![],
+                };
+                *e = call("unnest", vec![call("pg_expandarray", args)]);
+            }
+            if let ast::Expr::CompoundFieldAccess { root, access_chain } = e
+                && matches!(root.as_ref(), ast::Expr::Nested(_))
+                && access_chain
+                    .iter()
+                    .all(|a| matches!(a, ast::AccessExpr::Dot(ast::Expr::Identifier(_))))
+            {
+                let mut value = match root.as_ref() {
+                    ast::Expr::Nested(inner) => inner.as_ref().clone(),
+                    other => other.clone(),
+                };
+                for access in access_chain.iter() {
+                    let ast::AccessExpr::Dot(ast::Expr::Identifier(field)) = access else {
+                        continue;
+                    };
+                    let field = if field.quote_style.is_some() {
+                        field.value.clone()
+                    } else {
+                        field.value.to_lowercase()
+                    };
+                    value = call(
+                        "get_field",
+                        vec![
+                            value,
+                            ast::Expr::value(ast::Value::SingleQuotedString(field)),
+                        ],
+                    );
+                }
+                *e = value;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(stmt, &mut Composite);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,3 +179,46 @@ async fn dbt_builds_a_project_twice() {
     }
     assert_eq!(left, vec![vec![Some("0".to_string())]]);
 }
+
+/// pgjdbc (Debian's driver, unchanged) runs what DBeaver does on connect and browse:
+/// prepared statements past the server-prepare threshold, commit and rollback, and the
+/// DatabaseMetaData calls (getTables, getColumns, getPrimaryKeys, getSchemas, …). The
+/// program names the steps still known to differ from PostgreSQL and fails when one of
+/// them starts to pass, so the list stays true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_browses_like_dbeaver() {
+    let cluster = TestCluster::start(2, 1).await;
+    let program = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join("JdbcSession.java");
+    let jar = std::env::var("BLUESHIFT_PGJDBC")
+        .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
+    let out = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(&jar)
+        .arg(&program)
+        .arg(format!("jdbc:postgresql://127.0.0.1:{}/dev", cluster.port))
+        .arg("admin")
+        .arg(blueshift_tests::ADMIN_PASSWORD)
+        .output()
+        .expect("java runs (.ci/run installs openjdk-17-jdk-headless and libpostgresql-jdbc-java)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "getTables",
+        "getColumns",
+        "getPrimaryKeys",
+        "getSchemas",
+        "prepared query",
+    ] {
+        assert!(
+            text.contains(&format!("ok    {step}")),
+            "{step} did not pass:\n{text}"
+        );
+    }
+}
