@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `to_regtype(name)` | the type's oid, NULL for a type there is none of (psycopg asks for `hstore`) |
 //! | `pg_get_serial_sequence(table, column)` | NULL: no column owns a sequence |
+//! | `pg_table_size(oid)`, `pg_relation_size`, `pg_total_relation_size`, `pg_indexes_size`, `pg_database_size` | NULL: not known by oid (svv_table_info has sizes) |
+//! | `pg_size_pretty(bytes)` | PostgreSQL's text (`10 kB`, `3 MB`) |
 //! | `pg_get_function_result(oid)` | NULL: not known (pgjdbc's getFunctions then says "no table") |
 //! | `pg_get_indexdef(oid [, column, pretty])` | NULL: there are no indexes |
 //! | `col_description`, `obj_description`, `shobj_description` | NULL: no comments |
@@ -150,6 +152,45 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 }
 
+/// `pg_unnest_correlated(array)`: what `ARRAY(SELECT … FROM unnest(outer column))` becomes
+/// for a non-empty array (`shapes::array_subqueries`): refused (0A000) for any row it is
+/// asked about, never a wrong answer.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct UnnestCorrelated {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for UnnestCorrelated {
+    fn name(&self) -> &str {
+        "pg_unnest_correlated"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(arrow::datatypes::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.number_rows > 0 {
+            return Err(blueshift_storage::CodedError::new(
+                blueshift_storage::Code::FeatureNotSupported,
+                "ARRAY(SELECT … FROM unnest(a column of the outer query)) is not supported for a non-empty array",
+            )
+            .into());
+        }
+        Ok(ColumnarValue::Array(arrow::array::new_empty_array(
+            &self.return_type(&[])?,
+        )))
+    }
+}
+
 /// `pg_get_expr(expression, relation [, pretty])`: the stored expression's text; NULL for
 /// NULL, as PostgreSQL's strict function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -290,9 +331,52 @@ fn json_of(v: &ScalarValue) -> serde_json::Value {
 }
 
 /// Registers the functions above in a session.
+/// PostgreSQL's `pg_size_pretty`: bytes below 10 kB, then kB, MB, GB, TB, each rounded
+/// half away from zero.
+fn size_pretty(size: i64) -> String {
+    const LIMIT: i64 = 10 * 1024;
+    const LIMIT2: i64 = LIMIT * 2 - 1;
+    if size.abs() < LIMIT {
+        return format!("{size} bytes");
+    }
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut s = size >> 9;
+    for unit in ["kB", "MB", "GB"] {
+        if s.abs() < LIMIT2 {
+            return format!("{} {unit}", half_rounded(s));
+        }
+        s >>= 10;
+    }
+    format!("{} TB", half_rounded(s))
+}
+
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let sizes = args[0].to_array(1)?;
+            let sizes = arrow::compute::cast(&sizes, &DataType::Int64)?;
+            let sizes = sizes
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .expect("cast to bigint");
+            let text: StringArray = sizes.iter().map(|s| s.map(size_pretty)).collect();
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&text, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(text)),
+            })
+        }),
+    ));
     // pg_get_expr(expression, relation [, pretty]): the expression's text, NULL for NULL
     // (no column has a default, so pg_attrdef gives none).
+    ctx.register_udf(ScalarUDF::new_from_impl(UnnestCorrelated {
+        signature: Signature::any(1, Volatility::Volatile),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(ExprText {
         signature: Signature::one_of(
             vec![TypeSignature::Any(2), TypeSignature::Any(3)],
@@ -327,6 +411,11 @@ pub fn register(ctx: &SessionContext) {
     for udf in [
         Constant::udf("pg_get_serial_sequence", &[2], no_text.clone()),
         Constant::udf("pg_get_function_result", &[1], no_text.clone()),
+        Constant::udf("pg_table_size", &[1], ScalarValue::Int64(None)),
+        Constant::udf("pg_relation_size", &[1, 2], ScalarValue::Int64(None)),
+        Constant::udf("pg_total_relation_size", &[1], ScalarValue::Int64(None)),
+        Constant::udf("pg_indexes_size", &[1], ScalarValue::Int64(None)),
+        Constant::udf("pg_database_size", &[1], ScalarValue::Int64(None)),
         Constant::udf("pg_get_indexdef", &[1, 3], no_text.clone()),
         Constant::udf("col_description", &[2], no_text.clone()),
         Constant::udf("obj_description", &[1, 2], no_text.clone()),
@@ -358,6 +447,23 @@ pub fn register(ctx: &SessionContext) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_print_as_postgresql_prints_them() {
+        // PostgreSQL 15's answers.
+        for (size, text) in [
+            (0, "0 bytes"),
+            (10239, "10239 bytes"),
+            (10240, "10 kB"),
+            (123_456_789, "118 MB"),
+            (20_971_520, "20 MB"),
+            (5_368_709_120, "5120 MB"),
+            (1_099_511_627_776, "1024 GB"),
+            (-20_000, "-20 kB"),
+        ] {
+            assert_eq!(size_pretty(size), text, "{size}");
+        }
+    }
 
     #[tokio::test]
     async fn catalog_functions_answer_as_postgresql_does() {

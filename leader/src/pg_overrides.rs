@@ -14,6 +14,8 @@
 //!   plans (the crate's are text).
 //!
 //! - `pg_namespace`: also `information_schema`;
+//! - `pg_roles` and `pg_class`: a user's oid is its user id, and `relowner` of our
+//!   relations is their owner's (`pg_get_userbyid` names it);
 //! - `pg_settings`: also `max_index_keys` and `max_identifier_length` (pgjdbc reads the
 //!   first for its key metadata).
 //!
@@ -54,6 +56,7 @@ impl SchemaProvider for PgCatalog {
             "pg_index" => Kind::Indexes,
             "pg_settings" => Kind::Settings,
             "pg_namespace" => Kind::Namespaces,
+            "pg_roles" => Kind::Roles,
             "pg_attribute" => Kind::Attributes,
             "pg_tables" => Kind::Tables,
             "pg_views" => Kind::Views,
@@ -85,6 +88,7 @@ impl SchemaProvider for PgCatalog {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
+    Roles,
     Indexes,
     Settings,
     Namespaces,
@@ -231,6 +235,31 @@ fn one_row(schema: &SchemaRef, values: &[(&str, ScalarValue)]) -> Result<RecordB
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// `batch` with column `name` replaced by `values` (where `keep_old` and a value is NULL,
+/// the old value stays).
+fn replace_column(
+    batch: &RecordBatch,
+    name: &str,
+    values: ArrayRef,
+    keep_old: bool,
+) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let (i, field) = schema
+        .column_with_name(name)
+        .ok_or_else(|| datafusion::error::DataFusionError::Internal(format!("{name} missing")))?;
+    let values = arrow::compute::cast(&values, field.data_type())?;
+    let values = if keep_old {
+        let old = batch.column(i);
+        let take_new = arrow::compute::is_not_null(&values)?;
+        arrow::compute::kernels::zip::zip(&take_new, &values, old)?
+    } else {
+        values
+    };
+    let mut columns = batch.columns().to_vec();
+    columns[i] = values;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// A list scalar of smallints (an `int2vector`).
@@ -400,6 +429,20 @@ impl Corrected {
                                 crate::schema::key(s.unwrap_or_default(), n.unwrap_or_default());
                             Some(!pinned.views.contains_key(&key))
                         }));
+                    // Each table's owner, as pg_class's relowner names it.
+                    let owners: StringArray = schemas
+                        .iter()
+                        .zip(names.iter())
+                        .map(|(s, n)| {
+                            let key =
+                                crate::schema::key(s.unwrap_or_default(), n.unwrap_or_default());
+                            pinned
+                                .tables
+                                .contains_key(&key)
+                                .then(|| pinned.owner_of(&key).to_string())
+                        })
+                        .collect();
+                    let b = replace_column(&b, "tableowner", Arc::new(owners), true)?;
                     Ok(arrow::compute::filter_record_batch(&b, &keep)?)
                 })
                 .collect(),
@@ -451,12 +494,29 @@ impl Corrected {
             Kind::Classes => {
                 let keys = self.relation_keys(state).await?;
                 let mut out = Vec::new();
+                let pinned = self.schema.pinned();
                 for b in batches {
                     let mut columns = b.columns().to_vec();
                     for (_, make) in class_extras() {
                         columns.push(make(b.num_rows()));
                     }
                     let b = RecordBatch::try_new(self.schema(), columns)?;
+                    // Our relations' owners by user id (`pg_get_userbyid` names them).
+                    let oids = column::<Int32Array>(&b, "oid")?;
+                    let crate_owners = column::<Int32Array>(&b, "relowner")?;
+                    let owners: Int32Array = (0..b.num_rows())
+                        .map(|i| {
+                            let ours = keys
+                                .get(&oids.value(i))
+                                .filter(|k| {
+                                    pinned.tables.contains_key(*k) || pinned.views.contains_key(*k)
+                                })
+                                .and_then(|k| pinned.users.get(pinned.owner_of(k)))
+                                .map(|u| u.id as i32);
+                            ours.or_else(|| crate_owners.is_valid(i).then(|| crate_owners.value(i)))
+                        })
+                        .collect();
+                    let b = replace_column(&b, "relowner", Arc::new(owners), false)?;
                     let indexes = self.key_index_rows(&keys, Some(&b))?;
                     out.push(b);
                     out.extend(indexes);
@@ -483,6 +543,19 @@ impl Corrected {
                 }
                 Ok(out)
             }
+            Kind::Roles => batches
+                .into_iter()
+                .map(|b| {
+                    // Each user's id as its oid, as pg_class's relowner gives it (the
+                    // crate's are all 0).
+                    let names = column::<StringArray>(&b, "rolname")?;
+                    let oids: Int32Array = names
+                        .iter()
+                        .map(|n| pinned.users.get(n?).map(|u| u.id as i32))
+                        .collect();
+                    replace_column(&b, "oid", Arc::new(oids), true)
+                })
+                .collect(),
             Kind::Namespaces => {
                 // information_schema is there to query, as in PostgreSQL (pgjdbc's
                 // getSchemas lists it).

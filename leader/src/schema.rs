@@ -553,6 +553,53 @@ impl TableProvider for BrokenView {
     }
 }
 
+/// `pg_get_userbyid(id)`: the name of the user with that id (relations' owners in
+/// pg_class are user ids); the catalog's own owner (10) is `postgres`, as the crate says.
+pub fn register_user_names(ctx: &datafusion::prelude::SessionContext, pinned: Arc<PinnedSchema>) {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    ctx.register_udf(create_udf(
+        "pg_get_userbyid",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let ids = args[0].to_array(1)?;
+            let ids = arrow::compute::cast(&ids, &DataType::Int64)?;
+            let ids = ids
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("cast to bigint");
+            let state = pinned.pinned();
+            let names: StringArray = ids
+                .iter()
+                .map(|id| {
+                    let id = id?;
+                    let user = state
+                        .users
+                        .iter()
+                        .find(|(_, u)| i64::from(u.id) == id)
+                        .map(|(n, _)| n.clone());
+                    Some(user.unwrap_or_else(|| {
+                        if id == 10 {
+                            "postgres".into()
+                        } else {
+                            format!("unknown (OID={id})")
+                        }
+                    }))
+                })
+                .collect();
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => ColumnarValue::Scalar(
+                    datafusion::common::ScalarValue::try_from_array(&names, 0)?,
+                ),
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(names)),
+            })
+        }),
+    ));
+}
+
 /// pg_catalog's roles (`pg_roles`, psql's `\du`): the users of the pinned state.
 #[derive(Debug, Clone)]
 pub struct Roles(pub Arc<PinnedSchema>);

@@ -44,6 +44,7 @@ const VIEWS: &[(&str, Build)] = &[
     ("stl_snapshot_log", stl_snapshot_log),
     ("svv_tables", svv_tables),
     ("svv_columns", svv_columns),
+    ("pg_table_def", pg_table_def),
     ("svv_external_schemas", svv_external_schemas),
     ("svv_external_tables", svv_external_tables),
     ("svv_external_columns", svv_external_columns),
@@ -340,6 +341,66 @@ fn svv_tables(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
         nullable(
             "remarks",
             StringArray::from_iter(rows.iter().map(|_| None::<&str>)),
+        ),
+    ])
+}
+
+/// Redshift's `pg_table_def`: each table column's type, encoding, DISTKEY, SORTKEY
+/// position (0 when not in the sort key) and NOT NULL. (Redshift lists the tables of the
+/// search path's schemas; this lists every table.)
+fn pg_table_def(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    let cols: Vec<(&blueshift_storage::table::TableDef, usize)> = state
+        .tables
+        .values()
+        .flat_map(|t| (0..t.def.columns.len()).map(move |i| (&t.def, i)))
+        .collect();
+    Ok(vec![
+        col(
+            "schemaname",
+            texts(cols.iter().map(|(t, _)| split_key(&t.name).0)),
+        ),
+        col(
+            "tablename",
+            texts(cols.iter().map(|(t, _)| split_key(&t.name).1)),
+        ),
+        col(
+            "column",
+            texts(cols.iter().map(|(t, i)| t.columns[*i].name.as_str())),
+        ),
+        col(
+            "type",
+            texts(
+                cols.iter()
+                    .map(|(t, i)| t.columns[*i].sql_type.display_name()),
+            ),
+        ),
+        col(
+            "encoding",
+            texts(
+                cols.iter()
+                    .map(|(t, i)| t.columns[*i].encoding.map_or("none", |e| e.name())),
+            ),
+        ),
+        col(
+            "distkey",
+            arrow::array::BooleanArray::from_iter(
+                cols.iter().map(|(t, i)| Some(t.dist_key == Some(*i))),
+            ),
+        ),
+        col(
+            "sortkey",
+            i32s(cols.iter().map(|(t, i)| {
+                t.sort_key
+                    .iter()
+                    .position(|k| k == i)
+                    .map_or(0, |p| p as i32 + 1)
+            })),
+        ),
+        col(
+            "notnull",
+            arrow::array::BooleanArray::from_iter(
+                cols.iter().map(|(t, i)| Some(!t.columns[*i].nullable)),
+            ),
         ),
     ])
 }

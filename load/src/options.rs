@@ -158,6 +158,11 @@ pub struct CopyOptions {
     /// ROUNDEC: round decimals with more fraction digits than the scale (default: truncate).
     #[serde(default)]
     pub round_decimals: bool,
+    /// PostgreSQL's text format (COPY FROM STDIN, as psql's `\copy` and drivers send it):
+    /// backslash escapes (`\t`, `\n`, `\\`, octal, `\x`), and a field that is exactly the
+    /// NULL string (`\N`) before unescaping is NULL.
+    #[serde(default)]
+    pub postgres_text: bool,
 }
 
 impl Default for CopyOptions {
@@ -182,6 +187,7 @@ impl Default for CopyOptions {
             max_error: 0,
             manifest: false,
             round_decimals: false,
+            postgres_text: false,
         }
     }
 }
@@ -189,6 +195,10 @@ impl Default for CopyOptions {
 impl CopyOptions {
     /// The string that reads as NULL: NULL AS, or `\N` for the text format.
     pub fn null_string(&self) -> Option<&str> {
+        if self.postgres_text {
+            // Decided on the raw field, before unescaping (`split_postgres_text`).
+            return None;
+        }
         match (&self.null_as, &self.format) {
             (Some(s), _) => Some(s.as_str()),
             (None, Format::Text) => Some("\\N"),
@@ -207,6 +217,7 @@ impl CopyOptions {
             Ok(())
         };
         text_only("ESCAPE", self.escape)?;
+        text_only("PostgreSQL's text format", self.postgres_text)?;
         text_only("REMOVEQUOTES", self.remove_quotes)?;
         if matches!(self.format, Format::Json { .. } | Format::Parquet) {
             if self.ignore_header > 0 {

@@ -356,6 +356,11 @@ fn read_lines(
         }
         match &json_keys {
             Some(keys) => keys.push(&mut buffer, first, record),
+            None if opts.postgres_text => {
+                let fields = split_postgres_text(record, opts);
+                let refs: Vec<Option<&[u8]>> = fields.iter().map(|f| f.as_deref()).collect();
+                buffer.push(first, &refs);
+            }
             None => {
                 let fields = split_text(record, opts);
                 let refs: Vec<Option<&[u8]>> = fields.iter().map(|f| Some(f.as_slice())).collect();
@@ -408,6 +413,90 @@ fn split_text(record: &[u8], opts: &CopyOptions) -> Vec<Vec<u8>> {
         i += 1;
     }
     fields.push(current);
+    fields
+}
+
+/// Splits a record of PostgreSQL's text format: fields on the delimiter, a field that is
+/// exactly the NULL string (`\N`) is NULL, and backslash sequences are decoded as
+/// PostgreSQL decodes them (`\b \f \n \r \t \v`, `\ooo` octal, `\xhh` hex, any other
+/// character itself).
+fn split_postgres_text(record: &[u8], opts: &CopyOptions) -> Vec<Option<Vec<u8>>> {
+    let null = opts.null_as.as_deref().unwrap_or("\\N").as_bytes();
+    let mut fields = Vec::with_capacity(16);
+    for raw in split_raw(record, opts.delimiter) {
+        if raw == null {
+            fields.push(None);
+            continue;
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let b = raw[i];
+            if b != b'\\' || i + 1 == raw.len() {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+            let c = raw[i + 1];
+            i += 2;
+            match c {
+                b'b' => out.push(8),
+                b'f' => out.push(12),
+                b'n' => out.push(b'\n'),
+                b'r' => out.push(b'\r'),
+                b't' => out.push(b'\t'),
+                b'v' => out.push(11),
+                b'0'..=b'7' => {
+                    let mut v = u32::from(c - b'0');
+                    for _ in 0..2 {
+                        match raw.get(i) {
+                            Some(d @ b'0'..=b'7') => {
+                                v = v * 8 + u32::from(d - b'0');
+                                i += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    out.push(v as u8);
+                }
+                b'x' if raw.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                    let mut v = 0u32;
+                    for _ in 0..2 {
+                        match raw.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                            Some(d) => {
+                                v = v * 16 + d;
+                                i += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    out.push(v as u8);
+                }
+                other => out.push(other),
+            }
+        }
+        fields.push(Some(out));
+    }
+    fields
+}
+
+/// A record's fields on `delimiter`, where a backslash keeps the next byte in the field.
+fn split_raw(record: &[u8], delimiter: u8) -> Vec<&[u8]> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < record.len() {
+        if record[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if record[i] == delimiter {
+            fields.push(&record[start..i]);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    fields.push(&record[start.min(record.len())..]);
     fields
 }
 
@@ -659,6 +748,29 @@ mod tests {
             ..opts
         };
         assert_eq!(read_part(data, None, &blanks_ignored).1, vec![6]);
+    }
+
+    #[test]
+    fn postgres_text_decodes_escapes_and_nulls() {
+        let opts = CopyOptions {
+            postgres_text: true,
+            delimiter: b'\t',
+            ..CopyOptions::default()
+        };
+        let got = split_postgres_text(b"a\\tb\t\\N\tc\\\\N\t\\101\\x42\\n\t", &opts);
+        assert_eq!(
+            got,
+            vec![
+                Some(b"a\tb".to_vec()),
+                None,
+                Some(b"c\\N".to_vec()),
+                Some(b"AB\n".to_vec()),
+                Some(vec![]),
+            ]
+        );
+        // An escaped delimiter stays in its field.
+        let got = split_postgres_text(b"x\\\ty\tz", &opts);
+        assert_eq!(got, vec![Some(b"x\ty".to_vec()), Some(b"z".to_vec())]);
     }
 
     #[test]

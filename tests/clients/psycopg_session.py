@@ -1,6 +1,6 @@
 """A psycopg 3 session against a Blueshift leader: the extended protocol with typed
 parameters (int, numeric, text, date, timestamp, bool, NULL), binary results, server-side
-prepared statements reused, executemany, COPY FROM STDIN (CSV) and TO STDOUT, transaction blocks with savepoints. Exits non-zero, naming the
+prepared statements reused, executemany, COPY FROM STDIN (CSV and PostgreSQL's text format) and TO STDOUT, transaction blocks with savepoints. Exits non-zero, naming the
 step, on any difference.
 
     PGPASSWORD=... python3 psycopg_session.py PORT
@@ -46,6 +46,20 @@ with conn.cursor() as cur:
             copy.write(f"{100 + k},c{k}\n")
 check("COPY FROM STDIN", conn.execute("select count(*), min(s) from pg_t where i >= 100").fetchone(),
       (3, "c0"))
+# write_row sends PostgreSQL's text format: tabs, newlines and backslashes escaped, \\N NULL.
+tricky = [(300, "tab\there"), (301, "two\nlines"), (302, "back\\slash \\N"), (303, None),
+          (304, "ünï")]
+with conn.cursor() as cur:
+    with cur.copy("COPY pg_t (i, s) FROM STDIN") as copy:
+        for row in tricky:
+            copy.write_row(row)
+check("COPY FROM STDIN text", conn.execute(
+    "select i, s from pg_t where i >= 300 order by i").fetchall(), tricky)
+with conn.cursor() as cur:
+    with cur.copy("COPY (SELECT i, s FROM pg_t WHERE i >= 300 ORDER BY i) TO STDOUT") as copy:
+        check("COPY TO STDOUT text round trip", list(copy.rows()),
+              [(str(i), s) for i, s in tricky])
+conn.execute("delete from pg_t where i >= 300")
 with conn.cursor() as cur, cur.copy(
         "COPY (SELECT i, s, n FROM pg_t WHERE i IN (1, 2, 100) ORDER BY i) TO STDOUT") as copy:
     text = b"".join(bytes(block) for block in copy).decode()

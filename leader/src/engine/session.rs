@@ -174,6 +174,7 @@ impl Engine {
         }
         crate::identity::register(&ctx, user);
         crate::pg_functions::register(&ctx);
+        crate::schema::register_user_names(&ctx, Arc::clone(&schema));
         blueshift_functions::register(&ctx);
         let settings: Arc<std::sync::Mutex<BTreeMap<String, String>>> = Arc::default();
         let read = Arc::clone(&settings);
@@ -199,6 +200,64 @@ impl Engine {
                             .collect::<datafusion::error::Result<Vec<_>>>()?;
                         ColumnarValue::Array(Arc::new(arrow::array::StringArray::from(values)))
                     }
+                })
+            }),
+        ));
+        // set_config(name, value, is_local): SET as a function (for the session; a setting
+        // for the transaction only is refused rather than kept past it).
+        let write = Arc::clone(&settings);
+        ctx.register_udf(datafusion::logical_expr::create_udf(
+            "set_config",
+            vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+            DataType::Utf8,
+            datafusion::logical_expr::Volatility::Volatile,
+            Arc::new(move |args: &[datafusion::logical_expr::ColumnarValue]| {
+                use datafusion::common::ScalarValue;
+                use datafusion::logical_expr::ColumnarValue;
+                let rows = args
+                    .iter()
+                    .find_map(|a| match a {
+                        ColumnarValue::Array(a) => Some(a.len()),
+                        ColumnarValue::Scalar(_) => None,
+                    })
+                    .unwrap_or(1);
+                let arrays = args
+                    .iter()
+                    .map(|a| a.to_array(rows))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                let mut out = Vec::with_capacity(rows);
+                for i in 0..rows {
+                    let [name, value, local] = [0, 1, 2]
+                        .map(|k| ScalarValue::try_from_array(&arrays[k], i));
+                    let (name, value, local) = (name?, value?, local?);
+                    if name.is_null() {
+                        return Err(blueshift_storage::CodedError::new(
+                            blueshift_storage::Code::InvalidParameter,
+                            "SET requires parameter name",
+                        )
+                        .into());
+                    }
+                    if local == ScalarValue::Boolean(Some(true)) {
+                        return Err(blueshift_storage::CodedError::new(
+                            blueshift_storage::Code::FeatureNotSupported,
+                            "set_config(…, true) (for the current transaction only) is not supported: use false, or SET",
+                        )
+                        .into());
+                    }
+                    let value = if value.is_null() {
+                        String::new()
+                    } else {
+                        value.to_string()
+                    };
+                    write
+                        .lock()
+                        .expect("settings")
+                        .insert(name.to_string().to_lowercase(), value.clone());
+                    out.push(value);
+                }
+                Ok(match args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                    true => ColumnarValue::Scalar(ScalarValue::Utf8(out.pop())),
+                    false => ColumnarValue::Array(Arc::new(arrow::array::StringArray::from(out))),
                 })
             }),
         ));

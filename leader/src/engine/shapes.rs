@@ -366,6 +366,48 @@ fn array_subquery(e: &ast::Expr) -> Option<ast::Expr> {
             _ => return None,
         },
     };
+    // `ARRAY(SELECT e FROM unnest(outer.column) x)` (psql's `\d+` lists a table's toast
+    // options so) is a correlation through a table function, which DataFusion cannot
+    // decorrelate: for a NULL or empty array it is the empty array; for any other the
+    // statement fails (0A000) rather than answer wrongly.
+    let unnested = match select.from.as_slice() {
+        [from] if from.joins.is_empty() && select.selection.is_none() => match &from.relation {
+            ast::TableFactor::Table {
+                name,
+                args: Some(args),
+                ..
+            } if name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest")) =>
+            {
+                match args.args.as_slice() {
+                    [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(array))] => Some(array),
+                    _ => None,
+                }
+            }
+            ast::TableFactor::UNNEST { array_exprs, .. } if array_exprs.len() == 1 => {
+                array_exprs.first()
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(array) = unnested
+        && matches!(
+            array,
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+        )
+    {
+        return Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&format!(
+                "CASE WHEN coalesce(cardinality({array}), 0) = 0 THEN make_array() \
+                 ELSE pg_unnest_correlated({array}) END"
+            ))
+            .and_then(|mut p| p.parse_expr())
+            .ok();
+    }
     let mut inner = (**select).clone();
     let aggregate = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(&format!("array_agg({value}{order})"))

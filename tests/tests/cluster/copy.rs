@@ -894,6 +894,43 @@ async fn copy_from_stdin_is_atomic() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "COPY 2");
     assert_eq!(one(&c, "SELECT count(*) FROM s").await, "5");
+    // Without options \copy speaks PostgreSQL's text format both ways: tab-separated,
+    // backslash escapes, \N for NULL; what goes out comes back the same.
+    c.batch_execute("CREATE TABLE tx (id INT, v VARCHAR(20))")
+        .await
+        .unwrap();
+    let text = cluster.dir.join("local.txt");
+    std::fs::write(
+        &text,
+        "1\ta\\tb\n2\t\\N\n3\tline\\nbreak\n4\tback\\\\slash\n5\t\n",
+    )
+    .unwrap();
+    let back = cluster.dir.join("back.txt");
+    let out = cluster
+        .psql()
+        .args(["-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("\\copy tx FROM '{}'", text.display()))
+        .arg("-c")
+        .arg(format!("\\copy tx TO '{}'", back.display()))
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT string_agg(coalesce(replace(replace(v, chr(9), '<tab>'), chr(10), '<nl>'), '<null>'), '|' ORDER BY id) FROM tx"
+        )
+        .await,
+        "a<tab>b|<null>|line<nl>break|back\\slash|"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&back).unwrap(),
+        std::fs::read_to_string(&text).unwrap()
+    );
 }
 
 /// A CSV file of `rows` lines with one bad value at line `bad_line`.

@@ -154,3 +154,82 @@ async fn psql_shows_types_roles_and_renamed_relations() {
     let (ok, _, err) = psql(&cluster, "SELECT * FROM tt");
     assert!(!ok && err.contains("tt"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_describes_with_details_owners_and_redshift_catalog() {
+    let cluster = TestCluster::start(1, 1).await;
+    let (ok, _, err) = psql(
+        &cluster,
+        "CREATE USER bob PASSWORD 'Bob-Pass-12';
+         CREATE TABLE pk (id INT PRIMARY KEY, v VARCHAR(5) ENCODE lzo, d DATE) DISTKEY(id) SORTKEY(d);
+         CREATE TABLE owned (a INT);
+         ALTER TABLE owned OWNER TO bob;
+         CREATE VIEW pv AS SELECT id, v FROM pk",
+    );
+    assert!(ok, "{err}");
+    // \d+ of a table and of a view; \dt+ with its Size column; owners by name.
+    let out = cluster
+        .psql()
+        .args(["-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-c", "\\d+ pk", "-c", "\\d+ pv", "-c", "\\dt+", "-c", "\\dt",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "Table \"public.pk\"",
+        "character varying(5)",
+        "not null",
+        "Storage",
+        "View \"public.pv\"",
+        "View definition:",
+        "Persistence",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    let owners: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("| table |"))
+        .map(|l| l.split('|').nth(3).unwrap_or_default().trim())
+        .collect();
+    assert!(
+        owners.contains(&"admin") && owners.contains(&"bob"),
+        "{text}"
+    );
+    assert!(!text.contains("postgres"), "{text}");
+    // Redshift's pg_table_def; set_config as SET.
+    let (ok, out, err) = psql(
+        &cluster,
+        "SELECT \"column\", type, encoding, distkey, sortkey, notnull FROM pg_table_def WHERE tablename = 'pk' ORDER BY 1",
+    );
+    assert!(ok, "{err}");
+    for want in [
+        "d      | date                 | none     | f       |       1 | f",
+        "id     | integer              | none     | t       |       0 | t",
+        "v      | character varying(5) | lzo      | f       |       0 | f",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    let out = cluster
+        .psql()
+        .args(["-tA", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-c",
+            "SELECT set_config('search_path', 'nowhere, public', false)",
+        ])
+        .args(["-c", "SHOW search_path"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nowhere, public\nnowhere, public\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

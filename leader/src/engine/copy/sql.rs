@@ -419,6 +419,13 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
         };
         o.delimiter = b',';
     }
+    if source == Source::Stdin && o.format == Format::Text && !o.escape && !o.remove_quotes {
+        // From a PostgreSQL client (psql's \copy, drivers' copy): PostgreSQL's text format,
+        // tab-separated with backslash escapes, unless Redshift's ESCAPE or REMOVEQUOTES ask
+        // for Redshift's.
+        o.postgres_text = true;
+        o.delimiter = b'\t';
+    }
     if let Some(d) = delimiter {
         o.delimiter = d;
     }
