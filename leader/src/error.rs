@@ -83,6 +83,10 @@ pub enum Error {
     Cancelled,
     #[error(transparent)]
     Load(#[from] blueshift_load::Error),
+    /// An error pointing at a character of the query (1-based), as PostgreSQL's
+    /// "relation … does not exist" does.
+    #[error("{inner}")]
+    At { inner: Box<Error>, position: usize },
     /// A COPY that rejected more rows than MAXERROR allows.
     #[error("{message}")]
     LoadFailed { message: String, hint: String },
@@ -132,6 +136,7 @@ impl Error {
             Error::Cancelled => Code::Cancelled,
             Error::Load(e) => e.code(),
             Error::LoadFailed { .. } => Code::BadCopyData,
+            Error::At { inner, .. } => inner.code(),
         }
     }
 
@@ -140,7 +145,39 @@ impl Error {
         match self {
             Error::DataFusion(e) => blueshift_storage::datafusion_message(e),
             Error::Compute(e) => e.message(),
+            Error::At { inner, .. } => inner.user_message(),
             other => other.to_string(),
+        }
+    }
+}
+
+impl Error {
+    /// The error with the position of the name it is about, for an undefined relation or
+    /// column whose name appears in `sql` as an identifier (`offset`: where `sql` starts in
+    /// the client's query, in characters).
+    pub fn located(self, sql: &str, offset: usize) -> Error {
+        if !matches!(self.code(), Code::UndefinedTable | Code::UndefinedColumn) {
+            return self;
+        }
+        let message = self.user_message();
+        let Some(name) = message.split('"').nth(1).filter(|n| !n.is_empty()) else {
+            return self;
+        };
+        // The name as written: its last part (`s.t` is found as `t`), unquoted or quoted.
+        let name = name.rsplit('.').next().unwrap_or(name).to_lowercase();
+        let lower = sql.to_lowercase();
+        let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+        let found = lower.match_indices(&name).find(|(i, _)| {
+            let before = lower[..*i].chars().next_back();
+            let after = lower[i + name.len()..].chars().next();
+            !before.is_some_and(ident) && !after.is_some_and(ident)
+        });
+        match found {
+            Some((i, _)) if lower.len() == sql.len() => Error::At {
+                position: offset + sql[..i].chars().count() + 1,
+                inner: Box::new(self),
+            },
+            _ => self,
         }
     }
 }

@@ -116,6 +116,13 @@ async fn execute_guarded(
 }
 
 fn to_pg_error(e: &Error) -> PgWireError {
+    if let Error::At { inner, position } = e {
+        let mut err = to_pg_error(inner);
+        if let PgWireError::UserError(info) = &mut err {
+            info.position = Some(position.to_string());
+        }
+        return err;
+    }
     let mut info = ErrorInfo::new("ERROR".into(), sqlstate(e.code()).into(), e.user_message());
     if let Error::LoadFailed { hint, .. } = e {
         info.hint = Some(hint.clone());

@@ -112,7 +112,9 @@ impl Engine {
             .start(session.pid, &session.user, &text.original);
         // Every statement kind's future lives in this one: boxed, so callers (one per
         // connection) carry a pointer rather than the largest statement's state.
-        let result = Box::pin(self.execute_inner(session, text, params, query_id)).await;
+        let result = Box::pin(self.execute_inner(session, text, params, query_id))
+            .await
+            .map_err(|e| e.located(&text.original, text.offset));
         match result {
             // A streamed result is logged when the client has read it (or gone away). Its
             // version stays pinned until then: the scans (and pg_catalog's tables, which

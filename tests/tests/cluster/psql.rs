@@ -233,3 +233,86 @@ async fn psql_describes_with_details_owners_and_redshift_catalog() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An analyst's psql session from a script: the listing commands, expanded output,
+/// timing, an error pointing at the name it is about; then Ctrl-C of a long query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_session_lists_expands_times_points_at_errors_and_cancels() {
+    let cluster = TestCluster::start(1, 2).await;
+    let script = cluster.dir.join("session.sql");
+    std::fs::write(
+        &script,
+        "CREATE TABLE t (a INT, b VARCHAR(3));\n\
+         INSERT INTO t VALUES (1, 'x');\n\
+         CREATE VIEW v AS SELECT a FROM t;\n\
+         \\l\n\\dn\n\\dt\n\\dv\n\\du\n\
+         \\x\nSELECT a, b FROM t;\n\\x\n\
+         \\timing on\nSELECT count(*) AS n FROM t;\n\\timing off\n\
+         SELECT nope FROM t;\n\
+         SELECT a FROM nosuch;\n",
+    )
+    .unwrap();
+    let out = cluster.psql().arg("-f").arg(&script).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let errors = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "List of databases",
+        " dev ",
+        "List of schemas",
+        " public ",
+        "| t    | table | admin",
+        "| v    | view | admin",
+        "List of roles",
+        "Superuser",
+        "-[ RECORD 1 ]",
+        "b | x",
+        "Time: ",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}\n{errors}");
+    }
+    // The caret under the name the error is about, as PostgreSQL's psql shows it.
+    for want in [
+        "column \"nope\" does not exist",
+        "LINE 1: SELECT nope FROM t;\n               ^",
+        "relation \"nosuch\" does not exist",
+        "LINE 1: SELECT a FROM nosuch;\n                      ^",
+    ] {
+        assert!(errors.contains(want), "no {want:?} in:\n{errors}");
+    }
+
+    // Ctrl-C: psql sends a CancelRequest for the running statement.
+    let long = cluster
+        .psql()
+        .args([
+            "-c",
+            "SELECT sum(value % 7) FROM generate_series(1, 5000000000)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let c = cluster.client().await;
+    let running = "SELECT count(*) FROM stl_query \
+                   WHERE status = 'running' AND querytxt LIKE '%5000000000%' AND querytxt NOT LIKE '%stl_query%'";
+    while blueshift_tests::rows(&c, running).await[0][0].as_deref() != Some("1") {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = long.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = long.wait_with_output().unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        errors.contains("canceling statement due to user request"),
+        "{errors}"
+    );
+    assert_eq!(
+        blueshift_tests::rows(&c, "SELECT count(*) FROM t").await[0][0].as_deref(),
+        Some("1")
+    );
+}
