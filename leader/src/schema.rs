@@ -53,6 +53,11 @@ pub struct PinnedSchema {
     /// Owners of the views being planned, innermost last: a view reads its tables with
     /// its owner's privileges.
     view_owners: Mutex<Vec<String>>,
+    /// Set while a statement is planned: the relations it names are checked against the
+    /// user's privileges then. The catalog's own tables (pg_class, information_schema)
+    /// look relations up while they are read, to list them: that needs no privilege, as
+    /// in PostgreSQL, where every user sees the catalog.
+    checking: std::sync::atomic::AtomicBool,
 }
 
 impl PinnedSchema {
@@ -70,6 +75,7 @@ impl PinnedSchema {
             log,
             user: user.to_string(),
             view_owners: Mutex::new(Vec::new()),
+            checking: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -110,6 +116,29 @@ impl PinnedSchema {
         Arc::clone(&self.state.lock().expect("pinned state"))
     }
 
+    /// Checks privileges on the relations named until the guard is dropped (while a
+    /// statement is planned).
+    pub fn checking(&self) -> CheckingGuard<'_> {
+        let before = self
+            .checking
+            .swap(true, std::sync::atomic::Ordering::SeqCst);
+        CheckingGuard(self, before)
+    }
+
+    /// 42501 unless the principal holds `privilege` on `name` (only while checking).
+    fn require(
+        &self,
+        state: &ClusterState,
+        principal: &str,
+        name: &str,
+        privilege: crate::access::Privilege,
+    ) -> crate::error::Result<()> {
+        if self.checking.load(std::sync::atomic::Ordering::SeqCst) {
+            state.require(principal, name, privilege)?;
+        }
+        Ok(())
+    }
+
     /// Plans with `target` as the table written until the guard is dropped, also when the
     /// planning is cancelled or panics, so no later statement sees the write target's
     /// nullable columns or row ids.
@@ -137,6 +166,17 @@ impl<'a> ViewOwner<'a> {
 impl Drop for ViewOwner<'_> {
     fn drop(&mut self) {
         self.0.view_owners.lock().expect("view owners").pop();
+    }
+}
+
+/// Puts privilege checking back as it was when dropped.
+pub struct CheckingGuard<'a>(&'a PinnedSchema, bool);
+
+impl Drop for CheckingGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .checking
+            .store(self.1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -175,9 +215,9 @@ impl PinnedSchema {
             let target = self.write_target.lock().expect("write target").clone();
             let table = match target {
                 Some(w) if w.table == name => {
-                    state.require(&principal, name, w.privilege)?;
+                    self.require(&state, &principal, name, w.privilege)?;
                     if w.reads {
-                        state.require(&principal, name, Privilege::Select)?;
+                        self.require(&state, &principal, name, Privilege::Select)?;
                     }
                     if w.row_ids {
                         table.for_writes().with_row_ids()
@@ -186,14 +226,14 @@ impl PinnedSchema {
                     }
                 }
                 _ => {
-                    state.require(&principal, name, Privilege::Select)?;
+                    self.require(&state, &principal, name, Privilege::Select)?;
                     table
                 }
             };
             return Ok(Some(Arc::new(table)));
         }
         if let Some(view) = state.views.get(name) {
-            state.require(&principal, name, Privilege::Select)?;
+            self.require(&state, &principal, name, Privilege::Select)?;
             let planner = self
                 .planner
                 .get()
@@ -598,6 +638,198 @@ pub fn register_user_names(ctx: &datafusion::prelude::SessionContext, pinned: Ar
             })
         }),
     ));
+}
+
+/// `has_table_privilege([user,] table, privilege)` and `has_schema_privilege([user,]
+/// schema, privilege)` from the grants of the pinned state (the crate answers true for
+/// everything). A table is named by its name (`t`, `s.t`); by oid it is refused (0A000)
+/// rather than answered without knowing the table.
+pub fn register_privilege_functions(
+    ctx: &datafusion::prelude::SessionContext,
+    pinned: Arc<PinnedSchema>,
+) {
+    use datafusion::logical_expr::{
+        ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility,
+    };
+    #[derive(Debug)]
+    struct HasPrivilege {
+        name: &'static str,
+        schema_level: bool,
+        signature: Signature,
+        pinned: Arc<PinnedSchema>,
+    }
+    impl PartialEq for HasPrivilege {
+        fn eq(&self, other: &Self) -> bool {
+            self.name == other.name
+        }
+    }
+    impl Eq for HasPrivilege {}
+    impl std::hash::Hash for HasPrivilege {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.name.hash(state);
+        }
+    }
+    impl HasPrivilege {
+        fn answer(
+            &self,
+            state: &ClusterState,
+            user: &str,
+            object: &datafusion::common::ScalarValue,
+            privileges: &str,
+        ) -> Result<Option<bool>> {
+            use crate::access::Privilege;
+            use datafusion::common::ScalarValue;
+            let refuse = |m: String| -> DataFusionError {
+                blueshift_storage::CodedError::new(blueshift_storage::Code::InvalidParameter, m)
+                    .into()
+            };
+            if object.is_null() || privileges.is_empty() {
+                return Ok(None);
+            }
+            let name = match object {
+                ScalarValue::Utf8(Some(n))
+                | ScalarValue::LargeUtf8(Some(n))
+                | ScalarValue::Utf8View(Some(n)) => n.clone(),
+                _ => {
+                    return Err(blueshift_storage::CodedError::new(
+                        blueshift_storage::Code::FeatureNotSupported,
+                        format!("{} by oid is not supported: pass the name", self.name),
+                    )
+                    .into());
+                }
+            };
+            let parts: Vec<String> = name
+                .split('.')
+                .map(
+                    |p| match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                        Some(quoted) => quoted.to_string(),
+                        None => p.trim().to_lowercase(),
+                    },
+                )
+                .collect();
+            let mut any = false;
+            for word in privileges.split(',') {
+                let word = word.trim().to_uppercase();
+                let grant_option = word.ends_with(" WITH GRANT OPTION");
+                let word = word.trim_end_matches(" WITH GRANT OPTION").trim();
+                let held = if self.schema_level {
+                    let [schema] = parts.as_slice() else {
+                        return Err(refuse(format!("invalid schema name \"{name}\"")));
+                    };
+                    if schema != PUBLIC && !state.schemas.contains_key(schema) {
+                        return Err(no_schema(schema).into());
+                    }
+                    let p = Privilege::parse(word)
+                        .filter(|p| Privilege::SCHEMA.contains(p))
+                        .ok_or_else(|| {
+                            refuse(format!("unrecognized privilege type: \"{word}\""))
+                        })?;
+                    state.schema_allowed(user, schema, p)
+                        && (!grant_option
+                            || state.is_superuser(user)
+                            || state.schemas.get(schema).is_some_and(|a| a.owner == user))
+                } else {
+                    let key = match parts.as_slice() {
+                        [t] => key(PUBLIC, t),
+                        [s, t] => key(s, t),
+                        _ => return Err(refuse(format!("invalid name \"{name}\""))),
+                    };
+                    if !state.tables.contains_key(&key) && !state.views.contains_key(&key) {
+                        return Err(crate::error::Error::UndefinedTable(name.clone()).into());
+                    }
+                    let owner = state.is_superuser(user) || state.owner_of(&key) == user;
+                    match Privilege::parse(word).filter(|p| Privilege::ALL.contains(p)) {
+                        Some(p) => state.allowed(user, &key, p) && (!grant_option || owner),
+                        None if matches!(word, "TRUNCATE" | "REFERENCES" | "TRIGGER") => owner,
+                        None => {
+                            return Err(refuse(format!("unrecognized privilege type: \"{word}\"")));
+                        }
+                    }
+                };
+                any |= held;
+            }
+            Ok(Some(any))
+        }
+    }
+    impl datafusion::logical_expr::ScalarUDFImpl for HasPrivilege {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn signature(&self) -> &Signature {
+            &self.signature
+        }
+        fn return_type(
+            &self,
+            _: &[arrow::datatypes::DataType],
+        ) -> Result<arrow::datatypes::DataType> {
+            Ok(arrow::datatypes::DataType::Boolean)
+        }
+        fn invoke_with_args(
+            &self,
+            args: datafusion::logical_expr::ScalarFunctionArgs,
+        ) -> Result<ColumnarValue> {
+            use datafusion::common::ScalarValue;
+            let rows = args.number_rows;
+            let arrays = args
+                .args
+                .iter()
+                .map(|a| a.to_array(rows))
+                .collect::<Result<Vec<_>>>()?;
+            let state = self.pinned.pinned();
+            let mut out = Vec::with_capacity(rows);
+            for i in 0..rows {
+                let values = arrays
+                    .iter()
+                    .map(|a| ScalarValue::try_from_array(a, i))
+                    .collect::<Result<Vec<_>>>()?;
+                let text = |v: &ScalarValue| match v {
+                    ScalarValue::Utf8(Some(s))
+                    | ScalarValue::LargeUtf8(Some(s))
+                    | ScalarValue::Utf8View(Some(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let (user, object, privilege) = match values.as_slice() {
+                    [object, privilege] => (self.pinned.user.clone(), object, text(privilege)),
+                    [user, object, privilege] => {
+                        (text(user).to_lowercase(), object, text(privilege))
+                    }
+                    _ => {
+                        return Err(DataFusionError::Plan(format!(
+                            "{} takes 2 or 3 arguments",
+                            self.name
+                        )));
+                    }
+                };
+                out.push(self.answer(&state, &user, object, &privilege)?);
+            }
+            let answers = arrow::array::BooleanArray::from(out);
+            Ok(
+                if args
+                    .args
+                    .iter()
+                    .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+                {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&answers, 0)?)
+                } else {
+                    ColumnarValue::Array(Arc::new(answers))
+                },
+            )
+        }
+    }
+    for (name, schema_level) in [
+        ("has_table_privilege", false),
+        ("has_schema_privilege", true),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(HasPrivilege {
+            name,
+            schema_level,
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+                Volatility::Stable,
+            ),
+            pinned: Arc::clone(&pinned),
+        }));
+    }
 }
 
 /// pg_catalog's roles (`pg_roles`, psql's `\du`): the users of the pinned state.

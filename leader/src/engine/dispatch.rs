@@ -287,7 +287,10 @@ impl Engine {
         crate::schema::qualify(&mut stmt, &state, &session.search_path(&state));
         drop(state);
         // Boxed: every statement kind's future holds this one.
-        let plan = Box::pin(plan_statement(&session.ctx.state(), stmt)).await?;
+        let checking = session.schema.checking();
+        let plan = Box::pin(plan_statement(&session.ctx.state(), stmt)).await;
+        drop(checking);
+        let plan = plan?;
         Ok(match params {
             Some(p) => plan.with_param_values(p.clone())?,
             None => plan,

@@ -175,6 +175,7 @@ impl Engine {
         crate::identity::register(&ctx, user);
         crate::pg_functions::register(&ctx);
         crate::schema::register_user_names(&ctx, Arc::clone(&schema));
+        crate::schema::register_privilege_functions(&ctx, Arc::clone(&schema));
         blueshift_functions::register(&ctx);
         let settings: Arc<std::sync::Mutex<BTreeMap<String, String>>> = Arc::default();
         let read = Arc::clone(&settings);

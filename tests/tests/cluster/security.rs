@@ -406,3 +406,80 @@ async fn a_process_without_the_cluster_secret_can_neither_call_nor_serve() {
         vec![vec![Some("1".to_string())]]
     );
 }
+
+/// Every user sees the catalog (pg_class, information_schema, psql's `\dt`) whatever they
+/// may read, as in PostgreSQL; has_table_privilege and has_schema_privilege answer from
+/// the grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_is_everyones_and_privilege_functions_tell_the_truth() {
+    let cluster = TestCluster::start(1, 1).await;
+    let admin = cluster.client().await;
+    admin
+        .batch_execute(
+            "CREATE USER carol PASSWORD 'Carol-Pass-1';
+             CREATE TABLE secret (a INT);
+             CREATE TABLE shared (a INT);
+             GRANT SELECT ON shared TO carol;
+             CREATE SCHEMA s",
+        )
+        .await
+        .unwrap();
+    let carol = cluster.connect_as("carol", "Carol-Pass-1").await.unwrap();
+    assert_eq!(
+        rows(
+            &carol,
+            "SELECT relname FROM pg_class WHERE relname IN ('secret', 'shared') ORDER BY 1"
+        )
+        .await,
+        vec![
+            vec![Some("secret".to_string())],
+            vec![Some("shared".to_string())]
+        ]
+    );
+    assert_eq!(
+        rows(
+            &carol,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'secret'"
+        )
+        .await,
+        vec![vec![Some("1".to_string())]]
+    );
+    assert_eq!(
+        outcome(&carol, "SELECT * FROM secret").await.as_deref(),
+        Some("42501")
+    );
+    let answers = rows(
+        &carol,
+        "SELECT has_table_privilege('secret', 'select'), has_table_privilege('shared', 'SELECT'), \
+         has_table_privilege('shared', 'insert'), has_table_privilege('admin', 'secret', 'select, insert'), \
+         has_table_privilege('shared', 'select with grant option'), \
+         has_schema_privilege('public', 'usage'), has_schema_privilege('s', 'usage'), \
+         has_schema_privilege('admin', 's', 'create')",
+    )
+    .await;
+    let want: Vec<Option<String>> = ["f", "t", "f", "t", "f", "t", "f", "t"]
+        .iter()
+        .map(|v| Some(v.to_string()))
+        .collect();
+    assert_eq!(answers, vec![want]);
+    assert_eq!(
+        outcome(&carol, "SELECT has_table_privilege('nosuch', 'select')")
+            .await
+            .as_deref(),
+        Some("42P01")
+    );
+    // psql's \dt as carol lists both tables.
+    let out = cluster
+        .psql()
+        .env("PGUSER", "carol")
+        .env("PGPASSWORD", "Carol-Pass-1")
+        .args(["-U", "carol", "-c", "\\dt"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("secret") && text.contains("shared"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
