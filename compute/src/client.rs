@@ -49,7 +49,7 @@ impl ComputeClient {
             // (a merge waits on one slice): windows large enough that unread streams cannot
             // starve the one being read.
             .initial_stream_window_size(Some(4 << 20))
-            .initial_connection_window_size(Some(256 << 20))
+            .initial_connection_window_size(Some(1 << 30))
             .tcp_nodelay(true);
         let client =
             FlightServiceClient::with_interceptor(endpoint.connect_lazy(), crate::secret::Carry)
@@ -69,6 +69,10 @@ impl ComputeClient {
 
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn status_error(&self, status: tonic::Status) -> Error {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use blueshift_storage::{ScanSpec, SliceScanExec};
 
+use crate::exchange::{ExchangeExec, ExchangeSpec};
 use crate::write::{WriteExec, WriteSpec};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -18,6 +19,19 @@ use prost::Message;
 
 const TAG_SLICE_SCAN: u8 = 1;
 const TAG_WRITE: u8 = 2;
+const TAG_EXCHANGE: u8 = 3;
+
+/// Splits a u32-length-prefixed piece off the front of `buf`.
+fn piece(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = buf.split_at_checked(4)?;
+    let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+    rest.split_at_checked(len)
+}
+
+fn put_piece(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BlueshiftCodec;
@@ -58,6 +72,23 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
                     .ok_or_else(|| bad("write stage without its input"))?;
                 Ok(Arc::new(WriteExec::new(Arc::clone(input), spec)))
             }
+            // tag, the JSON spec, then each key expression; the producer stage is the child.
+            Some((&TAG_EXCHANGE, body)) => {
+                let (json, mut rest) = piece(body).ok_or_else(|| bad("truncated"))?;
+                let spec: ExchangeSpec =
+                    serde_json::from_slice(json).map_err(|e| bad(&e.to_string()))?;
+                let input = inputs
+                    .first()
+                    .ok_or_else(|| bad("exchange without its input"))?;
+                let mut keys = Vec::new();
+                while !rest.is_empty() {
+                    let (key, more) = piece(rest).ok_or_else(|| bad("truncated"))?;
+                    let node = PhysicalExprNode::decode(key).map_err(|e| bad(&e.to_string()))?;
+                    keys.push(parse_physical_expr(&node, ctx, &input.schema(), self)?);
+                    rest = more;
+                }
+                Ok(Arc::new(ExchangeExec::new(Arc::clone(input), keys, spec)))
+            }
             _ => Err(DataFusionError::Internal(
                 "unknown Blueshift plan node".into(),
             )),
@@ -89,6 +120,16 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
                 .map_err(|e| DataFusionError::Internal(format!("encode write node: {e}")))?;
             buf.push(TAG_WRITE);
             buf.extend_from_slice(&json);
+            return Ok(());
+        }
+        if let Some(exchange) = node.downcast_ref::<ExchangeExec>() {
+            let json = serde_json::to_vec(exchange.spec())
+                .map_err(|e| DataFusionError::Internal(format!("encode exchange: {e}")))?;
+            buf.push(TAG_EXCHANGE);
+            put_piece(buf, &json);
+            for key in exchange.keys() {
+                put_piece(buf, &serialize_physical_expr(key, self)?.encode_to_vec());
+            }
             return Ok(());
         }
         Err(DataFusionError::Internal(format!(
@@ -186,6 +227,7 @@ mod tests {
             blocks_total: 5,
             blocks_skipped: 1,
             predicate: Some(predicate),
+            layout: Default::default(),
         })
     }
 

@@ -3,10 +3,11 @@
 //! streams the boundary delivers over Arrow Flight.
 //!
 //! - [`GatherExec`]: every slice's stream to the leader.
-//!
-//! Redistribute (by the placement hash) and broadcast belong here beside it, decoded by the
-//! same codec and reaching other nodes through the same [`crate::Peers`].
+//! - [`ExchangeExec`]: redistribute (by the placement hash, onto every slice) and
+//!   broadcast (to every node), node to node.
 
 mod gather;
+mod shuffle;
 
 pub use gather::GatherExec;
+pub use shuffle::{ExchangeExec, ExchangeRegistry, ExchangeSpec, home_node};

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Modules: `service` (the Flight server), `client` (one node's Flight client), `peers`
-//! (topology and a client per node), `exchange` (network boundaries: gather today),
+//! (topology and a client per node), `exchange` (network boundaries: gather,
+//! redistribute, broadcast),
 //! `codec` (datafusion-proto codec for Blueshift plan nodes), `protocol` (messages),
 //! `config` (the `[compute]` section), `load` (a node's share of a COPY), `replace` (a
 //! node's share of restoring a table onto another topology), `write` (write
@@ -38,7 +39,7 @@ pub use client::ComputeClient;
 pub use codec::BlueshiftCodec;
 pub use config::{ComputeConfig, ComputeNodeOpts};
 pub use error::{Error, Result};
-pub use exchange::GatherExec;
+pub use exchange::{ExchangeExec, ExchangeRegistry, ExchangeSpec, GatherExec, home_node};
 pub use peers::Peers;
 pub use protocol::{
     DeleteRowsRequest, ErrorDetails, GcRequest, GcResponse, HealthRequest, HealthResponse,

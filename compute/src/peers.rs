@@ -46,6 +46,11 @@ impl Peers {
         self.clients.get(node as usize)
     }
 
+    /// How long a call to a node may go unanswered.
+    pub fn timeout(&self) -> Duration {
+        self.clients[0].timeout()
+    }
+
     /// Every node's address, node 0 first.
     pub fn addrs(&self) -> Vec<String> {
         self.clients.iter().map(|c| c.addr().to_string()).collect()

@@ -21,6 +21,17 @@ pub struct StageTicket {
     pub partition: u32,
     #[prost(string, tag = "3")]
     pub query_id: String,
+    /// The plan is an exchange and the caller is its consumer `partition`: stream this
+    /// node's share of the exchanged rows (starting its producers on the first call).
+    #[prost(bool, tag = "4")]
+    pub exchange: bool,
+    /// Names the stage within its run: the node decodes it once and runs each of its
+    /// `local_partitions` partitions from that one plan (so a build side broadcast to
+    /// this node is read and hashed once).
+    #[prost(string, tag = "5")]
+    pub stage: String,
+    #[prost(uint32, tag = "6")]
+    pub local_partitions: u32,
 }
 
 /// The details of an error status: the protocol-neutral code, by [`blueshift_storage::Code`]

@@ -42,6 +42,56 @@ pub struct ComputeService {
     store: Arc<SliceStore>,
     stores: Arc<blueshift_storage::Stores>,
     ctx: SessionContext,
+    stages: StageCache,
+}
+
+/// Stages decoded once per node and shared by their local partitions: an entry lives until
+/// every local partition has asked for it (then the running partitions hold the plan).
+#[derive(Default)]
+struct StageCache {
+    plans: std::sync::Mutex<std::collections::HashMap<String, SharedStage>>,
+}
+
+/// A decoded stage, the partitions still to ask for it, and when it was decoded.
+type SharedStage = (
+    Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    u32,
+    std::time::Instant,
+);
+
+impl StageCache {
+    /// How long an entry waits for partitions that never came.
+    const KEPT: std::time::Duration = std::time::Duration::from_secs(600);
+
+    fn get(
+        &self,
+        ticket: &StageTicket,
+        decode: impl FnOnce() -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        if ticket.stage.is_empty() || ticket.local_partitions <= 1 {
+            return decode();
+        }
+        let mut plans = self.plans.lock().expect("stage cache");
+        plans.retain(|_, (_, _, at)| at.elapsed() < Self::KEPT);
+        if let Some((plan, remaining, _)) = plans.get_mut(&ticket.stage) {
+            let plan = Arc::clone(plan);
+            *remaining -= 1;
+            if *remaining == 0 {
+                plans.remove(&ticket.stage);
+            }
+            return Ok(plan);
+        }
+        let plan = decode()?;
+        plans.insert(
+            ticket.stage.clone(),
+            (
+                Arc::clone(&plan),
+                ticket.local_partitions - 1,
+                std::time::Instant::now(),
+            ),
+        );
+        Ok(plan)
+    }
 }
 
 impl ComputeService {
@@ -50,6 +100,7 @@ impl ComputeService {
         let config = SessionConfig::new()
             .with_extension(Arc::clone(&store))
             .with_extension(Arc::new(LocalNode(opts.node)))
+            .with_extension(Arc::new(crate::exchange::ExchangeRegistry::default()))
             .with_target_partitions(1);
         let ctx = SessionContext::new_with_config(config);
         // Stages name these functions; the plans are decoded with this context.
@@ -59,6 +110,7 @@ impl ComputeService {
             opts,
             store,
             ctx,
+            stages: StageCache::default(),
         })
     }
 
@@ -71,8 +123,19 @@ impl ComputeService {
         ticket: &StageTicket,
     ) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
         let ctx = self.task_ctx();
-        let plan =
-            physical_plan_from_bytes_with_extension_codec(&ticket.plan, &ctx, &BlueshiftCodec)?;
+        let plan = self.stages.get(ticket, || {
+            Ok(physical_plan_from_bytes_with_extension_codec(
+                &ticket.plan,
+                &ctx,
+                &BlueshiftCodec,
+            )?)
+        })?;
+        if ticket.exchange {
+            let exchange = plan
+                .downcast_ref::<crate::exchange::ExchangeExec>()
+                .ok_or_else(|| Error::BadRequest("exchange ticket without an exchange".into()))?;
+            return Ok(exchange.produce(ticket.partition as usize, ctx)?);
+        }
         Ok(plan.execute(ticket.partition as usize, ctx)?)
     }
 
@@ -335,7 +398,12 @@ impl FlightService for ComputeService {
     ) -> std::result::Result<Response<Self::DoGetStream>, Status> {
         let ticket = StageTicket::decode(request.into_inner().ticket)
             .map_err(|e| Status::invalid_argument(format!("bad stage ticket: {e}")))?;
-        tracing::debug!(query = %ticket.query_id, partition = ticket.partition, "run stage");
+        tracing::debug!(
+            query = %ticket.query_id,
+            partition = ticket.partition,
+            exchange = ticket.exchange,
+            "run stage"
+        );
         let stream = self.run_stage(&ticket).map_err(Status::from)?;
         let schema = stream.schema();
         let batches = stream.map_err(|e| FlightError::Tonic(Box::new(Error::from(e).to_status())));

@@ -44,10 +44,7 @@ use crate::client::ComputeClient;
 use crate::error::{Error, Result};
 use crate::protocol::{DeleteRowsRequest, IngestRequest};
 
-/// Which compute node a process is: registered in a node's DataFusion session, so plan
-/// nodes running there know which slices are local.
-#[derive(Debug, Clone, Copy)]
-pub struct LocalNode(pub u32);
+pub use blueshift_storage::placement::LocalNode;
 
 /// Sorts, encodes and writes a stream of rows for one slice as staged blocks. Blocks are
 /// cut at exactly [`BLOCK_ROWS`] rows whatever the batches' sizes, so the same rows give

@@ -1,27 +1,43 @@
-//! Distribution as plan nodes. DataFusion plans a query as if on one machine, with
-//! [`SliceScanExec`] leaves that have one partition per slice. [`distribute`] then finds
-//! every maximal subtree that can run slice-locally (scans, filters, projections, partial
-//! aggregates, per-partition sorts and limits) and puts a [`GatherExec`] network boundary
-//! on top of it. Each such subtree is a *stage*: serialized with datafusion-proto, sent to
-//! the node owning each slice, run there, and streamed back over Arrow Flight. What is
-//! left above the boundaries runs on the leader.
+//! Distribution as plan nodes. DataFusion plans a query as if on one machine with one
+//! partition per slice: [`SliceScanExec`] leaves (a DISTKEY table declares itself hash
+//! partitioned on its key), hash repartitions before partitioned joins and final
+//! aggregates, merges below single-partition operators. [`distribute`] places that plan
+//! bottom-up:
 //!
-//! Later boundary kinds (redistribute by key, broadcast) are further `ExecutionPlan` nodes
-//! of the same shape; the cutting rule and the stage shipping do not change.
+//! - a hash repartition over rows on the slices becomes a redistribute [`ExchangeExec`]
+//!   (the placement hash, so it lines up with DISTKEY tables);
+//! - a hash join runs on the slices when its sides meet there: partitioned (co-located or
+//!   redistributed), or with its small side broadcast to every node, or read from every
+//!   node's copy of a DISTSTYLE ALL table; a join that must emit each build row once
+//!   (outer, semi, anti on the build side) is made partitioned instead;
+//! - partial and partitioned final aggregates, filters, projections, per-partition sorts
+//!   and limits run where their input runs;
+//! - everything else runs on the leader, over a [`GatherExec`] of its slice-side input.
+//!
+//! Each subtree between boundaries is a *stage*, serialized with datafusion-proto, run on
+//! the node owning each partition's slice, and streamed over Arrow Flight: to the leader
+//! (gather) or to the consuming nodes (exchanges).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use blueshift_compute::{GatherExec, Peers};
+use blueshift_compute::{ExchangeExec, ExchangeSpec, GatherExec, Peers, home_node};
 use blueshift_storage::SliceScanExec;
+use datafusion::common::JoinType;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::limit::LocalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::{ExecutionPlan, ReplaceChildrenOptions};
+use datafusion::physical_plan::{
+    ExecutionPlan, ExecutionPlanProperties, Partitioning, ReplaceChildrenOptions,
+};
 
 /// Functions every compute node knows: DataFusion's built-ins and Redshift's (the
 /// `functions` crate, registered on the nodes too). Functions registered only in the
@@ -35,37 +51,55 @@ fn builtin_functions() -> &'static std::collections::HashSet<String> {
     })
 }
 
-/// Whether a node's expressions need something that lives only on the leader: a scalar
-/// subquery (its value is computed by a `ScalarSubqueryExec` there) or a leader-only function.
-fn needs_leader(plan: &dyn ExecutionPlan) -> bool {
+/// Whether an expression needs something that lives only on the leader: a scalar
+/// subquery (its value is computed by a `ScalarSubqueryExec` there) or a leader-only
+/// function.
+fn expr_needs_leader(e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> bool {
     use datafusion::common::tree_node::TreeNode;
     use datafusion::physical_expr::ScalarFunctionExpr;
     use datafusion::physical_expr::scalar_subquery::ScalarSubqueryExpr;
     let mut found = false;
+    let _ = e.apply(|sub| {
+        let leader_only = sub.is::<ScalarSubqueryExpr>()
+            || sub
+                .downcast_ref::<ScalarFunctionExpr>()
+                .is_some_and(|f| !builtin_functions().contains(f.name()));
+        if leader_only {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// Whether a node's expressions need something that lives only on the leader.
+fn needs_leader(plan: &dyn ExecutionPlan) -> bool {
+    let mut found = false;
     let _ = plan.apply_expressions(&mut |e| {
-        e.apply(|sub| {
-            let leader_only = sub.is::<ScalarSubqueryExpr>()
-                || sub
-                    .downcast_ref::<ScalarFunctionExpr>()
-                    .is_some_and(|f| !builtin_functions().contains(f.name()));
-            if leader_only {
-                found = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
+        if expr_needs_leader(e) {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
     });
     found
 }
 
 /// Whether a plan node runs slice-locally: partition i of its output depends only on
-/// partition i of its input.
+/// partition i of its input (for a final aggregate: its input is already partitioned by
+/// the group keys, by an exchange or by the table's distribution).
 fn slice_local(plan: &dyn ExecutionPlan) -> bool {
     if needs_leader(plan) {
         return false;
     }
     if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
-        return matches!(agg.mode(), AggregateMode::Partial);
+        return matches!(
+            agg.mode(),
+            AggregateMode::Partial
+                | AggregateMode::FinalPartitioned
+                | AggregateMode::SinglePartitioned
+        );
     }
     if let Some(sort) = plan.downcast_ref::<SortExec>() {
         return sort.preserve_partitioning();
@@ -76,104 +110,406 @@ fn slice_local(plan: &dyn ExecutionPlan) -> bool {
         || plan.is::<LocalLimitExec>()
 }
 
-/// Whether a whole subtree can run as one stage on the slices.
-fn is_stage(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    if plan.is::<SliceScanExec>() {
-        return true;
-    }
-    let children = plan.children();
-    !children.is_empty() && slice_local(plan.as_ref()) && children.into_iter().all(is_stage)
+/// Where a placed subtree runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// On the leader (or nowhere in particular: values, empty relations).
+    Leader,
+    /// On the slices: partition `p` on `home_node(p)`.
+    Slices,
 }
 
-fn scan_slices(plan: &Arc<dyn ExecutionPlan>) -> Vec<u32> {
-    if let Some(scan) = plan.downcast_ref::<SliceScanExec>() {
-        return scan.slices();
-    }
-    plan.children().into_iter().flat_map(scan_slices).collect()
+/// A distributed plan's run: names its stages and exchanges uniquely, so nodes can tell
+/// the streams of one run from another's.
+struct Cutter<'a> {
+    cluster: &'a Arc<Peers>,
+    run: String,
+    timeout_secs: u64,
+    next_stage: usize,
+    next_exchange: usize,
 }
 
-/// Cuts a single-node physical plan into stages by inserting [`GatherExec`] boundaries.
+/// Cuts a single-node physical plan into stages: [`GatherExec`] where rows go to the
+/// leader, [`ExchangeExec`] where they move between nodes (a redistribute for each hash
+/// repartition DataFusion planned, a broadcast or a local copy for the small side of a
+/// join).
 pub fn distribute(
     plan: Arc<dyn ExecutionPlan>,
     cluster: &Arc<Peers>,
     query_id: &str,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let next_id = Mutex::new(1usize);
-    cut(plan, cluster, query_id, &next_id)
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    let mut cutter = Cutter {
+        cluster,
+        run: format!(
+            "{query_id}.{started:x}.{}",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ),
+        timeout_secs: cluster.timeout().as_secs().max(1),
+        next_stage: 1,
+        next_exchange: 1,
+    };
+    let (plan, place) = cutter.place(plan)?;
+    cutter.gather(plan, place)
 }
 
-fn cut(
-    plan: Arc<dyn ExecutionPlan>,
-    cluster: &Arc<Peers>,
-    query_id: &str,
-    next_id: &Mutex<usize>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    if is_stage(&plan) {
-        let slices = scan_slices(&plan);
-        let id = {
-            let mut n = next_id.lock().expect("stage counter");
-            let id = *n;
-            *n += 1;
-            id
-        };
-        return Ok(Arc::new(GatherExec::new(
+impl Cutter<'_> {
+    fn total(&self) -> usize {
+        self.cluster.topology.total_slices() as usize
+    }
+
+    fn spec(&mut self) -> ExchangeSpec {
+        let n = self.next_exchange;
+        self.next_exchange += 1;
+        ExchangeSpec {
+            id: format!("{}/x{n}", self.run),
+            broadcast: false,
+            topology: self.cluster.topology,
+            nodes: self.cluster.addrs(),
+            timeout_secs: self.timeout_secs,
+        }
+    }
+
+    /// A subtree placed on the slices, gathered to the leader.
+    fn gather(
+        &mut self,
+        plan: Arc<dyn ExecutionPlan>,
+        place: Place,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if place == Place::Leader {
+            return Ok(plan);
+        }
+        let n = plan.output_partitioning().partition_count();
+        let topology = self.cluster.topology;
+        let slices = (0..n)
+            .map(|p| {
+                if n == self.total() {
+                    p as u32
+                } else {
+                    home_node(&topology, n, p) * topology.slices_per_node
+                }
+            })
+            .collect();
+        let id = self.next_stage;
+        self.next_stage += 1;
+        Ok(Arc::new(GatherExec::new(
             plan,
             id,
             slices,
-            Arc::clone(cluster),
-            query_id.to_string(),
-        )));
+            Arc::clone(self.cluster),
+            self.run.clone(),
+        )))
     }
-    let children = plan.children();
+
+    fn on_slices(&self, plan: &Arc<dyn ExecutionPlan>) -> bool {
+        plan.output_partitioning().partition_count() == self.total()
+    }
+
+    fn place(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<(Arc<dyn ExecutionPlan>, Place)> {
+        if plan.is::<SliceScanExec>() {
+            return Ok((plan, Place::Slices));
+        }
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+            return self.place_join(join, &plan);
+        }
+        let children = plan.children();
+        if children.is_empty() {
+            return Ok((plan, Place::Leader));
+        }
+        let placed = children
+            .into_iter()
+            .map(|c| self.place(Arc::clone(c)))
+            .collect::<Result<Vec<_>>>()?;
+        let all_slices = placed.iter().all(|(_, p)| *p == Place::Slices);
+        if let Some(repartition) = plan.downcast_ref::<RepartitionExec>()
+            && all_slices
+            && let Partitioning::Hash(keys, n) = repartition.partitioning()
+            && *n == self.total()
+            && self.can_hash(&placed[0].0, keys)
+        {
+            let input = Arc::clone(&placed[0].0);
+            let spec = self.spec();
+            return Ok((
+                Arc::new(ExchangeExec::redistribute(input, keys.clone(), spec)),
+                Place::Slices,
+            ));
+        }
+        if all_slices && slice_local(plan.as_ref()) {
+            let children = placed.into_iter().map(|(c, _)| c).collect();
+            return Ok((rebuild(plan, children)?, Place::Slices));
+        }
+        let children = placed
+            .into_iter()
+            .map(|(c, p)| self.gather(c, p))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rebuild(plan, children)?, Place::Leader))
+    }
+
+    /// Whether `plan` lies on the slices hashed by exactly these keys.
+    fn hashed_on(
+        &self,
+        plan: &Arc<dyn ExecutionPlan>,
+        keys: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
+    ) -> bool {
+        matches!(plan.output_partitioning(), Partitioning::Hash(exprs, n)
+            if *n == self.total() && datafusion::physical_expr::physical_exprs_equal(exprs, keys))
+    }
+
+    /// Whether rows of `input` can be redistributed by these keys on the nodes.
+    fn can_hash(
+        &self,
+        input: &Arc<dyn ExecutionPlan>,
+        keys: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
+    ) -> bool {
+        let schema = input.schema();
+        !keys.is_empty()
+            && keys.iter().all(|k| {
+                !expr_needs_leader(k)
+                    && k.data_type(&schema)
+                        .is_ok_and(|t| blueshift_storage::placement::hashable(&t))
+            })
+    }
+
+    /// Places a hash join: on the slices when its sides can meet there (co-located,
+    /// one side redistributed onto the other's key, both redistributed, the small side
+    /// broadcast or read from a DISTSTYLE ALL copy on every node), else on the leader.
+    fn place_join(
+        &mut self,
+        join: &HashJoinExec,
+        plan: &Arc<dyn ExecutionPlan>,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Place)> {
+        // A collect-left build side sits under the merge DataFusion put over it; the merge
+        // stays only if the join ends up on the leader.
+        let merge = join
+            .left()
+            .downcast_ref::<CoalescePartitionsExec>()
+            .map(|_| Arc::clone(join.left()));
+        let build_input = match join.left().downcast_ref::<CoalescePartitionsExec>() {
+            Some(c) => Arc::clone(c.input()),
+            None => Arc::clone(join.left()),
+        };
+        let (left, lp) = self.place(build_input)?;
+        let (right, rp) = self.place(Arc::clone(join.right()))?;
+        let join_type = *join.join_type();
+        let movable = !join.null_aware && !needs_leader(plan.as_ref());
+        if movable
+            && *join.partition_mode() == PartitionMode::CollectLeft
+            && lp == Place::Slices
+            && rp == Place::Slices
+        {
+            let left_copies = merge.is_none() && reads_local_copies(&left);
+            let right_copies = reads_local_copies(&right);
+            let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+            let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+            if left_copies && right_copies {
+                // Two DISTSTYLE ALL sides: every node can join its own copies.
+                let join = join.builder().with_new_children(vec![left, right])?;
+                return Ok((join.reset_state().build_exec()?, Place::Slices));
+            }
+            if right_copies
+                && self.on_slices(&left)
+                && matches!(
+                    join_type,
+                    JoinType::Inner
+                        | JoinType::Left
+                        | JoinType::LeftSemi
+                        | JoinType::LeftAnti
+                        | JoinType::LeftMark
+                )
+            {
+                // The probe side is a DISTSTYLE ALL table: make it the build side, read
+                // from every node's copy, and probe with the rows where they are. The
+                // join had one output partition and its parent counts on that: the rows
+                // are merged on the leader.
+                let join = join
+                    .builder()
+                    .with_new_children(vec![left, right])?
+                    .reset_state()
+                    .build()?;
+                let swapped = join.swap_inputs(PartitionMode::CollectLeft)?;
+                let gathered = self.gather(swapped, Place::Slices)?;
+                return Ok((
+                    Arc::new(CoalescePartitionsExec::new(gathered)),
+                    Place::Leader,
+                ));
+            }
+            if self.hashed_on(&left, &left_keys) && self.hashed_on(&right, &right_keys) {
+                // Both sides already lie by the join key: join where they are.
+                let join = join
+                    .builder()
+                    .with_partition_mode(PartitionMode::Partitioned)
+                    .with_new_children(vec![left, right])?;
+                return Ok((join.reset_state().build_exec()?, Place::Slices));
+            }
+        }
+        // NOT IN must see whether the whole subquery side holds a NULL; it stays whole.
+        let on_slices =
+            movable && lp == Place::Slices && rp == Place::Slices && self.on_slices(&right);
+        if on_slices {
+            match join.partition_mode() {
+                PartitionMode::Partitioned if merge.is_none() && self.on_slices(&left) => {
+                    let join = join.builder().with_new_children(vec![left, right])?;
+                    return Ok((join.reset_state().build_exec()?, Place::Slices));
+                }
+                PartitionMode::CollectLeft => {
+                    let emits_build_rows = !matches!(
+                        join_type,
+                        JoinType::Inner
+                            | JoinType::Right
+                            | JoinType::RightSemi
+                            | JoinType::RightAnti
+                            | JoinType::RightMark
+                    );
+                    if !emits_build_rows {
+                        let build = if merge.is_none() && reads_local_copies(&left) {
+                            left
+                        } else {
+                            let spec = self.spec();
+                            Arc::new(ExchangeExec::broadcast(left, spec)) as Arc<dyn ExecutionPlan>
+                        };
+                        let join = join.builder().with_new_children(vec![build, right])?;
+                        return Ok((join.reset_state().build_exec()?, Place::Slices));
+                    }
+                    // An outer, semi or anti join that keeps build rows must see each
+                    // build row once: both sides by the join key.
+                    let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+                    let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+                    if self.can_hash(&left, &left_keys) && self.can_hash(&right, &right_keys) {
+                        let spec = self.spec();
+                        let build: Arc<dyn ExecutionPlan> =
+                            Arc::new(ExchangeExec::redistribute(left, left_keys, spec));
+                        let spec = self.spec();
+                        let right: Arc<dyn ExecutionPlan> =
+                            Arc::new(ExchangeExec::redistribute(right, right_keys, spec));
+                        let join = join
+                            .builder()
+                            .with_partition_mode(PartitionMode::Partitioned)
+                            .with_new_children(vec![build, right])?;
+                        return Ok((join.reset_state().build_exec()?, Place::Slices));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut left = self.gather(left, lp)?;
+        if let Some(merge) = merge {
+            left = rebuild(merge, vec![left])?;
+        }
+        let right = self.gather(right, rp)?;
+        Ok((rebuild(Arc::clone(plan), vec![left, right])?, Place::Leader))
+    }
+}
+
+/// Whether a single-partition subtree reads only DISTSTYLE ALL tables through slice-local
+/// operators: every node can run it against its own copy.
+fn reads_local_copies(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    fn walk(plan: &Arc<dyn ExecutionPlan>) -> bool {
+        if let Some(scan) = plan.downcast_ref::<SliceScanExec>() {
+            return scan.reads_local_copy();
+        }
+        let children = plan.children();
+        let local = slice_local(plan.as_ref())
+            || plan
+                .downcast_ref::<HashJoinExec>()
+                .is_some_and(|j| *j.partition_mode() == PartitionMode::CollectLeft);
+        !children.is_empty() && local && children.into_iter().all(walk)
+    }
+    plan.output_partitioning().partition_count() == 1 && walk(plan)
+}
+
+fn rebuild(
+    plan: Arc<dyn ExecutionPlan>,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
     if children.is_empty() {
         return Ok(plan);
     }
-    let new_children = children
-        .into_iter()
-        .map(|c| cut(Arc::clone(c), cluster, query_id, next_id))
-        .collect::<Result<Vec<_>>>()?;
     plan.replace_children(
-        new_children,
+        children,
         ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Recompute),
     )
 }
 
-/// Renders a distributed plan as its stages, leader first, for EXPLAIN.
-/// With `analyze`, each node shows its metrics and each boundary its rows per slice.
+/// Redshift's label for where a join runs and what moved to get it there.
+pub fn join_label(join: &HashJoinExec, on_slices: bool) -> &'static str {
+    if !on_slices {
+        return "on leader";
+    }
+    let exchange =
+        |p: &Arc<dyn ExecutionPlan>| p.downcast_ref::<ExchangeExec>().map(|x| x.spec().broadcast);
+    match (exchange(join.left()), exchange(join.right())) {
+        (Some(true), _) => "DS_BCAST_INNER",
+        (Some(false), Some(false)) => "DS_DIST_BOTH",
+        (Some(false), _) => "DS_DIST_INNER",
+        (None, Some(false)) => "DS_DIST_OUTER",
+        _ if reads_local_copies(join.left()) => "DS_DIST_ALL_NONE",
+        _ => "DS_DIST_NONE",
+    }
+}
+
+/// Renders a distributed plan as its stages, leader first, for EXPLAIN: each boundary
+/// (gather, redistribute, broadcast) starts a stage run on the compute nodes, and each
+/// join on the slices carries Redshift's label for what moved to bring its sides together.
+/// With `analyze`, each node shows its metrics and each gather its rows per slice.
 pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) -> Vec<String> {
     let mut out = vec!["Stage 0 (leader)".to_string()];
-    let mut stages: Vec<&GatherExec> = Vec::new();
-    render(plan.as_ref(), 1, analyze, &mut out, &mut stages);
+    let mut stages: Vec<(&dyn ExecutionPlan, usize)> = Vec::new();
+    render(plan.as_ref(), 1, analyze, false, 0, &mut out, &mut stages);
     let mut i = 0;
     while i < stages.len() {
-        let g = stages[i];
-        let mut by_node: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
-        for s in g.slices() {
-            by_node
-                .entry(cluster.topology.node_of(*s))
-                .or_default()
-                .push(*s);
-        }
-        let placement = by_node
-            .iter()
-            .map(|(n, s)| format!("node {n}: slices {s:?}"))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let (boundary, parent) = stages[i];
+        let stage = i + 1;
         out.push(String::new());
-        out.push(format!(
-            "Stage {} (compute; {placement}) -> GatherExec to stage 0",
-            g.stage_id()
-        ));
-        if analyze {
-            let rows = g
-                .rows_per_slice()
+        if let Some(g) = boundary.downcast_ref::<GatherExec>() {
+            let mut by_node: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+            for s in g.slices() {
+                by_node
+                    .entry(cluster.topology.node_of(*s))
+                    .or_default()
+                    .push(*s);
+            }
+            let placement = by_node
                 .iter()
-                .map(|(s, r)| format!("slice {s}={r}"))
+                .map(|(n, s)| format!("node {n}: slices {s:?}"))
                 .collect::<Vec<_>>()
-                .join(", ");
-            out.push(format!("  rows per slice: {rows}"));
+                .join("; ");
+            out.push(format!(
+                "Stage {stage} (compute; {placement}) -> GatherExec to stage {parent}"
+            ));
+            if analyze {
+                let rows = g
+                    .rows_per_slice()
+                    .iter()
+                    .map(|(s, r)| format!("slice {s}={r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.push(format!("  rows per slice: {rows}"));
+            }
+        } else if let Some(x) = boundary.downcast_ref::<ExchangeExec>() {
+            let kind = if x.spec().broadcast {
+                "BroadcastExec"
+            } else {
+                "RedistributeExec"
+            };
+            out.push(format!(
+                "Stage {stage} (compute; every node) -> {kind} to stage {parent}"
+            ));
         }
-        render(g.stage().as_ref(), 1, analyze, &mut out, &mut stages);
+        for child in boundary.children() {
+            render(
+                child.as_ref(),
+                1,
+                analyze,
+                true,
+                stage,
+                &mut out,
+                &mut stages,
+            );
+        }
         i += 1;
     }
     out
@@ -183,8 +519,10 @@ fn render<'a>(
     plan: &'a dyn ExecutionPlan,
     depth: usize,
     analyze: bool,
+    on_slices: bool,
+    stage: usize,
     out: &mut Vec<String>,
-    stages: &mut Vec<&'a GatherExec>,
+    stages: &mut Vec<(&'a dyn ExecutionPlan, usize)>,
 ) {
     let line = if analyze {
         datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan)
@@ -195,12 +533,28 @@ fn render<'a>(
             .one_line()
             .to_string()
     };
-    out.push(format!("{}{}", "  ".repeat(depth), line.trim_end()));
-    if let Some(g) = plan.downcast_ref::<GatherExec>() {
-        stages.push(g);
+    let mut line = line.trim_end().to_string();
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        line.push_str(&format!(" [{}]", join_label(join, on_slices)));
+    }
+    let boundary = plan.is::<GatherExec>() || plan.is::<ExchangeExec>();
+    if boundary {
+        line.push_str(&format!(" <- stage {}", stages.len() + 1));
+    }
+    out.push(format!("{}{line}", "  ".repeat(depth)));
+    if boundary {
+        stages.push((plan, stage));
         return;
     }
     for child in plan.children() {
-        render(child.as_ref(), depth + 1, analyze, out, stages);
+        render(
+            child.as_ref(),
+            depth + 1,
+            analyze,
+            on_slices,
+            stage,
+            out,
+            stages,
+        );
     }
 }

@@ -50,6 +50,8 @@ pub use manifest::{SliceManifest, TableData};
 pub use objects::{Access, Located, RegionConfig, StoreConfig, Stores, Url};
 pub use provider::BlockTable;
 pub use pruning::BlockStatistics;
-pub use scan::{ROW_BLOCK, ROW_POS, ROW_SLICE, ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
+pub use scan::{
+    ROW_BLOCK, ROW_POS, ROW_SLICE, ScanBlock, ScanLayout, ScanPartition, ScanSpec, SliceScanExec,
+};
 pub use slice_store::{DirLock, FileSource, SliceStore, sync_dir};
 pub use zone_map::ZoneMap;

@@ -154,6 +154,56 @@ fn normal_f64(v: f64) -> i64 {
     if v == 0.0 { 0 } else { v.to_bits() as i64 }
 }
 
+/// Which compute node a plan runs on: a session-config extension every node sets, so a
+/// stage knows its own place (the copy of a DISTSTYLE ALL table to read, the consumer it
+/// is of a broadcast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalNode(pub u32);
+
+/// Hashes rows by several key columns. One column hashes exactly as [`hash_column`] (so
+/// a redistribute on a DISTKEY lines up with the table's stored rows); several are
+/// combined in order.
+pub fn hash_rows(columns: &[ArrayRef]) -> Result<Vec<u64>> {
+    let mut columns = columns.iter();
+    let first = columns
+        .next()
+        .ok_or_else(|| Error::Invalid("hashing rows needs at least one key".into()))?;
+    let mut hashes = hash_column(first)?;
+    for column in columns {
+        for (h, next) in hashes.iter_mut().zip(hash_column(column)?) {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&h.to_le_bytes());
+            bytes[8..].copy_from_slice(&next.to_le_bytes());
+            *h = xxh3_64(&bytes);
+        }
+    }
+    Ok(hashes)
+}
+
+/// Whether [`hash_column`] can place values of this type.
+pub fn hashable(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Date32
+            | DataType::Timestamp(_, _)
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(_, _)
+            | DataType::Boolean
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+    )
+}
+
 /// Splits a batch into per-slice batches according to the table's distribution.
 ///
 /// `even_start` is the round-robin position for DISTSTYLE EVEN; it is advanced past the
@@ -226,5 +276,17 @@ mod tests {
         const GOLDEN_EU: u64 = 0xd7b3_9d21_8ff2_f1af;
         assert_eq!(hash_column(&b).unwrap()[0], GOLDEN_42);
         assert_eq!(hash_column(&s).unwrap()[0], GOLDEN_EU);
+    }
+
+    #[test]
+    fn one_key_rows_hash_as_the_placement_hash() {
+        let keys: ArrayRef = Arc::new(Int64Array::from((0..1000).collect::<Vec<i64>>()));
+        assert_eq!(
+            hash_rows(std::slice::from_ref(&keys)).unwrap(),
+            hash_column(&keys).unwrap()
+        );
+        let two = hash_rows(&[Arc::clone(&keys), Arc::clone(&keys)]).unwrap();
+        assert_ne!(two, hash_column(&keys).unwrap());
+        assert!(hash_rows(&[]).is_err());
     }
 }

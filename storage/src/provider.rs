@@ -19,7 +19,7 @@ use crate::block::BlockMeta;
 use crate::manifest::TableData;
 use crate::placement::Topology;
 use crate::pruning::BlockStatistics;
-use crate::scan::{ScanBlock, ScanPartition, ScanSpec, SliceScanExec};
+use crate::scan::{ScanBlock, ScanLayout, ScanPartition, ScanSpec, SliceScanExec};
 use crate::table::TableDef;
 
 #[derive(Debug)]
@@ -73,6 +73,17 @@ impl BlockTable {
             blocks_total: 0,
             blocks_skipped: 0,
             predicate: None,
+            layout: Default::default(),
+        }
+    }
+
+    fn layout(&self) -> ScanLayout {
+        match self.def.dist_style {
+            _ if self.def.dist_style.is_all() => ScanLayout::AllCopies {
+                slices_per_node: self.topology.slices_per_node,
+            },
+            crate::table::DistStyle::Key => ScanLayout::Key,
+            _ => ScanLayout::Unknown,
         }
     }
 
@@ -172,6 +183,7 @@ impl TableProvider for BlockTable {
             blocks_total: total,
             blocks_skipped: skipped,
             predicate: filter_expr,
+            layout: self.layout(),
         })))
     }
 }

@@ -91,6 +91,23 @@ pub struct ScanSpec {
     /// scan. Travels beside the JSON, encoded by datafusion-proto.
     #[serde(skip)]
     pub predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// How the table's rows lie across the partitions (see [`ScanLayout`]).
+    #[serde(default)]
+    pub layout: ScanLayout,
+}
+
+/// How a scan's partitions relate to the cluster's slices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScanLayout {
+    /// Rows lie wherever they were put (EVEN, or a scan that does not cover every slice).
+    #[default]
+    Unknown,
+    /// DISTSTYLE KEY over every slice: partition `i` holds exactly the rows whose
+    /// distribution key hashes (`placement::hash_column`) to slice `i`.
+    Key,
+    /// DISTSTYLE ALL: one partition, the whole table, read from the copy on whichever node
+    /// runs it (`slices_per_node` locates that node's copy slice).
+    AllCopies { slices_per_node: u32 },
 }
 
 impl ScanSpec {
@@ -143,9 +160,30 @@ impl SliceScanExec {
     pub fn new(spec: ScanSpec) -> Self {
         let schema = spec.output_schema();
         let partitions = spec.partitions.len().max(1);
+        let partitioning = match (spec.layout, spec.table.dist_key) {
+            // Declared so DataFusion needs no exchange for a join or an aggregate on the
+            // key; a redistribute of the other side uses the same placement hash.
+            (ScanLayout::Key, Some(key)) => spec
+                .projected_indices()
+                .iter()
+                .position(|&i| i == key)
+                .map(|at| {
+                    let name = schema.field(at).name();
+                    Partitioning::Hash(
+                        vec![
+                            Arc::new(datafusion::physical_expr::expressions::Column::new(
+                                name, at,
+                            )) as Arc<dyn PhysicalExpr>,
+                        ],
+                        partitions,
+                    )
+                })
+                .unwrap_or(Partitioning::UnknownPartitioning(partitions)),
+            _ => Partitioning::UnknownPartitioning(partitions),
+        };
         let cache = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(partitions),
+            partitioning,
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -163,6 +201,23 @@ impl SliceScanExec {
     /// The slice each output partition reads.
     pub fn slices(&self) -> Vec<u32> {
         self.spec.partitions.iter().map(|p| p.slice).collect()
+    }
+
+    /// A DISTSTYLE ALL scan: it can run on any node, reading that node's copy.
+    pub fn reads_local_copy(&self) -> bool {
+        matches!(self.spec.layout, ScanLayout::AllCopies { .. })
+    }
+
+    /// Rows of the chosen blocks (before delete vectors): an estimate for the planner.
+    fn rows(&self, partition: Option<usize>) -> usize {
+        self.spec
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| partition.is_none_or(|p| p == *i))
+            .flat_map(|(_, p)| p.blocks.iter())
+            .map(|b| b.rows as usize)
+            .sum()
     }
 }
 
@@ -218,6 +273,17 @@ impl ExecutionPlan for SliceScanExec {
         Ok(self)
     }
 
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<datafusion::common::Statistics>],
+        args: &datafusion::physical_plan::StatisticsArgs,
+    ) -> Result<Arc<datafusion::common::Statistics>> {
+        use datafusion::common::stats::Precision;
+        let mut stats = datafusion::common::Statistics::new_unknown(&self.schema);
+        stats.num_rows = Precision::Inexact(self.rows(args.partition()));
+        Ok(Arc::new(stats))
+    }
+
     fn execute(
         &self,
         partition: usize,
@@ -231,9 +297,17 @@ impl ExecutionPlan for SliceScanExec {
             })?;
         let schema = Arc::clone(&self.schema);
         let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
-        let Some(part) = self.spec.partitions.get(partition).cloned() else {
+        let Some(mut part) = self.spec.partitions.get(partition).cloned() else {
             return Ok(builder.build());
         };
+        if let ScanLayout::AllCopies { slices_per_node } = self.spec.layout {
+            // Every node's copy holds the same blocks under the same ids.
+            let node = context
+                .session_config()
+                .get_extension::<crate::placement::LocalNode>()
+                .map_or(0, |n| n.0);
+            part.slice = node * slices_per_node;
+        }
         let spec = Arc::clone(&self.spec);
         let batch_size = context.session_config().batch_size();
         let tx = builder.tx();

@@ -9,13 +9,13 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
     SendableRecordBatchStream,
 };
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::codec::BlueshiftCodec;
 use crate::peers::Peers;
@@ -117,11 +117,7 @@ impl GatherExec {
 
 impl DisplayAs for GatherExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "GatherExec: stage={}, slices={:?}",
-            self.stage_id, self.slices
-        )
+        write!(f, "GatherExec: slices={:?}", self.slices)
     }
 }
 
@@ -188,16 +184,31 @@ impl ExecutionPlan for GatherExec {
             plan: self.encoded()?.to_vec(),
             partition: partition as u32,
             query_id: self.query_id.clone(),
+            exchange: false,
+            stage: format!("{}/s{}", self.query_id, self.stage_id),
+            local_partitions: self
+                .slices
+                .iter()
+                .filter(|s| self.peers.topology.node_of(**s) == self.peers.topology.node_of(slice))
+                .count() as u32,
         };
         let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
-        let batches = futures::stream::once(async move { client.run_stage(ticket).await })
-            .try_flatten()
-            .map_err(DataFusionError::from)
-            .inspect_ok(move |b| rows.add(b.num_rows()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema(),
-            batches.boxed(),
-        )))
+        // The stage starts now, not when first polled: its exchanges' producers wait for
+        // every consumer, and one that never asked would hold them up.
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
+        let tx = builder.tx();
+        builder.spawn(async move {
+            let mut batches = client.run_stage(ticket).await?;
+            while let Some(batch) = batches.next().await {
+                let batch = batch?;
+                rows.add(batch.num_rows());
+                if tx.send(Ok(batch)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        Ok(builder.build())
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

@@ -93,11 +93,12 @@ impl Engine {
             .with_information_schema(true)
             .with_target_partitions(total.max(1));
         let opts = config.options_mut();
-        // Parallelism comes from slices; no round-robin or hash repartitioning inside a plan,
-        // so every exchange in a plan is one of our network boundaries.
+        // Parallelism comes from slices. The hash repartitions DataFusion plans for joins
+        // and aggregates become redistribute exchanges between nodes (`stages`); no
+        // round-robin ones.
         opts.optimizer.enable_round_robin_repartition = false;
-        opts.optimizer.repartition_aggregations = false;
-        opts.optimizer.repartition_joins = false;
+        opts.optimizer.repartition_aggregations = true;
+        opts.optimizer.repartition_joins = true;
         opts.optimizer.repartition_windows = false;
         opts.optimizer.repartition_file_scans = false;
         opts.optimizer.enable_dynamic_filter_pushdown = false;

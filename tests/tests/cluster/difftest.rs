@@ -1,5 +1,5 @@
 //! The differential SQL tester (`blueshift_tests::difftest`) on the seeds CI checks: random
-//! queries on a 1 × 1 and a 2 × 2 cluster against PostgreSQL over the same rows. Each seed
+//! queries on clusters of 1 × 1, 2 × 2 and 3 × 2 slices against PostgreSQL over the same rows. Each seed
 //! gives the three tables a different DISTSTYLE, so over the four seeds every table is
 //! EVEN, KEY, ALL and AUTO once. Any query the two answer differently fails the test, with
 //! its shrunk reproduction (also written under `target/difftest/`).
@@ -16,10 +16,10 @@ async fn random_queries_answer_as_postgresql_does() {
         .await
         .unwrap_or_else(|e| panic!("the reference engine: {e}"));
     let mut total = Report {
-        label: format!("CI seeds {SEEDS:?}, {QUERIES} queries each, 1x1 and 2x2"),
+        label: format!("CI seeds {SEEDS:?}, {QUERIES} queries each, 1x1, 2x2 and 3x2"),
         ..Default::default()
     };
-    for (nodes, slices) in [(1, 1), (2, 2)] {
+    for (nodes, slices) in [(1, 1), (2, 2), (3, 2)] {
         let cluster = TestCluster::start(nodes, slices).await;
         let mut bs = Engine::connect("blueshift", cluster.conn_str()).await;
         let mut reference = Engine::connect("postgres", pg.conn_str()).await;

@@ -1,0 +1,536 @@
+//! Redistribute and broadcast: a stage's rows moved from the nodes that produce them to
+//! the nodes that consume them, node to node over Arrow Flight, never through the leader.
+//!
+//! ```text
+//!  redistribute (keys → placement hash → slice c)     broadcast (every row → every node)
+//!
+//!   producer node A      producer node B              producer node A    producer node B
+//!   partitions 0,1       partitions 2,3               partitions 0,1     partitions 2,3
+//!     │ hash % N·S         │ hash % N·S                  │ all rows          │ all rows
+//!     ├──► c0 c1 ─┐  ┌─── c2 c3 ◄─┤                     ├──► node 0 ◄───────┤
+//!     └──► c2 c3 ─┼──┼─── c0 c1 ◄─┘                     └──► node 1 ◄───────┘
+//!                 ▼  ▼
+//!   consumer partition c runs on the node owning slice c (do_get to every producer node)
+//! ```
+//!
+//! [`ExchangeExec`] is both sides. Its child is the producer stage. On a consumer node,
+//! `execute(c)` sends a `do_get` to every producer node at once (so every producer learns
+//! of every consumer, and a consumer that goes away closes its stream) and merges the
+//! answers through a bounded channel. On a producer node the first such call starts the
+//! stage's local partitions once (an entry in the node's [`ExchangeRegistry`]); each
+//! partition's rows are split by [`hash_rows`] modulo the consumer count (the very hash
+//! that placed DISTKEY rows, so a redistributed side lines up with a table stored on the
+//! same key) or copied to every node, into one bounded channel per consumer. A consumer
+//! that reads slowly slows its producers; one that is gone is skipped; when every
+//! consumer is gone the producers stop.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use blueshift_storage::placement::{LocalNode, Topology, hash_rows};
+use blueshift_storage::{Code, CodedError, datafusion_message};
+use bytes::Bytes;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::{
+    RecordBatchReceiverStreamBuilder, RecordBatchStreamAdapter,
+};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
+};
+use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::client::ComputeClient;
+use crate::codec::BlueshiftCodec;
+use crate::protocol::StageTicket;
+
+/// Batches a producer may have queued for one consumer before it waits.
+const BUFFERED_BATCHES: usize = 2;
+
+/// How long a producer entry waits for consumers that never came before it is dropped.
+const UNCLAIMED_KEPT: Duration = Duration::from_secs(600);
+
+/// What an exchange is, as the leader planned it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExchangeSpec {
+    /// Unique per run of a query: `<run>/<exchange number>`.
+    pub id: String,
+    /// Every row to every node (one consumer per node) instead of by key.
+    pub broadcast: bool,
+    pub topology: Topology,
+    /// Every compute node's address, node 0 first.
+    pub nodes: Vec<String>,
+    pub timeout_secs: u64,
+}
+
+impl ExchangeSpec {
+    fn consumers(&self) -> usize {
+        if self.broadcast {
+            self.topology.nodes as usize
+        } else {
+            self.topology.total_slices() as usize
+        }
+    }
+}
+
+/// The node that runs partition `p` of a stage with `partitions` partitions: the node
+/// owning slice `p` when there is one partition per slice, else spread over the nodes.
+pub fn home_node(topology: &Topology, partitions: usize, p: usize) -> u32 {
+    if partitions == topology.total_slices() as usize {
+        topology.node_of(p as u32)
+    } else {
+        (p % topology.nodes as usize) as u32
+    }
+}
+
+/// A redistribute or broadcast boundary; see the module documentation for its fan-out.
+pub struct ExchangeExec {
+    input: Arc<dyn ExecutionPlan>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    spec: ExchangeSpec,
+    encoded: OnceLock<std::result::Result<Bytes, String>>,
+    metrics: ExecutionPlanMetricsSet,
+    cache: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for ExchangeExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExchangeExec")
+            .field("id", &self.spec.id)
+            .field("broadcast", &self.spec.broadcast)
+            .finish()
+    }
+}
+
+impl ExchangeExec {
+    /// Redistributes `input` by the placement hash of `keys` onto every slice.
+    pub fn redistribute(
+        input: Arc<dyn ExecutionPlan>,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        spec: ExchangeSpec,
+    ) -> Self {
+        Self::new(
+            input,
+            keys,
+            ExchangeSpec {
+                broadcast: false,
+                ..spec
+            },
+        )
+    }
+
+    /// Sends all of `input` to every node: one partition, the whole input, on each.
+    pub fn broadcast(input: Arc<dyn ExecutionPlan>, spec: ExchangeSpec) -> Self {
+        Self::new(
+            input,
+            vec![],
+            ExchangeSpec {
+                broadcast: true,
+                ..spec
+            },
+        )
+    }
+
+    pub(crate) fn new(
+        input: Arc<dyn ExecutionPlan>,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        spec: ExchangeSpec,
+    ) -> Self {
+        let schema = input.schema();
+        let partitioning = if spec.broadcast {
+            Partitioning::UnknownPartitioning(1)
+        } else {
+            Partitioning::Hash(keys.clone(), spec.topology.total_slices() as usize)
+        };
+        // Rows arrive from many producers in no particular order.
+        let cache = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            partitioning,
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        ExchangeExec {
+            input,
+            keys,
+            spec,
+            encoded: OnceLock::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
+            cache: Arc::new(cache),
+        }
+    }
+
+    pub fn spec(&self) -> &ExchangeSpec {
+        &self.spec
+    }
+
+    pub fn keys(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.keys
+    }
+
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    fn same(&self) -> Arc<ExchangeExec> {
+        Arc::new(ExchangeExec::new(
+            Arc::clone(&self.input),
+            self.keys.clone(),
+            self.spec.clone(),
+        ))
+    }
+
+    fn encoded(&self) -> Result<Bytes> {
+        self.encoded
+            .get_or_init(|| {
+                physical_plan_to_bytes_with_extension_codec(self.same(), &BlueshiftCodec)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| {
+                DataFusionError::Internal(format!(
+                    "cannot serialize exchange {}: {e}",
+                    self.spec.id
+                ))
+            })
+    }
+
+    /// The nodes that run a partition of the producer stage.
+    fn producer_nodes(&self) -> Vec<u32> {
+        let n = self.input.output_partitioning().partition_count();
+        let mut nodes: Vec<u32> = (0..n)
+            .map(|p| home_node(&self.spec.topology, n, p))
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+    }
+
+    /// The producer side: this node's rows for `consumer`, starting the local producers
+    /// on the first call.
+    pub fn produce(
+        &self,
+        consumer: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let registry = context
+            .session_config()
+            .get_extension::<ExchangeRegistry>()
+            .ok_or_else(|| {
+                DataFusionError::Internal("exchanges run only on compute nodes".into())
+            })?;
+        let node = local_node(&context)?;
+        let consumers = self.spec.consumers();
+        if consumer >= consumers {
+            return Err(DataFusionError::Internal(format!(
+                "exchange {} has no consumer {consumer}",
+                self.spec.id
+            )));
+        }
+        let (rx, producers) = registry.take(&self.spec.id, consumer, consumers, || {
+            self.start_producers(node, consumers, &context)
+        })?;
+        let rows = futures::stream::unfold((rx, producers), |(mut rx, producers)| async move {
+            rx.recv().await.map(|item| (item, (rx, producers)))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), rows)))
+    }
+
+    fn start_producers(
+        &self,
+        node: u32,
+        consumers: usize,
+        context: &Arc<TaskContext>,
+    ) -> Producing {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..consumers)
+            .map(|_| mpsc::channel::<Result<RecordBatch>>(BUFFERED_BATCHES))
+            .unzip();
+        let n = self.input.output_partitioning().partition_count();
+        let tasks = (0..n)
+            .filter(|&p| home_node(&self.spec.topology, n, p) == node)
+            .map(|p| {
+                let input = Arc::clone(&self.input);
+                let keys = self.keys.clone();
+                let senders = senders.clone();
+                let context = Arc::clone(context);
+                tokio::spawn(produce_partition(input, p, context, keys, senders)).abort_handle()
+            })
+            .collect();
+        Producing {
+            receivers: receivers.into_iter().map(Some).collect(),
+            producers: Arc::new(Producers(tasks)),
+            created: Instant::now(),
+        }
+    }
+}
+
+fn local_node(context: &TaskContext) -> Result<u32> {
+    context
+        .session_config()
+        .get_extension::<LocalNode>()
+        .map(|n| n.0)
+        .ok_or_else(|| DataFusionError::Internal("exchanges run only on compute nodes".into()))
+}
+
+/// Runs one local partition of the producer stage, sending each row to its consumer.
+async fn produce_partition(
+    input: Arc<dyn ExecutionPlan>,
+    partition: usize,
+    context: Arc<TaskContext>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    senders: Vec<mpsc::Sender<Result<RecordBatch>>>,
+) {
+    let mut open = vec![true; senders.len()];
+    let mut stream = match input.execute(partition, context) {
+        Ok(s) => s,
+        Err(e) => return fail(&senders, &open, e).await,
+    };
+    while let Some(item) = stream.next().await {
+        let parts = match item.and_then(|batch| split(&batch, &keys, senders.len())) {
+            Ok(parts) => parts,
+            Err(e) => return fail(&senders, &open, e).await,
+        };
+        for (c, part) in parts {
+            if open[c] && senders[c].send(Ok(part)).await.is_err() {
+                open[c] = false;
+            }
+        }
+        if !open.iter().any(|o| *o) {
+            return;
+        }
+    }
+}
+
+/// Tells every consumer still there that the stage failed, keeping the error's code.
+async fn fail(senders: &[mpsc::Sender<Result<RecordBatch>>], open: &[bool], e: DataFusionError) {
+    let code = Code::of_datafusion(&e);
+    let message = datafusion_message(&e);
+    for (tx, _) in senders.iter().zip(open).filter(|(_, o)| **o) {
+        let _ = tx
+            .send(Err(CodedError::new(code, message.clone()).into()))
+            .await;
+    }
+}
+
+/// A batch's rows per consumer: by key hash, or (no keys: broadcast) all rows to each.
+fn split(
+    batch: &RecordBatch,
+    keys: &[Arc<dyn PhysicalExpr>],
+    consumers: usize,
+) -> Result<Vec<(usize, RecordBatch)>> {
+    if batch.num_rows() == 0 {
+        return Ok(vec![]);
+    }
+    if keys.is_empty() {
+        return Ok((0..consumers).map(|c| (c, batch.clone())).collect());
+    }
+    let columns = keys
+        .iter()
+        .map(|k| k.evaluate(batch)?.into_array(batch.num_rows()))
+        .collect::<Result<Vec<_>>>()?;
+    let hashes = hash_rows(&columns).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); consumers];
+    for (row, h) in hashes.into_iter().enumerate() {
+        rows[(h % consumers as u64) as usize].push(row as u32);
+    }
+    rows.into_iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(c, r)| Ok((c, take_record_batch(batch, &UInt32Array::from(r))?)))
+        .collect()
+}
+
+/// A node's running producer tasks; dropping the last handle aborts them.
+struct Producers(Vec<tokio::task::AbortHandle>);
+
+impl Drop for Producers {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+struct Producing {
+    receivers: Vec<Option<mpsc::Receiver<Result<RecordBatch>>>>,
+    producers: Arc<Producers>,
+    created: Instant,
+}
+
+/// A compute node's exchanges being produced, by exchange id: an entry lives from the
+/// first consumer's call until every consumer has taken its stream (then the streams
+/// hold the producers), or is dropped if consumers never come.
+#[derive(Default)]
+pub struct ExchangeRegistry {
+    producing: Mutex<HashMap<String, Producing>>,
+}
+
+type Taken = (mpsc::Receiver<Result<RecordBatch>>, Arc<Producers>);
+
+impl ExchangeRegistry {
+    fn take(
+        &self,
+        id: &str,
+        consumer: usize,
+        consumers: usize,
+        start: impl FnOnce() -> Producing,
+    ) -> Result<Taken> {
+        let mut producing = self.producing.lock().expect("exchange registry");
+        producing.retain(|_, p| p.created.elapsed() < UNCLAIMED_KEPT);
+        let entry = producing.entry(id.to_string()).or_insert_with(start);
+        let rx = entry.receivers[consumer].take().ok_or_else(|| {
+            DataFusionError::Internal(format!("exchange {id}: consumer {consumer} came twice"))
+        })?;
+        let producers = Arc::clone(&entry.producers);
+        if entry.receivers.iter().all(Option::is_none) {
+            producing.remove(id);
+        }
+        debug_assert!(consumer < consumers);
+        Ok((rx, producers))
+    }
+}
+
+/// Clients for the other nodes, by address, shared by every exchange of this process.
+fn peer(nodes: &[String], node: u32, timeout: Duration) -> Result<ComputeClient> {
+    static CLIENTS: LazyLock<Mutex<HashMap<String, ComputeClient>>> =
+        LazyLock::new(Default::default);
+    let addr = nodes
+        .get(node as usize)
+        .ok_or_else(|| DataFusionError::Internal(format!("no address for compute node {node}")))?;
+    let mut clients = CLIENTS.lock().expect("peer clients");
+    if let Some(c) = clients.get(addr) {
+        return Ok(c.clone());
+    }
+    let client = ComputeClient::new(node, addr, timeout)?;
+    clients.insert(addr.clone(), client.clone());
+    Ok(client)
+}
+
+impl DisplayAs for ExchangeExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.spec.broadcast {
+            write!(f, "BroadcastExec: to {} nodes", self.spec.topology.nodes)
+        } else {
+            let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
+            write!(
+                f,
+                "RedistributeExec: keys=[{}], to {} slices",
+                keys.join(", "),
+                self.spec.topology.total_slices()
+            )
+        }
+    }
+}
+
+impl ExecutionPlan for ExchangeExec {
+    fn name(&self) -> &'static str {
+        "ExchangeExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        for k in &self.keys {
+            if f(k)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("ExchangeExec needs its input".into()))?;
+        Ok(Arc::new(ExchangeExec::new(
+            input,
+            self.keys.clone(),
+            self.spec.clone(),
+        )))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        ExecutionPlan::replace_children(
+            self,
+            children,
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+    }
+
+    /// The consumer side: partition `partition` of the exchanged rows (for a broadcast,
+    /// the one partition of this node), merged from every producer node.
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let consumer = if self.spec.broadcast {
+            local_node(&context)? as usize
+        } else {
+            partition
+        };
+        let plan = self.encoded()?;
+        let timeout = Duration::from_secs(self.spec.timeout_secs.max(1));
+        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), BUFFERED_BATCHES);
+        // Every producer node is asked at once, so each learns of this consumer now.
+        for node in self.producer_nodes() {
+            let client = peer(&self.spec.nodes, node, timeout)?;
+            let ticket = StageTicket {
+                plan: plan.to_vec(),
+                partition: consumer as u32,
+                query_id: self.spec.id.clone(),
+                exchange: true,
+                stage: String::new(),
+                local_partitions: 0,
+            };
+            let tx = builder.tx();
+            let rows = rows.clone();
+            builder.spawn(async move {
+                let mut batches = client.run_stage(ticket).await?;
+                while let Some(batch) = batches.next().await {
+                    let batch = batch?;
+                    rows.add(batch.num_rows());
+                    if tx.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+        }
+        Ok(builder.build())
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}

@@ -1,0 +1,193 @@
+//! Joins and aggregations on the slices: placements, their EXPLAIN labels, and answers
+//! that stay right however rows move (redistribute by the placement hash, broadcast, a
+//! DISTSTYLE ALL table's local copy), and queries that fail or stop early on the nodes.
+
+use blueshift_tests::{TestCluster, rows, sqlstate};
+
+async fn explain(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows(c, &format!("EXPLAIN {sql}"))
+        .await
+        .into_iter()
+        .map(|r| r.into_iter().flatten().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows(c, sql).await[0][0].clone().unwrap_or_default()
+}
+
+/// 200,000 rows on each side: too many to broadcast, so DataFusion plans a partitioned
+/// join, the DISTKEY side declares its placement, and only the EVEN side moves. If the
+/// redistribute hashed otherwise than the placement, keys would miss each other.
+#[tokio::test]
+async fn a_redistributed_side_lines_up_with_a_distkey_table() {
+    let cluster = TestCluster::start(3, 2).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE k (id BIGINT, v BIGINT) DISTKEY(id);
+         CREATE TABLE e (id BIGINT, w BIGINT) DISTSTYLE EVEN;
+         INSERT INTO k SELECT value, value % 7 FROM generate_series(1, 200000);
+         INSERT INTO e SELECT value, value % 11 FROM generate_series(1, 200000);
+         INSERT INTO e VALUES (NULL, 5), (NULL, 6);",
+    )
+    .await
+    .unwrap();
+    let join = "SELECT count(*), sum(v + w) FROM k JOIN e ON k.id = e.id";
+    let plan = explain(&c, join).await;
+    assert!(plan.contains("RedistributeExec"), "{plan}");
+    assert!(
+        plan.contains("[DS_DIST_INNER]") || plan.contains("[DS_DIST_OUTER]"),
+        "{plan}"
+    );
+    assert!(!plan.contains("RepartitionExec"), "{plan}");
+    let expected: i64 = (1..=200_000i64).map(|i| i % 7 + i % 11).sum();
+    assert_eq!(
+        rows(&c, join).await[0],
+        vec![Some("200000".into()), Some(expected.to_string())]
+    );
+    // Grouped by the distribution key: final aggregates on the slices, no redistribute
+    // of the groups, every key once.
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM (SELECT k.id, count(*) AS n FROM k JOIN e ON k.id = e.id \
+             GROUP BY k.id) t WHERE n = 1"
+        )
+        .await,
+        "200000"
+    );
+    // Outer joins keep every preserved row once, NULL keys included.
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM e LEFT JOIN k ON e.id = k.id").await,
+        "200002"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM e FULL JOIN k ON e.id = k.id + 100000"
+        )
+        .await,
+        "300002"
+    );
+    // NOT IN sees the NULL of the whole subquery side, not one slice's share.
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM k WHERE id NOT IN (SELECT id FROM e)"
+        )
+        .await,
+        "0"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM k WHERE NOT EXISTS (SELECT 1 FROM e WHERE e.id = k.id + 199990)"
+        )
+        .await,
+        "199990"
+    );
+}
+
+#[tokio::test]
+async fn small_sides_are_broadcast_or_read_from_every_nodes_copy() {
+    let cluster = TestCluster::start(2, 2).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE facts (id BIGINT, dim INT, amount DECIMAL(12,2)) DISTKEY(id);
+         CREATE TABLE small (dim INT, name VARCHAR(10)) DISTSTYLE EVEN;
+         CREATE TABLE everywhere (dim INT, name VARCHAR(10)) DISTSTYLE ALL;
+         INSERT INTO facts SELECT value, CAST(value % 10 AS INT), CAST(value % 100 AS DECIMAL(12,2)) / 4
+           FROM generate_series(1, 20000);
+         INSERT INTO small SELECT CAST(value AS INT), 'd' || CAST(value AS VARCHAR) FROM generate_series(0, 4);
+         INSERT INTO everywhere SELECT CAST(value AS INT), 'd' || CAST(value AS VARCHAR) FROM generate_series(0, 4);",
+    )
+    .await
+    .unwrap();
+    let bcast = "SELECT s.name, count(*), sum(f.amount) FROM facts f JOIN small s ON f.dim = s.dim \
+                 GROUP BY s.name ORDER BY s.name";
+    let plan = explain(&c, bcast).await;
+    assert!(plan.contains("[DS_BCAST_INNER]"), "{plan}");
+    assert!(plan.contains("BroadcastExec"), "{plan}");
+    let all = bcast.replace("small", "everywhere");
+    let plan = explain(&c, &all).await;
+    assert!(plan.contains("[DS_DIST_ALL_NONE]"), "{plan}");
+    assert!(!plan.contains("BroadcastExec"), "{plan}");
+    // Each of ids 1..20000 with id % 10 < 5: 2000 per dim; amounts (id % 100) / 4.
+    let expected: Vec<Vec<Option<String>>> = (0..5)
+        .map(|d| {
+            let sum: i64 = (1..=20_000i64)
+                .filter(|i| i % 10 == d)
+                .map(|i| i % 100)
+                .sum();
+            vec![
+                Some(format!("d{d}")),
+                Some("2000".into()),
+                Some(format!("{:.2}", sum as f64 / 4.0)),
+            ]
+        })
+        .collect();
+    assert_eq!(rows(&c, bcast).await, expected);
+    assert_eq!(rows(&c, &all).await, expected);
+    // The small side preserved by an outer join is not broadcast (each of its rows once).
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM small s LEFT JOIN facts f ON f.dim = s.dim + 8"
+        )
+        .await,
+        "4003"
+    );
+    assert_eq!(
+        one(
+            &c,
+            "SELECT count(*) FROM everywhere s LEFT JOIN facts f ON f.dim = s.dim + 8"
+        )
+        .await,
+        "4003"
+    );
+    // Aggregates over a redistribute: distinct counts, averages, deviations.
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT count(DISTINCT dim), count(DISTINCT amount), min(amount), max(amount), \
+             avg(dim), round(stddev_samp(dim), 6) FROM facts"
+        )
+        .await[0],
+        vec![
+            Some("10".into()),
+            Some("100".into()),
+            Some("0.00".into()),
+            Some("24.75".into()),
+            Some("4.5".into()),
+            Some("2.872353".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn failing_and_stopped_queries_end_on_every_node() {
+    let cluster = TestCluster::start(2, 2).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE a (id BIGINT, v BIGINT) DISTKEY(id);
+         CREATE TABLE b (id BIGINT, w BIGINT) DISTSTYLE EVEN;
+         INSERT INTO a SELECT value, value FROM generate_series(1, 150000);
+         INSERT INTO b SELECT value, 0 FROM generate_series(1, 150000);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sqlstate(&c, "SELECT sum(a.v / b.w) FROM a JOIN b ON a.id = b.id").await,
+        "22012"
+    );
+    // A limit stops reading early; the producers behind it stop too.
+    let few = rows(&c, "SELECT a.id FROM a JOIN b ON a.id = b.id LIMIT 5").await;
+    assert_eq!(few.len(), 5);
+    for _ in 0..3 {
+        assert_eq!(
+            one(&c, "SELECT count(*) FROM a JOIN b ON a.id = b.id").await,
+            "150000"
+        );
+    }
+}
