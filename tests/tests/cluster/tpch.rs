@@ -146,6 +146,22 @@ async fn run_queries(c: &tokio_postgres::Client, schema: &str) -> Vec<String> {
     bad
 }
 
+/// The staged EXPLAIN of every query on the tuned schema, as checked-in snapshot text
+/// (`snapshots/`): a change of placement shows in review. `INSTA_UPDATE=always` rewrites
+/// them.
+async fn check_plans(c: &tokio_postgres::Client) {
+    c.batch_execute("SET search_path TO tuned").await.unwrap();
+    for q in 1..=22 {
+        let sql = std::fs::read_to_string(tpch_dir().join(format!("queries/q{q:02}.sql"))).unwrap();
+        let plan: Vec<String> = rows(c, &format!("EXPLAIN {}", sql.trim().trim_end_matches(';')))
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap_or_default())
+            .collect();
+        insta::assert_snapshot!(format!("tuned_2x2_q{q:02}"), plan.join("\n"));
+    }
+}
+
 async fn tpch_at(nodes: u32, slices_per_node: u32) {
     let cluster = TestCluster::start(nodes, slices_per_node).await;
     let c = cluster.client().await;
@@ -157,6 +173,9 @@ async fn tpch_at(nodes: u32, slices_per_node: u32) {
     assert_eq!(count[0][0].as_deref(), Some("600572"));
     let mut bad = run_queries(&c, "even").await;
     bad.extend(run_queries(&c, "tuned").await);
+    if (nodes, slices_per_node) == (2, 2) {
+        check_plans(&c).await;
+    }
     assert!(
         bad.is_empty(),
         "{nodes}x{slices_per_node}: {} mismatches:\n{}",
