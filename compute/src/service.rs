@@ -42,7 +42,8 @@ pub struct ComputeService {
     store: Arc<SliceStore>,
     stores: Arc<blueshift_storage::Stores>,
     ctx: SessionContext,
-    stages: StageCache,
+    stages: Arc<StageCache>,
+    exchanges: Arc<crate::exchange::ExchangeRegistry>,
 }
 
 /// Stages decoded once per node and shared by their local partitions: an entry lives until
@@ -61,7 +62,14 @@ type SharedStage = (
 
 impl StageCache {
     /// How long an entry waits for partitions that never came.
-    const KEPT: std::time::Duration = std::time::Duration::from_secs(600);
+    const KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    fn sweep(&self) {
+        self.plans
+            .lock()
+            .expect("stage cache")
+            .retain(|_, (_, _, at)| at.elapsed() < Self::KEPT);
+    }
 
     fn get(
         &self,
@@ -71,8 +79,8 @@ impl StageCache {
         if ticket.stage.is_empty() || ticket.local_partitions <= 1 {
             return decode();
         }
+        self.sweep();
         let mut plans = self.plans.lock().expect("stage cache");
-        plans.retain(|_, (_, _, at)| at.elapsed() < Self::KEPT);
         if let Some((plan, remaining, _)) = plans.get_mut(&ticket.stage) {
             let plan = Arc::clone(plan);
             *remaining -= 1;
@@ -97,10 +105,11 @@ impl StageCache {
 impl ComputeService {
     pub fn new(opts: ComputeNodeOpts) -> Result<Self> {
         let store = Arc::new(SliceStore::open(&opts.data_dir)?);
+        let exchanges = Arc::new(crate::exchange::ExchangeRegistry::default());
         let config = SessionConfig::new()
             .with_extension(Arc::clone(&store))
             .with_extension(Arc::new(LocalNode(opts.node)))
-            .with_extension(Arc::new(crate::exchange::ExchangeRegistry::default()))
+            .with_extension(Arc::clone(&exchanges))
             .with_target_partitions(1);
         let ctx = SessionContext::new_with_config(config);
         // Stages name these functions; the plans are decoded with this context.
@@ -110,7 +119,8 @@ impl ComputeService {
             opts,
             store,
             ctx,
-            stages: StageCache::default(),
+            stages: Arc::new(StageCache::default()),
+            exchanges,
         })
     }
 
@@ -522,6 +532,17 @@ pub async fn serve(
     let listen = opts.listen;
     let check = crate::secret::Check::new(&opts.secret);
     let service = ComputeService::new(opts)?;
+    // Entries of queries that failed or were cancelled before all their partitions and
+    // consumers came are dropped even if this node gets no further query.
+    let (stages, exchanges) = (Arc::clone(&service.stages), Arc::clone(&service.exchanges));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            stages.sweep();
+            exchanges.sweep();
+        }
+    });
     // A node restored with `restore --lazy` answers at once and fetches its files meanwhile.
     blueshift_snapshots::lazy::start(&service.stores, Arc::clone(&service.store))?;
     let server = FlightServiceServer::new(service)

@@ -35,6 +35,7 @@ use datafusion::physical_plan::limit::LocalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::union::InterleaveExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, Partitioning, ReplaceChildrenOptions,
 };
@@ -242,10 +243,19 @@ impl Cutter<'_> {
             let children = placed.into_iter().map(|(c, _)| c).collect();
             return Ok((rebuild(plan, children)?, Place::Slices));
         }
-        let children = placed
+        let mut children = placed
             .into_iter()
             .map(|(c, p)| self.gather(c, p))
             .collect::<Result<Vec<_>>>()?;
+        if plan.is::<InterleaveExec>() {
+            children = children
+                .into_iter()
+                .map(|c| match c.output_partitioning().clone() {
+                    Partitioning::Hash(keys, _) => local_hash(c, keys),
+                    _ => Ok(c),
+                })
+                .collect::<Result<_>>()?;
+        }
         Ok((rebuild(plan, children)?, Place::Leader))
     }
 
@@ -399,9 +409,34 @@ impl Cutter<'_> {
         if let Some(merge) = merge {
             left = rebuild(merge, vec![left])?;
         }
-        let right = self.gather(right, rp)?;
+        let mut right = self.gather(right, rp)?;
+        if *join.partition_mode() == PartitionMode::Partitioned {
+            let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+            let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+            left = local_hash(left, left_keys)?;
+            right = local_hash(right, right_keys)?;
+        }
         Ok((rebuild(Arc::clone(plan), vec![left, right])?, Place::Leader))
     }
+}
+
+/// Rows that meet others partition by partition on the leader (a partitioned join, an
+/// interleave) must all be hashed by one function. A DISTKEY scan or an exchange hashes
+/// by the placement hash, DataFusion's own repartition (left on the leader over rows
+/// already there) by its own: a side that is not such a repartition is hashed again here
+/// by DataFusion's, so the two sides line up.
+fn local_hash(
+    plan: Arc<dyn ExecutionPlan>,
+    keys: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if plan.is::<RepartitionExec>() {
+        return Ok(plan);
+    }
+    let n = plan.output_partitioning().partition_count();
+    Ok(Arc::new(RepartitionExec::try_new(
+        plan,
+        Partitioning::Hash(keys, n),
+    )?))
 }
 
 /// Whether a single-partition subtree reads only DISTSTYLE ALL tables through slice-local

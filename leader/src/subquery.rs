@@ -1189,6 +1189,9 @@ fn column_values(
             }
         }
     }
+    // Rows arrive from the slices in no set order; sorted, the same data gives the same
+    // plan (EXPLAIN, plan snapshots).
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     Ok(Some((values, has_null)))
 }
 

@@ -78,6 +78,11 @@ impl GatherExec {
         self.stage_id
     }
 
+    /// The run this stage belongs to (unique per distributed plan).
+    pub fn query_id(&self) -> &str {
+        &self.query_id
+    }
+
     pub fn slices(&self) -> &[u32] {
         &self.slices
     }

@@ -59,8 +59,9 @@ use crate::protocol::StageTicket;
 /// Batches a producer may have queued for one consumer before it waits.
 const BUFFERED_BATCHES: usize = 2;
 
-/// How long a producer entry waits for consumers that never came before it is dropped.
-const UNCLAIMED_KEPT: Duration = Duration::from_secs(600);
+/// How long a producer entry waits for consumers that never came (a query that failed or
+/// was cancelled while starting) before it is dropped and its producers stopped.
+const UNCLAIMED_KEPT: Duration = Duration::from_secs(300);
 
 /// What an exchange is, as the leader planned it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -264,7 +265,24 @@ impl ExchangeExec {
                 let keys = self.keys.clone();
                 let senders = senders.clone();
                 let context = Arc::clone(context);
-                tokio::spawn(produce_partition(input, p, context, keys, senders)).abort_handle()
+                let watched = senders.clone();
+                let id = self.spec.id.clone();
+                let task = tokio::spawn(produce_partition(input, p, context, keys, senders));
+                let abort = task.abort_handle();
+                // A producer that panics must not look like one that finished: its
+                // consumers would take a cut-off stream for the whole.
+                tokio::spawn(async move {
+                    if let Err(e) = task.await
+                        && e.is_panic()
+                    {
+                        let open = vec![true; watched.len()];
+                        let e = DataFusionError::Execution(format!(
+                            "a producer of exchange {id} failed: {e}"
+                        ));
+                        fail(&watched, &open, e).await;
+                    }
+                });
+                abort
             })
             .collect();
         Producing {
@@ -379,6 +397,16 @@ pub struct ExchangeRegistry {
 type Taken = (mpsc::Receiver<Result<RecordBatch>>, Arc<Producers>);
 
 impl ExchangeRegistry {
+    /// Drops the entries whose consumers did not all come in time (stopping their
+    /// producers, unless a consumer that came still reads them). Called on every new
+    /// consumer and periodically by the node.
+    pub fn sweep(&self) {
+        self.producing
+            .lock()
+            .expect("exchange registry")
+            .retain(|_, p| p.created.elapsed() < UNCLAIMED_KEPT);
+    }
+
     fn take(
         &self,
         id: &str,
@@ -386,8 +414,8 @@ impl ExchangeRegistry {
         consumers: usize,
         start: impl FnOnce() -> Producing,
     ) -> Result<Taken> {
+        self.sweep();
         let mut producing = self.producing.lock().expect("exchange registry");
-        producing.retain(|_, p| p.created.elapsed() < UNCLAIMED_KEPT);
         let entry = producing.entry(id.to_string()).or_insert_with(start);
         let rx = entry.receivers[consumer].take().ok_or_else(|| {
             DataFusionError::Internal(format!("exchange {id}: consumer {consumer} came twice"))

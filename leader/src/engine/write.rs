@@ -165,6 +165,14 @@ pub(crate) struct Written {
     pub replaced: u64,
 }
 
+/// Whether a stage joins or exchanges rows (so a row can come out of it more than once,
+/// or on another node than its slice's).
+fn moves_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.is::<blueshift_compute::ExchangeExec>()
+        || plan.is::<datafusion::physical_plan::joins::HashJoinExec>()
+        || plan.children().into_iter().any(moves_rows)
+}
+
 impl Engine {
     /// Writes the rows of `physical` (a distributed plan) into `table`. When its rows come
     /// straight from the slices (a stage under a gather), the write runs as a stage on the
@@ -180,7 +188,12 @@ impl Engine {
         shape: WriteShape,
         qid: &str,
     ) -> Result<Written> {
-        if let Some(gather) = physical.downcast_ref::<GatherExec>() {
+        // An UPDATE or DELETE whose rows to replace come out of a join (FROM, USING) can
+        // meet one target row several times, on several nodes: the leader sees them all
+        // and replaces each row once.
+        if let Some(gather) = physical.downcast_ref::<GatherExec>()
+            && (shape.row_ids.is_none() || !moves_rows(gather.stage()))
+        {
             return self
                 .write_stage(task_ctx, state, table, gather, shape, qid)
                 .await;
@@ -242,7 +255,7 @@ impl Engine {
             gather.stage_id(),
             gather.slices().to_vec(),
             Arc::clone(&self.cluster),
-            qid.to_string(),
+            gather.query_id().to_string(),
         ))
     }
 
