@@ -15,7 +15,6 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
-use futures::StreamExt;
 
 use crate::codec::BlueshiftCodec;
 use crate::peers::Peers;
@@ -201,18 +200,7 @@ impl ExecutionPlan for GatherExec {
         // The stage starts now, not when first polled: its exchanges' producers wait for
         // every consumer, and one that never asked would hold them up.
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
-        let tx = builder.tx();
-        builder.spawn(async move {
-            let mut batches = client.run_stage(ticket).await?;
-            while let Some(batch) = batches.next().await {
-                let batch = batch?;
-                rows.add(batch.num_rows());
-                if tx.send(Ok(batch)).await.is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        });
+        super::shuffle::pull(&mut builder, client, ticket, rows);
         Ok(builder.build())
     }
 

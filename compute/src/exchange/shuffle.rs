@@ -96,6 +96,28 @@ pub fn home_node(topology: &Topology, partitions: usize, p: usize) -> u32 {
     }
 }
 
+/// Runs a stage on a node now (not when first polled), feeding its batches into
+/// `builder`'s bounded channel and counting them in `rows`.
+pub(super) fn pull(
+    builder: &mut RecordBatchReceiverStreamBuilder,
+    client: ComputeClient,
+    ticket: StageTicket,
+    rows: datafusion::physical_plan::metrics::Count,
+) {
+    let tx = builder.tx();
+    builder.spawn(async move {
+        let mut batches = client.run_stage(ticket).await?;
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            rows.add(batch.num_rows());
+            if tx.send(Ok(batch)).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+}
+
 /// A redistribute or broadcast boundary; see the module documentation for its fan-out.
 pub struct ExchangeExec {
     input: Arc<dyn ExecutionPlan>,
@@ -541,19 +563,7 @@ impl ExecutionPlan for ExchangeExec {
                 stage: String::new(),
                 local_partitions: 0,
             };
-            let tx = builder.tx();
-            let rows = rows.clone();
-            builder.spawn(async move {
-                let mut batches = client.run_stage(ticket).await?;
-                while let Some(batch) = batches.next().await {
-                    let batch = batch?;
-                    rows.add(batch.num_rows());
-                    if tx.send(Ok(batch)).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(())
-            });
+            pull(&mut builder, client, ticket, rows.clone());
         }
         Ok(builder.build())
     }
