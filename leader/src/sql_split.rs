@@ -74,7 +74,10 @@ pub fn split(query: &str) -> Result<Vec<StatementText>> {
                     Some(attrs),
                 )
             } else {
-                (original.clone(), None)
+                (
+                    approximate_counts(group).unwrap_or_else(|| original.clone()),
+                    None,
+                )
             };
             out.push(StatementText {
                 sql,
@@ -141,6 +144,58 @@ fn ident(t: &Token) -> Option<String> {
         Token::Word(w) => Some(w.value.to_lowercase()),
         _ => None,
     }
+}
+
+/// Redshift's `APPROXIMATE COUNT(DISTINCT x)` as DataFusion's HyperLogLog estimate,
+/// `CAST(approx_distinct(x) AS BIGINT)`; `None` when the statement has none.
+fn approximate_counts(group: &[TokenWithSpan]) -> Option<String> {
+    let sig: Vec<usize> = (0..group.len())
+        .filter(|&i| !matches!(group[i].token, Token::Whitespace(_)))
+        .collect();
+    let word = |k: usize, w: &str| {
+        sig.get(k).is_some_and(|&i| {
+            matches!(&group[i].token, Token::Word(x) if x.quote_style.is_none())
+                && word_upper(&group[i].token).as_deref() == Some(w)
+        })
+    };
+    let token = |k: usize| sig.get(k).map(|&i| &group[i].token);
+    // Token index → what to write instead of it.
+    let mut replace: std::collections::HashMap<usize, &str> = Default::default();
+    for k in 0..sig.len() {
+        if !(word(k, "APPROXIMATE")
+            && word(k + 1, "COUNT")
+            && token(k + 2) == Some(&Token::LParen)
+            && word(k + 3, "DISTINCT"))
+        {
+            continue;
+        }
+        let mut depth = 0;
+        let close = (k + 2..sig.len()).find(|&j| {
+            match token(j) {
+                Some(Token::LParen) => depth += 1,
+                Some(Token::RParen) => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        })?;
+        replace.insert(sig[k], "");
+        replace.insert(sig[k + 1], "CAST(approx_distinct");
+        replace.insert(sig[k + 3], "");
+        replace.insert(sig[close], ") AS BIGINT)");
+    }
+    if replace.is_empty() {
+        return None;
+    }
+    Some(
+        group
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match replace.get(&i) {
+                Some(with) => with.to_string(),
+                None => t.token.to_string(),
+            })
+            .collect(),
+    )
 }
 
 fn is_create_table(group: &[TokenWithSpan]) -> bool {
@@ -376,6 +431,20 @@ mod tests {
 #[cfg(test)]
 mod more_tests {
     use super::*;
+
+    #[test]
+    fn approximate_count_distinct_becomes_a_hyperloglog_estimate() {
+        let s = split(
+            "select Approximate count ( distinct (a + 1) ), 'approximate count(distinct x)' from t",
+        )
+        .unwrap();
+        assert_eq!(
+            s[0].sql,
+            "select  CAST(approx_distinct (  (a + 1) ) AS BIGINT), 'approximate count(distinct x)' from t"
+        );
+        let plain = split("select count(distinct a) from t").unwrap();
+        assert_eq!(plain[0].sql, "select count(distinct a) from t");
+    }
 
     #[test]
     fn diststyle_all_in_a_batch() {

@@ -57,6 +57,20 @@ async fn a_redistributed_side_lines_up_with_a_distkey_table() {
         .await,
         "200000"
     );
+    // Redshift's APPROXIMATE COUNT(DISTINCT): a HyperLogLog estimate merged across the
+    // slices, within a few percent.
+    let approx: f64 = one(
+        &c,
+        "SELECT APPROXIMATE COUNT(DISTINCT w * 1000000 + id) FROM e",
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert!((approx - 200_000.0).abs() < 200_000.0 * 0.03, "{approx}");
+    assert_eq!(
+        one(&c, "SELECT approximate count(distinct v) FROM k").await,
+        "7"
+    );
     // Outer joins keep every preserved row once, NULL keys included.
     assert_eq!(
         one(&c, "SELECT count(*) FROM e LEFT JOIN k ON e.id = k.id").await,
