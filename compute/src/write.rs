@@ -212,11 +212,21 @@ impl SliceWriters {
     }
 }
 
-fn peer(nodes: &[String], node: u32, timeout: Duration) -> Result<ComputeClient> {
+/// A client for another node, by its place in `nodes`: one per address in this process,
+/// shared by every write and exchange, so their streams reuse its connection.
+pub(crate) fn peer(nodes: &[String], node: u32, timeout: Duration) -> Result<ComputeClient> {
+    static CLIENTS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, ComputeClient>>> =
+        std::sync::LazyLock::new(Default::default);
     let addr = nodes
         .get(node as usize)
         .ok_or_else(|| Error::BadRequest(format!("no address for compute node {node}")))?;
-    ComputeClient::new(node, addr, timeout)
+    let mut clients = CLIENTS.lock().expect("peer clients");
+    if let Some(c) = clients.get(addr) {
+        return Ok(c.clone());
+    }
+    let client = ComputeClient::new(node, addr, timeout)?;
+    clients.insert(addr.clone(), client.clone());
+    Ok(client)
 }
 
 /// What a write stage does with its input, as the leader planned it.

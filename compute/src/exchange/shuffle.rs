@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::{RecordBatch, UInt32Array};
@@ -261,7 +261,7 @@ impl ExchangeExec {
                 self.spec.id
             )));
         }
-        let (rx, producers) = registry.take(&self.spec.id, consumer, consumers, || {
+        let (rx, producers) = registry.take(&self.spec.id, consumer, || {
             self.start_producers(node, consumers, &context)
         })?;
         let rows = futures::stream::unfold((rx, producers), |(mut rx, producers)| async move {
@@ -429,13 +429,7 @@ impl ExchangeRegistry {
             .retain(|_, p| p.created.elapsed() < UNCLAIMED_KEPT);
     }
 
-    fn take(
-        &self,
-        id: &str,
-        consumer: usize,
-        consumers: usize,
-        start: impl FnOnce() -> Producing,
-    ) -> Result<Taken> {
+    fn take(&self, id: &str, consumer: usize, start: impl FnOnce() -> Producing) -> Result<Taken> {
         self.sweep();
         let mut producing = self.producing.lock().expect("exchange registry");
         let entry = producing.entry(id.to_string()).or_insert_with(start);
@@ -446,25 +440,8 @@ impl ExchangeRegistry {
         if entry.receivers.iter().all(Option::is_none) {
             producing.remove(id);
         }
-        debug_assert!(consumer < consumers);
         Ok((rx, producers))
     }
-}
-
-/// Clients for the other nodes, by address, shared by every exchange of this process.
-fn peer(nodes: &[String], node: u32, timeout: Duration) -> Result<ComputeClient> {
-    static CLIENTS: LazyLock<Mutex<HashMap<String, ComputeClient>>> =
-        LazyLock::new(Default::default);
-    let addr = nodes
-        .get(node as usize)
-        .ok_or_else(|| DataFusionError::Internal(format!("no address for compute node {node}")))?;
-    let mut clients = CLIENTS.lock().expect("peer clients");
-    if let Some(c) = clients.get(addr) {
-        return Ok(c.clone());
-    }
-    let client = ComputeClient::new(node, addr, timeout)?;
-    clients.insert(addr.clone(), client.clone());
-    Ok(client)
 }
 
 impl DisplayAs for ExchangeExec {
@@ -554,7 +531,7 @@ impl ExecutionPlan for ExchangeExec {
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), BUFFERED_BATCHES);
         // Every producer node is asked at once, so each learns of this consumer now.
         for node in self.producer_nodes() {
-            let client = peer(&self.spec.nodes, node, timeout)?;
+            let client = crate::write::peer(&self.spec.nodes, node, timeout)?;
             let ticket = StageTicket {
                 plan: plan.to_vec(),
                 partition: consumer as u32,
