@@ -61,6 +61,9 @@ pub struct DevOpts {
     pub config_file: Option<PathBuf>,
     /// Whether `[cluster] secret` is configured (else dev keeps one of its own).
     pub secret_configured: bool,
+    /// `--memory-limit` for each compute process and for the leader (None: the config's).
+    pub compute_memory: Option<String>,
+    pub leader_memory: Option<String>,
 }
 
 pub async fn run_dev(opts: DevOpts) -> Result<()> {
@@ -108,7 +111,10 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
                 path_arg(&dir),
                 "--slices-per-node".into(),
                 opts.slices_per_node.to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(memory_arg(&opts.compute_memory))
+            .collect(),
             &opts.config_file,
         )?;
         children.0.push((format!("compute {node}"), child));
@@ -125,7 +131,10 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
             addrs.join(","),
             "--slices-per-node".into(),
             opts.slices_per_node.to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(memory_arg(&opts.leader_memory))
+        .collect(),
         &opts.config_file,
     )?;
     children.0.push(("leader".into(), leader));
@@ -191,6 +200,13 @@ fn exited(children: &mut Children) -> Option<String> {
         .0
         .iter_mut()
         .find_map(|(n, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| n.clone()))
+}
+
+fn memory_arg(limit: &Option<String>) -> Vec<String> {
+    match limit {
+        Some(bytes) => vec!["--memory-limit".into(), bytes.clone()],
+        None => vec![],
+    }
 }
 
 fn path_arg(p: &Path) -> String {

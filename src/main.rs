@@ -181,6 +181,9 @@ struct LeaderArgs {
     /// DISTSTYLE AUTO tables stay ALL up to this many rows [default: 1000000]
     #[arg(long)]
     auto_all_max_rows: Option<u64>,
+    /// Memory the leader's queries may hold at once: auto or a size such as 2GiB [default: auto]
+    #[arg(long)]
+    memory_limit: Option<String>,
 }
 
 #[derive(Args)]
@@ -197,6 +200,9 @@ struct ComputeArgs {
     /// Slices on each compute node [default: 2]
     #[arg(long)]
     slices_per_node: Option<u32>,
+    /// Memory the node's queries may hold at once: auto or a size such as 4GiB [default: auto]
+    #[arg(long)]
+    memory_limit: Option<String>,
 }
 
 #[derive(Args)]
@@ -251,6 +257,7 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
             set(&mut config.storage.slices_per_node, a.slices_per_node);
             set(&mut config.leader.node_timeout_secs, a.node_timeout_secs);
             set(&mut config.leader.auto_all_max_rows, a.auto_all_max_rows);
+            set(&mut config.leader.memory_limit, a.memory_limit);
             let secret = blueshift_compute::secret::resolve(
                 &config.cluster.secret,
                 &config.storage.data_dir,
@@ -272,6 +279,7 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
             set(&mut config.compute.listen, a.listen);
             set(&mut config.storage.data_dir, a.data_dir);
             set(&mut config.storage.slices_per_node, a.slices_per_node);
+            set(&mut config.compute.memory_limit, a.memory_limit);
             let secret = blueshift_compute::secret::resolve(
                 &config.cluster.secret,
                 &config.storage.data_dir,
@@ -319,6 +327,9 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
                 slices_per_node,
                 config_file: cli.config.clone(),
                 secret_configured: !config.cluster.secret.is_empty(),
+                // `auto` on one machine: the processes share its memory.
+                compute_memory: shared_auto(&config.compute.memory_limit, nodes + 1),
+                leader_memory: shared_auto(&config.leader.memory_limit, nodes + 1),
             })
             .await
         }
@@ -415,4 +426,14 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
     }
+}
+
+/// The limit a process started by `dev` gets for a `memory_limit` setting: a size as given,
+/// and `auto` as an equal share, among `processes`, of what `auto` gives one process.
+fn shared_auto(setting: &str, processes: u32) -> Option<String> {
+    if !setting.trim().eq_ignore_ascii_case("auto") {
+        return None;
+    }
+    let whole = blueshift_compute::memory::parse_limit("auto").ok()?;
+    Some((whole / processes.max(1) as usize).to_string())
 }

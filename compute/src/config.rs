@@ -15,6 +15,9 @@ pub struct ComputeConfig {
     pub listen: String,
     /// This node's number, from 0.
     pub node: u32,
+    /// Memory the node's queries may hold at once: `auto` (three quarters of the machine's
+    /// memory) or a size such as `4GiB`. Sorts and aggregates spill to disk beyond it.
+    pub memory_limit: String,
 }
 
 impl Default for ComputeConfig {
@@ -22,6 +25,7 @@ impl Default for ComputeConfig {
         ComputeConfig {
             listen: "127.0.0.1:7100".into(),
             node: 0,
+            memory_limit: "auto".into(),
         }
     }
 }
@@ -37,6 +41,8 @@ pub struct ComputeNodeOpts {
     pub stores: StoreConfig,
     /// The cluster secret every call to this node must carry (`secret`).
     pub secret: String,
+    /// Bytes of memory the node's queries may hold at once (`memory_limit`).
+    pub memory_limit: usize,
 }
 
 impl ComputeNodeOpts {
@@ -59,6 +65,7 @@ impl ComputeNodeOpts {
             data_dir: storage.data_dir.clone(),
             stores,
             secret,
+            memory_limit: crate::memory::parse_limit(&config.memory_limit)?,
         })
     }
 }

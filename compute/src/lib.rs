@@ -17,7 +17,7 @@
 //! (topology and a client per node), `exchange` (network boundaries: gather,
 //! redistribute, broadcast),
 //! `codec` (datafusion-proto codec for Blueshift plan nodes), `protocol` (messages),
-//! `config` (the `[compute]` section), `load` (a node's share of a COPY), `replace` (a
+//! `config` (the `[compute]` section), `memory` (the memory limit and spilling), `load` (a node's share of a COPY), `replace` (a
 //! node's share of restoring a table onto another topology), `write` (write
 //! stages: rows routed to their slices where they are produced), `error` (and how codes
 //! cross the wire).
@@ -28,6 +28,7 @@ mod config;
 mod error;
 mod exchange;
 mod load;
+pub mod memory;
 mod peers;
 mod protocol;
 mod replace;

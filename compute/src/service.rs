@@ -110,8 +110,13 @@ impl ComputeService {
             .with_extension(Arc::clone(&store))
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_extension(Arc::clone(&exchanges))
-            .with_target_partitions(1);
-        let ctx = SessionContext::new_with_config(config);
+            .with_target_partitions(1)
+            .with_sort_spill_reservation_bytes(crate::memory::merge_reserve(
+                opts.memory_limit,
+                opts.slices.len(),
+            ));
+        let runtime = crate::memory::runtime(opts.memory_limit, &opts.data_dir.join("spill"))?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Stages name these functions; the plans are decoded with this context.
         blueshift_functions::register(&ctx);
         Ok(ComputeService {
@@ -416,7 +421,11 @@ impl FlightService for ComputeService {
         );
         let stream = self.run_stage(&ticket).map_err(Status::from)?;
         let schema = stream.schema();
-        let batches = stream.map_err(|e| FlightError::Tonic(Box::new(Error::from(e).to_status())));
+        let ctx = self.task_ctx();
+        let batches = stream.map_err(move |e| {
+            let e = crate::memory::name_out_of_memory(&ctx, e);
+            FlightError::Tonic(Box::new(Error::from(e).to_status()))
+        });
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)

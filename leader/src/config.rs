@@ -35,6 +35,9 @@ pub struct LeaderConfig {
     pub tls_key: String,
     /// Refuse connections that do not use TLS.
     pub require_tls: bool,
+    /// Memory the leader's share of queries (final merges, joins it runs itself) may hold
+    /// at once: `auto` (three quarters of the machine's memory) or a size such as `2GiB`.
+    pub memory_limit: String,
 }
 
 impl Default for LeaderConfig {
@@ -53,6 +56,7 @@ impl Default for LeaderConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             require_tls: false,
+            memory_limit: "auto".into(),
         }
     }
 }

@@ -60,4 +60,6 @@ pub struct Engine {
     pub spool_dir: std::path::PathBuf,
     /// Ids of ended sessions that made temporary tables (`schemas::reap_temporary`).
     pub ended_sessions: tokio::sync::mpsc::UnboundedSender<i32>,
+    /// The memory pool and spill folder every session's queries share (`memory_limit`).
+    pub runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }

@@ -64,6 +64,10 @@ pub async fn run_leader(
         );
     }
     let (ended_sessions, ended) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = blueshift_compute::memory::runtime(
+        blueshift_compute::memory::parse_limit(&lc.memory_limit)?,
+        &storage.data_dir.join("spill"),
+    )?;
     let engine = Arc::new(Engine {
         catalog,
         cluster,
@@ -73,6 +77,7 @@ pub async fn run_leader(
         spool_dir: spool,
         config: lc,
         ended_sessions,
+        runtime,
     });
     // Temporary tables of sessions a crash or stop ended go first.
     engine.drop_temporary(|_| true).await?;

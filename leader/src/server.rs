@@ -61,6 +61,7 @@ pub fn sqlstate(code: Code) -> &'static str {
         Code::DuplicateSchema => "42P06",
         Code::InvalidGrant => "0LP01",
         Code::ReservedName => "42939",
+        Code::OutOfMemory => "53200",
         Code::Internal => "XX000",
     }
 }

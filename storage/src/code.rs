@@ -64,6 +64,8 @@ pub enum Code {
     InvalidGrant,
     /// A name the system keeps for itself (a schema named `pg_…`).
     ReservedName,
+    /// A query needed more memory than its node's limit and could not spill.
+    OutOfMemory,
     Internal,
 }
 
@@ -103,6 +105,7 @@ const ALL: &[Code] = &[
     Code::DuplicateSchema,
     Code::InvalidGrant,
     Code::ReservedName,
+    Code::OutOfMemory,
     Code::Internal,
 ];
 
@@ -144,6 +147,7 @@ impl Code {
             Code::DuplicateSchema => "duplicate_schema",
             Code::InvalidGrant => "invalid_grant",
             Code::ReservedName => "reserved_name",
+            Code::OutOfMemory => "out_of_memory",
             Code::Internal => "internal",
         }
     }
@@ -166,6 +170,7 @@ impl Code {
                 _ => Code::InvalidInput,
             },
             DataFusionError::NotImplemented(_) => Code::FeatureNotSupported,
+            DataFusionError::ResourcesExhausted(_) => Code::OutOfMemory,
             DataFusionError::ArrowError(a, _) => Code::of_arrow(a),
             // The planner's only word for a function it does not know.
             DataFusionError::Plan(m) if m.starts_with("Invalid function") => {

@@ -332,14 +332,15 @@ async fn produce_partition(
     senders: Vec<mpsc::Sender<Result<RecordBatch>>>,
 ) {
     let mut open = vec![true; senders.len()];
-    let mut stream = match input.execute(partition, context) {
+    let named = |e| crate::memory::name_out_of_memory(&context, e);
+    let mut stream = match input.execute(partition, Arc::clone(&context)) {
         Ok(s) => s,
-        Err(e) => return fail(&senders, &open, e).await,
+        Err(e) => return fail(&senders, &open, named(e)).await,
     };
     while let Some(item) = stream.next().await {
         let parts = match item.and_then(|batch| split(&batch, &keys, senders.len())) {
             Ok(parts) => parts,
-            Err(e) => return fail(&senders, &open, e).await,
+            Err(e) => return fail(&senders, &open, named(e)).await,
         };
         for (c, part) in parts {
             if open[c] && senders[c].send(Ok(part)).await.is_err() {

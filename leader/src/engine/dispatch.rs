@@ -9,11 +9,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use blueshift_compute::memory::name_out_of_memory;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, ObjectType, Statement};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::dml::dml_target;
 use super::*;
@@ -392,7 +394,10 @@ impl Engine {
                     .physical(session, &sub, qid)
                     .await
                     .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                datafusion::physical_plan::collect(physical, session.ctx.task_ctx()).await
+                let ctx = session.ctx.task_ctx();
+                datafusion::physical_plan::collect(physical, Arc::clone(&ctx))
+                    .await
+                    .map_err(|e| name_out_of_memory(&ctx, e))
             };
             Ok(crate::subquery::inline_uncorrelated(plan, run).await?)
         })
@@ -404,7 +409,12 @@ impl Engine {
         qid: &str,
     ) -> Result<SendableRecordBatchStream> {
         let physical = self.physical(session, plan, qid).await?;
-        Ok(execute_stream(physical, session.ctx.task_ctx())?)
+        let ctx = session.ctx.task_ctx();
+        let stream = execute_stream(physical, Arc::clone(&ctx))?;
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            stream.schema(),
+            stream.map_err(move |e| name_out_of_memory(&ctx, e)),
+        )))
     }
     pub(crate) async fn explain(
         &self,
@@ -430,9 +440,10 @@ impl Engine {
             }
         };
         if analyze {
-            let mut stream = execute_stream(Arc::clone(&physical), session.ctx.task_ctx())?;
+            let ctx = session.ctx.task_ctx();
+            let mut stream = execute_stream(Arc::clone(&physical), Arc::clone(&ctx))?;
             while let Some(b) = stream.next().await {
-                b?;
+                b.map_err(|e| name_out_of_memory(&ctx, e))?;
             }
         }
         let lines = stages::explain(&physical, &self.cluster, analyze);

@@ -92,6 +92,14 @@ impl Engine {
             .with_default_catalog_and_schema("dev", "public")
             .with_information_schema(true)
             .with_target_partitions(total.max(1));
+        if let datafusion::execution::memory_pool::MemoryLimit::Finite(limit) =
+            self.runtime.memory_pool.memory_limit()
+        {
+            // The leader's sorts share its pool like one node's slices do.
+            config = config.with_sort_spill_reservation_bytes(
+                blueshift_compute::memory::merge_reserve(limit, 4),
+            );
+        }
         let opts = config.options_mut();
         // Parallelism comes from slices. The hash repartitions DataFusion plans for joins
         // and aggregates become redistribute exchanges between nodes (`stages`); no
@@ -108,6 +116,7 @@ impl Engine {
         opts.sql_parser.parse_float_as_decimal = true;
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(Arc::clone(&self.runtime))
             .with_default_features()
             .with_query_planner(Arc::new(crate::subquery::Planner {
                 cluster: Arc::clone(&self.cluster),

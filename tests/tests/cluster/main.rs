@@ -13,6 +13,7 @@ mod dev;
 mod difftest;
 mod distribution;
 mod errors;
+mod memory;
 mod mpp;
 mod psql;
 mod schemas;

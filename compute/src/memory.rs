@@ -1,0 +1,178 @@
+//! A process's memory limit: DataFusion's memory pool and spill files.
+//!
+//! ```text
+//!  memory_limit ("auto" | "512MiB" | bytes)
+//!     └─► FairSpillPool(limit)            sorts, aggregates, repartitions: spill to disk
+//!            └─► DiskManager(<data>/spill)  when their fair share is used up;
+//!                                         hash joins (cannot spill): out of memory, 53200
+//! ```
+//!
+//! Every query partition running in the process reserves from the one pool, so the limit
+//! holds for the node as a whole, however many slices and queries it serves at once. An
+//! operator that cannot spill and needs more fails its query with [`Code::OutOfMemory`],
+//! whose message names the process ([`name_out_of_memory`]); nothing grows until the
+//! kernel kills the process.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+
+use blueshift_storage::placement::LocalNode;
+use blueshift_storage::{Code, CodedError, datafusion_message};
+use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryLimit, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+
+use crate::error::{Error, Result};
+
+/// The share of the machine's memory that `auto` gives one process when it has the
+/// machine to itself (`blueshift dev` divides it among the processes it starts).
+pub const AUTO_SHARE: f64 = 0.75;
+
+/// Used when the machine's memory cannot be read.
+const FALLBACK_BYTES: u64 = 4 << 30;
+
+/// The machine's memory in bytes (`MemTotal`), if it can be read.
+pub fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The bytes a `memory_limit` setting stands for: `auto` is [`AUTO_SHARE`] of the
+/// machine's memory; otherwise a byte count with an optional unit (`k`, `M`, `G`, `T`,
+/// each a power of 1024, with or without `B`/`iB`), as in `512MiB` or `2GB`.
+pub fn parse_limit(setting: &str) -> Result<usize> {
+    let text = setting.trim();
+    if text.eq_ignore_ascii_case("auto") {
+        let total = physical_memory().unwrap_or(FALLBACK_BYTES);
+        return Ok((total as f64 * AUTO_SHARE) as usize);
+    }
+    let bad = || {
+        Error::BadRequest(format!(
+            "memory_limit {setting:?}: expected \"auto\" or a size such as 512MiB or 4GB"
+        ))
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(bad()),
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    // Below a few MiB not even one batch of a sort fits.
+    if bytes.is_nan() || bytes < (4 << 20) as f64 {
+        return Err(Error::BadRequest(format!(
+            "memory_limit {setting:?} is below the smallest limit, 4MiB"
+        )));
+    }
+    Ok(bytes as usize)
+}
+
+/// What each sort sets aside to merge its spill files: DataFusion's 10 MiB, less when the
+/// limit is small, so that every slice's sorts (a few stages each) can spill together.
+pub fn merge_reserve(limit: usize, slices: usize) -> usize {
+    (limit / (4 * slices.max(1))).min(10 << 20)
+}
+
+/// The runtime a process's queries run in: a pool of `limit` bytes shared fairly by the
+/// operators that can spill, and spill files in `spill_dir` (emptied here: files a
+/// killed process left behind belong to no query).
+pub fn runtime(limit: usize, spill_dir: &Path) -> Result<Arc<RuntimeEnv>> {
+    if spill_dir.exists() {
+        std::fs::remove_dir_all(spill_dir).map_err(|e| {
+            Error::BadRequest(format!("cannot empty {}: {e}", spill_dir.display()))
+        })?;
+    }
+    std::fs::create_dir_all(spill_dir)
+        .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", spill_dir.display())))?;
+    let top = NonZeroUsize::new(3).expect("three");
+    let pool = TrackConsumersPool::new(FairSpillPool::new(limit), top);
+    Ok(RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()])),
+        )
+        .build_arc()?)
+}
+
+/// A query's error as the user should read it: running out of memory says which process
+/// ran out (a compute node, by its number, or the leader) and what its limit is, with the
+/// code that becomes SQLSTATE 53200. Other errors, including one a process already named,
+/// pass unchanged.
+pub fn name_out_of_memory(context: &TaskContext, e: DataFusionError) -> DataFusionError {
+    if CodedError::find(&e).is_some()
+        || !matches!(e.find_root(), DataFusionError::ResourcesExhausted(_))
+    {
+        return e;
+    }
+    let who = match context.session_config().get_extension::<LocalNode>() {
+        Some(node) => format!("compute node {}", node.0),
+        None => "the leader".to_string(),
+    };
+    let limit = match context.memory_pool().memory_limit() {
+        MemoryLimit::Finite(bytes) => format!("its memory_limit of {} MiB", bytes >> 20),
+        _ => "its memory".to_string(),
+    };
+    let message = format!(
+        "{who} is out of memory: the query needs more than {limit} and cannot spill ({})",
+        datafusion_message(&e)
+    );
+    CodedError::new(Code::OutOfMemory, message).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    #[test]
+    fn limits_parse_with_units() {
+        assert_eq!(parse_limit("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_limit("2GB").unwrap(), 2 << 30);
+        assert_eq!(parse_limit(" 1.5g ").unwrap(), 3 << 29);
+        assert_eq!(parse_limit("67108864").unwrap(), 64 << 20);
+        assert!(parse_limit("auto").unwrap() >= 4 << 20);
+        for bad in ["", "lots", "12 parsecs", "1k", "-5GB", "NaN"] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_exhaustion_is_named() {
+        let dir = std::env::temp_dir().join(format!("bs-memory-{}", std::process::id()));
+        let rt = runtime(64 << 20, &dir).unwrap();
+        let node = SessionConfig::new().with_extension(Arc::new(LocalNode(1)));
+        let node = SessionContext::new_with_config_rt(node, Arc::clone(&rt)).task_ctx();
+        let leader = SessionContext::new_with_config_rt(SessionConfig::new(), rt).task_ctx();
+        let oom = DataFusionError::ResourcesExhausted("Failed to allocate".into());
+        let named = name_out_of_memory(&node, oom);
+        assert_eq!(Code::of_datafusion(&named), Code::OutOfMemory);
+        let text = datafusion_message(&named);
+        assert!(text.starts_with("compute node 1 is out of memory"), "{text}");
+        assert!(text.contains("64 MiB"), "{text}");
+        // Named once: the leader passing a node's error on does not rename it.
+        let again = name_out_of_memory(&leader, named);
+        assert!(datafusion_message(&again).starts_with("compute node 1"));
+        let own = name_out_of_memory(&leader, DataFusionError::ResourcesExhausted("x".into()));
+        assert!(datafusion_message(&own).starts_with("the leader is out of memory"));
+        let other = DataFusionError::Plan("nope".into());
+        assert_eq!(
+            Code::of_datafusion(&name_out_of_memory(&leader, other)),
+            Code::Internal
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
