@@ -228,6 +228,7 @@ mod tests {
             blocks_skipped: 1,
             predicate: Some(predicate),
             layout: Default::default(),
+            stats: None,
         })
     }
 

@@ -15,6 +15,7 @@
 //! reshaped into forms DataFusion plans), `redshift` (Redshift's function syntax), `txn` (transaction blocks), `view` (CREATE/DROP VIEW), `snapshot` (CREATE/DROP SNAPSHOT), `copy` (COPY: its
 //! grammar, planning, line accounting and STDIN), `unload` (UNLOAD).
 
+mod analyze;
 pub(crate) mod copy;
 mod ddl;
 mod dispatch;

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `stv_slices` | topology |
 //! | `stv_tbl_perm` | rows and blocks per table per slice |
-//! | `svv_table_info` | one row per table |
+//! | `svv_table_info` | one row per table (with `stats_off`: how stale its ANALYZE is) |
+//! | `pg_stats` | per analyzed column: null fraction, width, distinct count, range |
 //! | `stl_query` | statements run |
 //! | `stl_load_errors` | rows COPY rejected |
 //! | `stv_load_state` | COPYs running now |
@@ -45,6 +46,7 @@ const VIEWS: &[(&str, Build)] = &[
     ("svv_tables", svv_tables),
     ("svv_columns", svv_columns),
     ("pg_table_def", pg_table_def),
+    ("pg_stats", pg_stats),
     ("svv_external_schemas", svv_external_schemas),
     ("svv_external_tables", svv_external_tables),
     ("svv_external_columns", svv_external_columns),
@@ -211,6 +213,68 @@ fn svv_table_info(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
             "blocks",
             i64s(tables.iter().map(|t| t.data.block_count() as i64)),
         ),
+        // 0: ANALYZE's figures are current; 100: missing or stale (Redshift's meaning).
+        col(
+            "stats_off",
+            Float64Array::from_iter_values(tables.iter().map(|t| {
+                let off = blueshift_storage::TableStats::stats_off(
+                    t.data.stats.as_deref(),
+                    &t.data,
+                    t.def.dist_style.is_all(),
+                );
+                (off * 100.0).round() / 100.0
+            })),
+        ),
+    ])
+}
+
+/// PostgreSQL's `pg_stats`, one row per column ANALYZE recorded: `n_distinct` is the
+/// estimated count (never a negative fraction), `histogram_bounds` the column's least and
+/// greatest value; no most-common values are kept.
+fn pg_stats(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
+    let mut rows = Vec::new();
+    for t in state.tables.values() {
+        let Some(stats) = t.data.stats.as_deref() else {
+            continue;
+        };
+        for c in &t.def.columns {
+            if let Some(s) = stats.columns.get(&c.name) {
+                rows.push((&t.def.name, &c.name, s, stats.rows));
+            }
+        }
+    }
+    let no_text = || StringArray::from_iter(rows.iter().map(|_| None::<&str>));
+    let no_float = || Float64Array::from_iter(rows.iter().map(|_| None));
+    Ok(vec![
+        col("schemaname", texts(rows.iter().map(|r| split_key(r.0).0))),
+        col("tablename", texts(rows.iter().map(|r| split_key(r.0).1))),
+        col("attname", texts(rows.iter().map(|r| r.1.as_str()))),
+        col(
+            "inherited",
+            arrow::array::BooleanArray::from_iter(rows.iter().map(|_| Some(false))),
+        ),
+        col(
+            "null_frac",
+            Float64Array::from_iter_values(
+                rows.iter()
+                    .map(|r| (r.2.nulls as f64 / r.3.max(1) as f64).min(1.0)),
+            ),
+        ),
+        col("avg_width", i32s(rows.iter().map(|r| r.2.avg_width as i32))),
+        col(
+            "n_distinct",
+            Float64Array::from_iter_values(rows.iter().map(|r| r.2.distinct as f64)),
+        ),
+        nullable("most_common_vals", no_text()),
+        nullable("most_common_freqs", no_text()),
+        nullable(
+            "histogram_bounds",
+            StringArray::from_iter(rows.iter().map(|r| match (&r.2.min, &r.2.max) {
+                (Some(min), Some(max)) => Some(format!("{{{min},{max}}}")),
+                _ => None,
+            })),
+        ),
+        nullable("correlation", no_float()),
     ])
 }
 

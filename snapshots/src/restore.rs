@@ -293,9 +293,11 @@ fn replace(
             flush(slice, &held)?;
         }
     }
+    // Re-sliced rows are new blocks: the table is analyzed again after its restore.
     let data = TableData {
         slices,
         even_cursor: even,
+        stats: None,
     };
     Ok((data, rows, sum))
 }

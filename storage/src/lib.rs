@@ -37,6 +37,7 @@ mod provider;
 mod pruning;
 mod scan;
 mod slice_store;
+mod stats;
 pub mod table;
 mod zone_map;
 
@@ -47,6 +48,7 @@ pub use config::StorageConfig;
 pub use delete_vector::DeleteVector;
 pub use error::{Error, Result};
 pub use manifest::{SliceManifest, TableData};
+pub use stats::{ColumnStats, TableStats, zone_map_ranges};
 pub use objects::{Access, Located, RegionConfig, StoreConfig, Stores, Url};
 pub use provider::BlockTable;
 pub use pruning::BlockStatistics;

@@ -13,6 +13,9 @@ pub struct TableData {
     /// Next round-robin position for DISTSTYLE EVEN inserts.
     #[serde(default)]
     pub even_cursor: u64,
+    /// What the last `ANALYZE` found (writes carry it along; `stats_off` tells how stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<std::sync::Arc<crate::stats::TableStats>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -92,6 +95,7 @@ mod tests {
                 .map(|(s, blocks)| (s, SliceManifest { blocks }))
                 .collect(),
             even_cursor: 0,
+            stats: None,
         }
     }
 

@@ -74,7 +74,21 @@ impl BlockTable {
             blocks_skipped: 0,
             predicate: None,
             layout: Default::default(),
+            stats: None,
         }
+    }
+
+    /// The recorded statistics the planner may trust: none once more than
+    /// [`crate::stats::STALE_PERCENT`] of the rows changed since ANALYZE (a stale range
+    /// could make a big side look empty and be broadcast).
+    fn current_stats(&self) -> Option<Arc<crate::stats::TableStats>> {
+        let stats = self.data.stats.as_ref()?;
+        let off = crate::stats::TableStats::stats_off(
+            Some(stats),
+            &self.data,
+            self.def.dist_style.is_all(),
+        );
+        (off <= crate::stats::STALE_PERCENT).then(|| Arc::clone(stats))
     }
 
     fn layout(&self) -> ScanLayout {
@@ -184,6 +198,7 @@ impl TableProvider for BlockTable {
             blocks_skipped: skipped,
             predicate: filter_expr,
             layout: self.layout(),
+            stats: self.current_stats(),
         })))
     }
 }

@@ -94,6 +94,9 @@ pub struct ScanSpec {
     /// How the table's rows lie across the partitions (see [`ScanLayout`]).
     #[serde(default)]
     pub layout: ScanLayout,
+    /// What ANALYZE recorded, for the planner's estimates (the leader's only).
+    #[serde(skip)]
+    pub stats: Option<Arc<crate::stats::TableStats>>,
 }
 
 /// How a scan's partitions relate to the cluster's slices.
@@ -280,7 +283,13 @@ impl ExecutionPlan for SliceScanExec {
     ) -> Result<Arc<datafusion::common::Statistics>> {
         use datafusion::common::stats::Precision;
         let mut stats = datafusion::common::Statistics::new_unknown(&self.schema);
-        stats.num_rows = Precision::Inexact(self.rows(args.partition()));
+        let rows = self.rows(args.partition());
+        stats.num_rows = Precision::Inexact(rows);
+        if let Some(recorded) = &self.spec.stats {
+            for (column, field) in stats.column_statistics.iter_mut().zip(self.schema.fields()) {
+                *column = recorded.column_statistics(field.name(), field.data_type(), rows as u64);
+            }
+        }
         Ok(Arc::new(stats))
     }
 

@@ -280,6 +280,15 @@ impl Engine {
         let new_table = self
             .maybe_leave_auto_all(&next, new_table, &query.to_string())
             .await?;
+        let new_table = self
+            .analyzed_if_new(
+                &next,
+                table.data.live_rows(),
+                new_table,
+                stmt.statupdate,
+                &query.to_string(),
+            )
+            .await?;
         next.tables.insert(stmt.table.clone(), new_table);
         self.finish_write(
             session,

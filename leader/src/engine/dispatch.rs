@@ -161,6 +161,11 @@ impl Engine {
             let (name, to) = rename?;
             return self.rename_relation(session, &name, &to).await;
         }
+        if let Some(stmt) = super::analyze::parse(&text.sql) {
+            let stmt = stmt?;
+            session.schema.pin(session.read_state(&self.catalog));
+            return self.analyze(session, stmt, &query_id.to_string()).await;
+        }
         if let Some(stmt) = super::snapshot::parse(&text.sql) {
             if session.in_block() {
                 return Err(Error::ActiveTransaction("a snapshot statement"));

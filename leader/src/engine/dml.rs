@@ -57,7 +57,9 @@ impl Engine {
             data: Arc::new(written.data),
         };
         let new_table = if tag == "INSERT" {
-            self.maybe_leave_auto_all(&next, new_table, qid).await?
+            let new_table = self.maybe_leave_auto_all(&next, new_table, qid).await?;
+            self.analyzed_if_new(&next, table.data.live_rows(), new_table, None, qid)
+                .await?
         } else {
             new_table
         };

@@ -19,6 +19,7 @@ mod psql;
 mod schemas;
 mod security;
 mod slt;
+mod stats;
 mod snapshots;
 mod tpch;
 mod transactions;

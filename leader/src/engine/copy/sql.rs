@@ -23,6 +23,8 @@ pub struct CopyStatement {
     pub access: Access,
     /// `IAM_ROLE` was given: accepted, and ignored with a NOTICE.
     pub iam_role: bool,
+    /// `STATUPDATE ON|OFF`; absent: statistics are taken when the table was empty.
+    pub statupdate: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +195,7 @@ impl Tokens {
         Ok(name)
     }
 
-    fn ident_list(&mut self) -> Result<Vec<String>> {
+    pub(crate) fn ident_list(&mut self) -> Result<Vec<String>> {
         let mut out = vec![self.ident()?];
         while self.eat(&Token::Comma) {
             out.push(self.ident()?);
@@ -304,6 +306,7 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
         _ => Source::Url(t.string("FROM")?),
     };
     let mut o = CopyOptions::default();
+    let mut statupdate = None;
     let mut access = Access::default();
     let mut iam = false;
     let mut quote: Option<u8> = None;
@@ -396,10 +399,11 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
             "GZIP" => o.compression = Some(Compression::Gzip),
             "ZSTD" => o.compression = Some(Compression::Zstd),
             "BZIP2" => o.compression = Some(Compression::Bzip2),
-            "COMPUPDATE" | "STATUPDATE" => {
+            "COMPUPDATE" => {
                 t.switch();
                 if t.eat_word("PRESET") {}
             }
+            "STATUPDATE" => statupdate = Some(t.switch()),
             "ROUNDEC" => o.round_decimals = true,
             "EXPLICIT_IDS" => {}
             _ => {
@@ -442,6 +446,7 @@ pub fn parse_copy(sql: &str) -> Result<CopyStatement> {
         options: o,
         access,
         iam_role: iam,
+        statupdate,
     })
 }
 

@@ -145,6 +145,15 @@ impl Engine {
                 &query.to_string(),
             )
             .await?;
+        let new_table = self
+            .analyzed_if_new(
+                &next,
+                table.data.live_rows(),
+                new_table,
+                stmt.statupdate,
+                &query.to_string(),
+            )
+            .await?;
         next.tables.insert(stmt.table.clone(), new_table);
         self.finish_write(
             session,

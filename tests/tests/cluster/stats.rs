@@ -1,0 +1,157 @@
+//! Table statistics: ANALYZE, the figures COPY and INSERT take when they fill an empty
+//! table, `pg_stats` and `svv_table_info.stats_off`, and the planner choosing a broadcast
+//! from them.
+
+use blueshift_tests::{TestCluster, error_of, rows};
+
+async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows(c, sql).await[0][0].clone().unwrap_or_default()
+}
+
+async fn stats_off(c: &tokio_postgres::Client, table: &str) -> f64 {
+    one(
+        c,
+        &format!("SELECT stats_off FROM svv_table_info WHERE \"table\" = '{table}'"),
+    )
+    .await
+    .parse()
+    .unwrap()
+}
+
+async fn join_label(c: &tokio_postgres::Client, sql: &str) -> String {
+    rows(c, &format!("EXPLAIN {sql}"))
+        .await
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .find(|l| l.contains("HashJoinExec"))
+        .and_then(|l| Some(l[l.rfind('[')?..].to_string()))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn analyze_records_figures_that_choose_the_join_placement() {
+    let cluster = TestCluster::start(2, 2).await;
+    let c = cluster.client().await;
+    let n = 700_000;
+    c.batch_execute(&format!(
+        "CREATE TABLE k (id BIGINT, v BIGINT) DISTKEY(id);
+         CREATE TABLE e (id BIGINT, x BIGINT, s VARCHAR(20)) DISTSTYLE EVEN;
+         INSERT INTO k SELECT value, value % 7 FROM generate_series(1, 200000);
+         INSERT INTO e SELECT value, value, CASE WHEN value % 10 = 0 THEN NULL ELSE 'v' || (value % 50)::text END
+           FROM generate_series(1, {n});"
+    ))
+    .await
+    .unwrap();
+    // An INSERT into an empty table takes the figures of what it wrote.
+    assert_eq!(stats_off(&c, "e").await, 0.0);
+    let figures = rows(
+        &c,
+        "SELECT attname, null_frac, avg_width, n_distinct, histogram_bounds FROM pg_stats \
+         WHERE tablename = 'e' ORDER BY attname",
+    )
+    .await;
+    assert_eq!(figures.len(), 3, "{figures:?}");
+    let (id, s, x) = (&figures[0], &figures[1], &figures[2]);
+    let distinct = |r: &Vec<Option<String>>| r[3].as_ref().unwrap().parse::<f64>().unwrap();
+    assert!((distinct(x) - n as f64).abs() < n as f64 * 0.05, "{x:?}");
+    assert_eq!(x[4].as_deref(), Some("{1,700000}"));
+    let float = |v: &Option<String>| v.as_ref().unwrap().parse::<f64>().unwrap();
+    assert_eq!(float(&id[1]), 0.0);
+    // 'v0'..'v49' but the multiples of 10 (their rows hold NULL): 45 values.
+    assert!((distinct(s) - 45.0).abs() <= 2.0, "{s:?}");
+    assert_eq!(float(&s[1]), 0.1);
+    assert_eq!(float(&s[2]), 3.0);
+
+    // Rewritten since: the figures are stale, and the planner no longer trusts them.
+    c.batch_execute(&format!(
+        "DELETE FROM e WHERE id > 1;
+         INSERT INTO e SELECT value, value, NULL FROM generate_series(2, {n});"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(stats_off(&c, "e").await, 100.0);
+    let join = "SELECT count(*) FROM k JOIN e ON k.id = e.id WHERE e.x <= 100";
+    // Without a range, the filtered side is guessed at a fifth of 700,000 rows: too many
+    // to broadcast, so it is redistributed onto the DISTKEY side.
+    assert_eq!(join_label(&c, join).await, "[DS_DIST_OUTER]");
+    assert_eq!(one(&c, join).await, "100");
+
+    c.batch_execute("ANALYZE e").await.unwrap();
+    assert_eq!(stats_off(&c, "e").await, 0.0);
+    // With the range, the filter keeps about 100 rows: broadcast them.
+    assert_eq!(join_label(&c, join).await, "[DS_BCAST_INNER]");
+    assert_eq!(one(&c, join).await, "100");
+
+    // Deleting a tenth or less keeps the figures in use; stats_off says how much changed.
+    c.batch_execute("DELETE FROM e WHERE id <= 35000").await.unwrap();
+    assert_eq!(stats_off(&c, "e").await, 5.0);
+    assert_eq!(join_label(&c, join).await, "[DS_BCAST_INNER]");
+    assert_eq!(one(&c, join).await, "0");
+
+    // A column list re-takes those columns only; ANALYZE with no table takes them all.
+    c.batch_execute("ANALYZE e (s) PREDICATE COLUMNS").await.unwrap();
+    c.batch_execute("ANALYZE VERBOSE").await.unwrap();
+    assert_eq!(stats_off(&c, "e").await, 0.0);
+    assert_eq!(stats_off(&c, "k").await, 0.0);
+
+    // Clear errors for what cannot be analyzed.
+    c.batch_execute("CREATE VIEW ev AS SELECT * FROM e; CREATE USER bob PASSWORD 'Bob-Pw123'")
+        .await
+        .unwrap();
+    assert_eq!(error_of(&c, "ANALYZE ev").await.0, "42809");
+    assert_eq!(error_of(&c, "ANALYZE e (nope)").await.0, "42703");
+    assert_eq!(error_of(&c, "ANALYZE nope").await.0, "42P01");
+    assert_eq!(error_of(&c, "ANALYZE COMPRESSION e").await.0, "0A000");
+    assert_eq!(error_of(&c, "ANALYZE e junk junk").await.0, "42601");
+    let bob = cluster.connect_as("bob", "Bob-Pw123").await.unwrap();
+    assert_eq!(error_of(&bob, "ANALYZE e").await.0, "42501");
+    // With no table, ANALYZE takes the tables the user owns: none of these.
+    bob.batch_execute("ANALYZE").await.unwrap();
+}
+
+#[tokio::test]
+async fn copy_into_an_empty_table_takes_figures_unless_statupdate_off() {
+    let cluster = TestCluster::start(1, 2).await;
+    let c = cluster.client().await;
+    let file = cluster.dir.join("rows.csv");
+    let text: String = (1..=1000).map(|i| format!("{i},name{}\n", i % 10)).collect();
+    std::fs::write(&file, text).unwrap();
+    c.batch_execute(
+        "CREATE TABLE a (id INT, name VARCHAR(10)); CREATE TABLE b (id INT, name VARCHAR(10));",
+    )
+    .await
+    .unwrap();
+    c.batch_execute(&format!("COPY a FROM '{}' CSV", file.display()))
+        .await
+        .unwrap();
+    c.batch_execute(&format!(
+        "COPY b FROM '{}' CSV STATUPDATE OFF",
+        file.display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(stats_off(&c, "a").await, 0.0);
+    assert_eq!(stats_off(&c, "b").await, 100.0);
+    assert_eq!(
+        one(&c, "SELECT count(*) FROM pg_stats WHERE tablename = 'b'").await,
+        "0"
+    );
+    let id = rows(
+        &c,
+        "SELECT n_distinct, histogram_bounds FROM pg_stats WHERE tablename = 'a' AND attname = 'id'",
+    )
+    .await;
+    let distinct: f64 = id[0][0].as_ref().unwrap().parse().unwrap();
+    assert!((distinct - 1000.0).abs() <= 20.0, "{id:?}");
+    assert_eq!(id[0][1].as_deref(), Some("{1,1000}"));
+    // A second COPY into a table that holds rows leaves the figures as they were: 50%
+    // of the rows are new.
+    c.batch_execute(&format!("COPY a FROM '{}' CSV", file.display()))
+        .await
+        .unwrap();
+    assert_eq!(stats_off(&c, "a").await, 100.0);
+    c.batch_execute(&format!("COPY a FROM '{}' CSV STATUPDATE ON", file.display()))
+        .await
+        .unwrap();
+    assert_eq!(stats_off(&c, "a").await, 0.0);
+}
