@@ -43,6 +43,7 @@ mod catalog;
 mod config;
 mod engine;
 mod error;
+mod explain;
 mod identity;
 mod logs;
 mod outer_joins;

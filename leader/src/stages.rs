@@ -491,7 +491,9 @@ pub fn join_label(join: &HashJoinExec, on_slices: bool) -> &'static str {
 /// join on the slices carries Redshift's label for what moved to bring its sides together.
 /// With `analyze`, each node shows its metrics and each gather its rows per slice.
 pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) -> Vec<String> {
-    let mut out = vec!["Stage 0 (leader)".to_string()];
+    let mut out = crate::explain::xn_lines(plan);
+    out.push(String::new());
+    out.push("Stage 0 (leader)".to_string());
     let mut stages: Vec<(&dyn ExecutionPlan, usize)> = Vec::new();
     render(plan.as_ref(), 1, analyze, false, 0, &mut out, &mut stages);
     let mut i = 0;

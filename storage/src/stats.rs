@@ -133,7 +133,9 @@ impl TableStats {
             min_value: value(&c.min),
             sum_value: Precision::Absent,
             distinct_count: Precision::Inexact(distinct),
-            byte_size: Precision::Absent,
+            byte_size: Precision::Inexact(
+                c.avg_width as usize * rows.saturating_sub(nulls as u64) as usize,
+            ),
         }
     }
 }

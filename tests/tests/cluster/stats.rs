@@ -28,6 +28,21 @@ async fn join_label(c: &tokio_postgres::Client, sql: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The row estimate on EXPLAIN's `XN` line that starts with `step`.
+async fn estimate(c: &tokio_postgres::Client, sql: &str, step: &str) -> u64 {
+    let lines: Vec<String> = rows(c, &format!("EXPLAIN {sql}"))
+        .await
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| l.trim_start().trim_start_matches("->  ").starts_with(step))
+        .unwrap_or_else(|| panic!("no {step} in {lines:#?}"));
+    let rows = line.split("rows=").nth(1).unwrap();
+    rows[..rows.find(' ').unwrap()].parse().unwrap()
+}
+
 #[tokio::test]
 async fn analyze_records_figures_that_choose_the_join_placement() {
     let cluster = TestCluster::start(2, 2).await;
@@ -71,15 +86,20 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
     .unwrap();
     assert_eq!(stats_off(&c, "e").await, 100.0);
     let join = "SELECT count(*) FROM k JOIN e ON k.id = e.id WHERE e.x <= 100";
-    // Without a range, the filtered side is guessed at a fifth of 700,000 rows: too many
-    // to broadcast, so it is redistributed onto the DISTKEY side.
+    // Without a range, the filter is thought to keep every row: too many to broadcast, so
+    // the side is redistributed onto the DISTKEY side.
     assert_eq!(join_label(&c, join).await, "[DS_DIST_OUTER]");
+    assert!(estimate(&c, join, "XN Seq Scan on e").await > 128 * 1024);
+    assert_eq!(estimate(&c, join, "XN Seq Scan on k").await, 200_000);
     assert_eq!(one(&c, join).await, "100");
 
     c.batch_execute("ANALYZE e").await.unwrap();
     assert_eq!(stats_off(&c, "e").await, 0.0);
     // With the range, the filter keeps about 100 rows: broadcast them.
     assert_eq!(join_label(&c, join).await, "[DS_BCAST_INNER]");
+    let filtered = estimate(&c, join, "XN Seq Scan on e").await;
+    assert!((50..=200).contains(&filtered), "{filtered}");
+    assert!(estimate(&c, join, "XN Hash Join DS_BCAST_INNER").await <= 200);
     assert_eq!(one(&c, join).await, "100");
 
     // Deleting a tenth or less keeps the figures in use; stats_off says how much changed.

@@ -1,0 +1,270 @@
+//! Redshift's form of EXPLAIN: one `XN …` line per step of a distributed plan, with the
+//! planner's row estimate and the width of a row, above the stages as they run.
+//!
+//! ```text
+//!  XN Merge  (rows=10 width=24)
+//!    Merge Key: revenue DESC
+//!    ->  XN Network  (rows=10 width=24)
+//!          Send to leader
+//!          ->  XN Hash Join DS_BCAST_INNER  (rows=30000 width=24)
+//!                Hash Cond: ("outer".l_orderkey = "inner".o_orderkey)
+//!                ->  XN Seq Scan on lineitem  (rows=600000 width=16)
+//!                ->  XN Hash  (rows=1500 width=8)
+//!                      ->  XN Network  (rows=1500 width=8)
+//!                            Broadcast
+//!                            ->  XN Seq Scan on orders  (rows=1500 width=8)
+//!                                  Filter: o_orderdate < 1995-03-15
+//! ```
+//!
+//! Steps that only reshape rows (projections, coalescing) are left out; a filter shows as
+//! a `Filter:` line of the step below it, as Redshift prints it on the scan. Estimates come
+//! from DataFusion's statistics: block row counts, narrowed by ANALYZE's figures.
+
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use blueshift_compute::{ExchangeExec, GatherExec};
+use blueshift_storage::SliceScanExec;
+use datafusion::common::JoinType;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+
+use crate::stages::join_label;
+
+/// The `XN` lines of `plan` (the leader's root of a distributed plan).
+pub fn xn_lines(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
+    let mut out = Vec::new();
+    let stats = StatisticsContext::new();
+    step(plan, None, 0, false, false, Vec::new(), &stats, &mut out);
+    out
+}
+
+/// Renders the first step at or below `plan`: its title at `indent` (after `->  ` for a
+/// child), its details and `pending` ones (a filter above it) below, then its children.
+/// Its estimate is that of `top`, the first of the steps left out above it, if any: the
+/// rows a filter keeps, the width a projection leaves.
+#[allow(clippy::too_many_arguments)]
+fn step<'a>(
+    plan: &'a Arc<dyn ExecutionPlan>,
+    top: Option<&'a Arc<dyn ExecutionPlan>>,
+    indent: usize,
+    child: bool,
+    on_slices: bool,
+    mut pending: Vec<String>,
+    stats: &StatisticsContext,
+    out: &mut Vec<String>,
+) {
+    if let Some(filter) = plan.downcast_ref::<FilterExec>() {
+        pending.push(format!("Filter: {}", expr_text(filter.predicate())));
+        let top = top.or(Some(plan));
+        return step(filter.input(), top, indent, child, on_slices, pending, stats, out);
+    }
+    let name = plan.name();
+    if matches!(
+        name,
+        "ProjectionExec"
+            | "CoalescePartitionsExec"
+            | "CoalesceBatchesExec"
+            | "RepartitionExec"
+            | "CooperativeExec"
+            | "WindowOrderingExec"
+    ) && plan.children().len() == 1
+    {
+        let top = top.or(Some(plan));
+        return step(plan.children()[0], top, indent, child, on_slices, pending, stats, out);
+    }
+    let (title, mut details, children) = describe(plan, on_slices);
+    details.extend(pending);
+    let (rows, width) = estimate(top.unwrap_or(plan).as_ref(), stats);
+    let arrow = if child { "->  " } else { "" };
+    out.push(format!(
+        "{}{arrow}XN {title}  (rows={rows} width={width})",
+        " ".repeat(indent)
+    ));
+    let inner = indent + if child { 6 } else { 2 };
+    for d in details {
+        out.push(format!("{}{d}", " ".repeat(inner)));
+    }
+    let below = on_slices || plan.is::<GatherExec>();
+    for c in children {
+        match c {
+            Child::Plan(p) => step(p, None, inner, true, below, Vec::new(), stats, out),
+            Child::Hash(p) => {
+                let (rows, width) = estimate(p.as_ref(), stats);
+                out.push(format!(
+                    "{}->  XN Hash  (rows={rows} width={width})",
+                    " ".repeat(inner)
+                ));
+                step(p, None, inner + 6, true, below, Vec::new(), stats, out);
+            }
+        }
+    }
+}
+
+enum Child<'a> {
+    Plan(&'a Arc<dyn ExecutionPlan>),
+    /// A hash join's build side, under its `XN Hash` step.
+    Hash(&'a Arc<dyn ExecutionPlan>),
+}
+
+/// A step's title, detail lines and children.
+fn describe(plan: &Arc<dyn ExecutionPlan>, on_slices: bool) -> (String, Vec<String>, Vec<Child<'_>>) {
+    let all = || plan.children().into_iter().map(Child::Plan).collect();
+    if let Some(scan) = plan.downcast_ref::<SliceScanExec>() {
+        let table = crate::schema::split_key(&scan.spec().table.name).1;
+        return (format!("Seq Scan on {table}"), vec![], vec![]);
+    }
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        let kind = match join.join_type() {
+            JoinType::Inner => "Hash Join",
+            JoinType::Left => "Hash Left Join",
+            JoinType::Right => "Hash Right Join",
+            JoinType::Full => "Hash Full Join",
+            JoinType::LeftSemi | JoinType::RightSemi => "Hash Semi Join",
+            JoinType::LeftAnti | JoinType::RightAnti => "Hash Anti Join",
+            JoinType::LeftMark | JoinType::RightMark => "Hash Mark Join",
+        };
+        let label = join_label(join, on_slices);
+        let title = if on_slices {
+            format!("{kind} {label}")
+        } else {
+            kind.to_string()
+        };
+        let cond = join
+            .on()
+            .iter()
+            .map(|(build, probe)| {
+                format!(
+                    "(\"outer\".{} = \"inner\".{})",
+                    expr_text(probe),
+                    expr_text(build)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut details = vec![format!("Hash Cond: {cond}")];
+        if let Some(filter) = join.filter() {
+            details.push(format!("Join Filter: {}", expr_text(filter.expression())));
+        }
+        if !on_slices {
+            details.push("On the leader".into());
+        }
+        return (
+            title,
+            details,
+            vec![Child::Plan(join.right()), Child::Hash(join.left())],
+        );
+    }
+    if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
+        let grouped = !agg.group_expr().expr().is_empty();
+        let base = if grouped { "HashAggregate" } else { "Aggregate" };
+        let title = match agg.mode() {
+            AggregateMode::Partial => format!("Partial {base}"),
+            _ => base.to_string(),
+        };
+        let details = if grouped {
+            let keys: Vec<String> = agg
+                .group_expr()
+                .expr()
+                .iter()
+                .map(|(_, name)| name.clone())
+                .collect();
+            vec![format!("Group Key: {}", keys.join(", "))]
+        } else {
+            vec![]
+        };
+        return (title, details, all());
+    }
+    if let Some(sort) = plan.downcast_ref::<SortExec>() {
+        let mut details = vec![format!("Sort Key: {}", sort_keys(sort.expr()))];
+        if let Some(n) = sort.fetch() {
+            details.push(format!("Top {n}"));
+        }
+        return ("Sort".into(), details, all());
+    }
+    if let Some(merge) = plan.downcast_ref::<SortPreservingMergeExec>() {
+        let mut details = vec![format!("Merge Key: {}", sort_keys(merge.expr()))];
+        if let Some(n) = merge.fetch() {
+            details.push(format!("Limit {n}"));
+        }
+        return ("Merge".into(), details, all());
+    }
+    if plan.is::<GatherExec>() {
+        return ("Network".into(), vec!["Send to leader".into()], all());
+    }
+    if let Some(x) = plan.downcast_ref::<ExchangeExec>() {
+        let how = if x.spec().broadcast {
+            "Broadcast".to_string()
+        } else {
+            let keys: Vec<String> = x.keys().iter().map(expr_text).collect();
+            format!("Distribute by {}", keys.join(", "))
+        };
+        return ("Network".into(), vec![how], all());
+    }
+    let title = match plan.name() {
+        "GlobalLimitExec" | "LocalLimitExec" => "Limit".to_string(),
+        "WindowAggExec" | "BoundedWindowAggExec" => "Window".to_string(),
+        "UnionExec" | "InterleaveExec" => "Append".to_string(),
+        "NestedLoopJoinExec" | "CrossJoinExec" => "Nested Loop".to_string(),
+        "EmptyExec" | "PlaceholderRowExec" => "Result".to_string(),
+        other => other.trim_end_matches("Exec").to_string(),
+    };
+    (title, vec![], all())
+}
+
+/// DataFusion's estimate of the step's rows, and the bytes of one row: each column's
+/// fixed width, or its share of the estimated bytes, or 16 for a value of unknown size.
+fn estimate(plan: &dyn ExecutionPlan, stats: &StatisticsContext) -> (String, usize) {
+    let computed = stats.compute(plan, &StatisticsArgs::new()).ok();
+    let rows = computed.as_ref().and_then(|s| s.num_rows.get_value().copied());
+    let schema = plan.schema();
+    let width = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match f.data_type() {
+            DataType::Boolean => 1,
+            dt if dt.primitive_width().is_some() => dt.primitive_width().unwrap_or(8),
+            _ => computed
+                .as_ref()
+                .and_then(|s| s.column_statistics.get(i))
+                .and_then(|c| c.byte_size.get_value().copied())
+                .zip(rows.filter(|r| *r > 0))
+                .map_or(16, |(bytes, rows)| bytes.div_ceil(rows)),
+        })
+        .sum();
+    (rows.map_or("?".to_string(), |r| r.to_string()), width)
+}
+
+/// An expression as a user wrote it: columns by name, without DataFusion's `@index`.
+fn expr_text(e: &Arc<dyn PhysicalExpr>) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '@' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn sort_keys(exprs: &datafusion::physical_expr::LexOrdering) -> String {
+    exprs
+        .iter()
+        .map(|s| {
+            let dir = if s.options.descending { " DESC" } else { "" };
+            format!("{}{dir}", expr_text(&s.expr))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
