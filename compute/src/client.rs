@@ -125,6 +125,21 @@ impl ComputeClient {
         .await
     }
 
+    /// The figures of the streams this node served for boundaries starting with `prefix`.
+    pub async fn query_figures(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::telemetry::StreamFigures>> {
+        let req = crate::protocol::QueryFiguresRequest {
+            prefix: prefix.to_string(),
+        };
+        self.action(
+            crate::protocol::ACTION_QUERY_FIGURES,
+            serde_json::to_vec(&req).expect("serializable"),
+        )
+        .await
+    }
+
     pub async fn gc(&self, req: &GcRequest) -> Result<GcResponse> {
         self.action(ACTION_GC, serde_json::to_vec(req).expect("serializable"))
             .await

@@ -34,6 +34,7 @@ mod protocol;
 mod replace;
 pub mod secret;
 mod service;
+pub mod telemetry;
 mod write;
 
 pub use client::ComputeClient;

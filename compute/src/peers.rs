@@ -85,6 +85,17 @@ impl Peers {
         Ok(())
     }
 
+    /// Every node's figures of the streams it served for boundaries starting with
+    /// `prefix` (`telemetry`).
+    pub async fn query_figures(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::telemetry::StreamFigures>> {
+        let asks = self.clients.iter().map(|c| c.query_figures(prefix));
+        let answers = futures::future::try_join_all(asks).await?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
     /// Removes, on every node, block files that the committed state does not name: blocks
     /// staged by writes that never committed (crash, error, kill -9) and blocks of dropped
     /// tables. Must run while no write is in flight.

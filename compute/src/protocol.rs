@@ -57,6 +57,14 @@ pub struct IngestResponse {
 
 pub const ACTION_HEALTH: &str = "health";
 pub const ACTION_GC: &str = "gc";
+/// A run's stream figures (`telemetry`): body [`QueryFiguresRequest`], answer a JSON list.
+pub const ACTION_QUERY_FIGURES: &str = "query_figures";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueryFiguresRequest {
+    /// Boundaries whose name starts with this (a run, `<query>.`; empty: all kept).
+    pub prefix: String,
+}
 pub const ACTION_DELETE_ROWS: &str = "delete_rows";
 /// A node's share of a snapshot: [`blueshift_snapshots::upload::UploadRequest`], answered
 /// by a stream of [`blueshift_snapshots::upload::UploadEvent`]s.

@@ -30,10 +30,10 @@ use crate::codec::BlueshiftCodec;
 use crate::config::ComputeNodeOpts;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_SNAPSHOT_FETCH,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_QUERY_FIGURES, ACTION_SNAPSHOT_FETCH,
     ACTION_SNAPSHOT_REPLACE, ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse,
     HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadRequest,
-    MAX_MESSAGE_BYTES, StageTicket,
+    MAX_MESSAGE_BYTES, QueryFiguresRequest, StageTicket,
 };
 use crate::write::LocalNode;
 
@@ -44,6 +44,7 @@ pub struct ComputeService {
     ctx: SessionContext,
     stages: Arc<StageCache>,
     exchanges: Arc<crate::exchange::ExchangeRegistry>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Stages decoded once per node and shared by their local partitions: an entry lives until
@@ -126,6 +127,7 @@ impl ComputeService {
             ctx,
             stages: Arc::new(StageCache::default()),
             exchanges,
+            telemetry: Arc::default(),
         })
     }
 
@@ -133,10 +135,17 @@ impl ComputeService {
         self.ctx.task_ctx()
     }
 
+    /// Runs a ticket's stage partition (or feeds an exchange's consumer), with the
+    /// figures its stream will record and, for a stage, whether its operators spilled.
+    #[allow(clippy::type_complexity)]
     fn run_stage(
         &self,
         ticket: &StageTicket,
-    ) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    ) -> Result<(
+        datafusion::physical_plan::SendableRecordBatchStream,
+        crate::telemetry::StreamFigures,
+        Option<Box<dyn Fn() -> bool + Send>>,
+    )> {
         let ctx = self.task_ctx();
         let plan = self.stages.get(ticket, || {
             Ok(physical_plan_from_bytes_with_extension_codec(
@@ -149,9 +158,34 @@ impl ComputeService {
             let exchange = plan
                 .downcast_ref::<crate::exchange::ExchangeExec>()
                 .ok_or_else(|| Error::BadRequest("exchange ticket without an exchange".into()))?;
-            return Ok(exchange.produce(ticket.partition as usize, ctx)?);
+            let figures = crate::telemetry::StreamFigures {
+                boundary: exchange.spec().id.clone(),
+                label: if exchange.spec().broadcast { "bcast" } else { "dist" }.into(),
+                node: self.opts.node,
+                partition: ticket.partition,
+                ..Default::default()
+            };
+            return Ok((
+                exchange.produce(ticket.partition as usize, ctx)?,
+                figures,
+                None,
+            ));
         }
-        Ok(plan.execute(ticket.partition as usize, ctx)?)
+        let figures = crate::telemetry::StreamFigures {
+            boundary: if ticket.stage.is_empty() {
+                format!("{}/stage", ticket.query_id)
+            } else {
+                ticket.stage.clone()
+            },
+            label: "return".into(),
+            node: self.opts.node,
+            partition: ticket.partition,
+            ..Default::default()
+        };
+        let partition = ticket.partition as usize;
+        let stream = plan.execute(partition, ctx)?;
+        let spilled = Box::new(move || spilled(&plan, partition));
+        Ok((stream, figures, Some(spilled)))
     }
 
     async fn ingest(
@@ -189,6 +223,10 @@ impl ComputeService {
                     removed += self.store.gc(slice, &live)?;
                 }
                 json(&GcResponse { removed })
+            }
+            ACTION_QUERY_FIGURES => {
+                let req: QueryFiguresRequest = parse(&action.body)?;
+                json(&self.telemetry.matching(&req.prefix))
             }
             ACTION_DELETE_ROWS => {
                 let req: DeleteRowsRequest = parse(&action.body)?;
@@ -419,8 +457,11 @@ impl FlightService for ComputeService {
             exchange = ticket.exchange,
             "run stage"
         );
-        let stream = self.run_stage(&ticket).map_err(Status::from)?;
+        let (stream, figures, spilled) = self.run_stage(&ticket).map_err(Status::from)?;
         let schema = stream.schema();
+        let rows = crate::telemetry::RowCount::default();
+        let counted = rows.clone();
+        let stream = stream.inspect_ok(move |b| counted.add(b.num_rows()));
         let ctx = self.task_ctx();
         let batches = stream.map_err(move |e| {
             let e = crate::memory::name_out_of_memory(&ctx, e);
@@ -433,7 +474,14 @@ impl FlightService for ComputeService {
                 FlightError::Tonic(status) => *status,
                 other => Status::internal(other.to_string()),
             });
-        Ok(Response::new(Box::pin(flight)))
+        let measured = crate::telemetry::Measured::new(
+            flight,
+            figures,
+            rows,
+            spilled,
+            Arc::clone(&self.telemetry),
+        );
+        Ok(Response::new(Box::pin(measured)))
     }
 
     async fn do_put(
@@ -516,6 +564,7 @@ impl FlightService for ComputeService {
             ACTION_HEALTH,
             ACTION_GC,
             ACTION_DELETE_ROWS,
+            ACTION_QUERY_FIGURES,
             ACTION_LOAD,
             ACTION_SNAPSHOT_UPLOAD,
             ACTION_SNAPSHOT_FETCH,
@@ -564,4 +613,19 @@ pub async fn serve(
         .serve_with_shutdown(listen, shutdown)
         .await
         .map_err(|e| Error::BadRequest(format!("compute server on {listen}: {e}")))
+}
+
+/// Whether an operator of a stage (above its exchanges) spilled for `partition`.
+fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, partition: usize) -> bool {
+    if plan.is::<crate::exchange::ExchangeExec>() {
+        return false;
+    }
+    let own = plan.metrics().is_some_and(|m| {
+        m.iter().any(|metric| {
+            metric.partition().is_none_or(|p| p == partition)
+                && metric.value().name() == "spill_count"
+                && metric.value().as_usize() > 0
+        })
+    });
+    own || plan.children().iter().any(|c| spilled(c, partition))
 }

@@ -17,6 +17,10 @@ pub struct SystemLogs {
     pub queries: QueryLog,
     pub loads: LoadLog,
     pub snapshots: SnapshotLog,
+    /// The nodes, asked for their stream figures when `svl_query_summary` is read.
+    pub cluster: std::sync::OnceLock<std::sync::Arc<blueshift_compute::Peers>>,
+    /// The figures last fetched from the nodes.
+    pub figures: std::sync::Mutex<Vec<blueshift_compute::telemetry::StreamFigures>>,
 }
 
 impl SystemLogs {
@@ -26,6 +30,20 @@ impl SystemLogs {
             queries: QueryLog::new(capacity),
             loads: LoadLog::new(capacity),
             snapshots: SnapshotLog::new(capacity),
+            cluster: std::sync::OnceLock::new(),
+            figures: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Fetches every node's recent stream figures for `svl_query_summary`; a node that
+    /// does not answer leaves the previous figures in place.
+    pub async fn refresh_figures(&self) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        match cluster.query_figures("").await {
+            Ok(figures) => *self.figures.lock().expect("figures") = figures,
+            Err(e) => tracing::warn!("svl_query_summary: {}", e.message()),
         }
     }
 }

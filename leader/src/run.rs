@@ -48,6 +48,7 @@ pub async fn run_leader(
     tracing::info!("leader listening on {}:{}", lc.host, lc.port);
     let stores = Arc::new(blueshift_storage::Stores::new(stores));
     let log = Arc::new(SystemLogs::new(lc.query_log_size));
+    let _ = log.cluster.set(Arc::clone(&cluster));
     let snapshots = Arc::new(crate::snapshots::Snapshots::open(
         snapshots,
         &stores,

@@ -260,6 +260,9 @@ impl PinnedSchema {
         if schema != PUBLIC {
             return Ok(None);
         }
+        if name == "svl_query_summary" {
+            self.log.refresh_figures().await;
+        }
         system::table(name, &state, &self.log, &principal)
     }
 

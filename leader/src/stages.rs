@@ -21,6 +21,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use blueshift_compute::telemetry::StreamFigures;
 use blueshift_compute::{ExchangeExec, ExchangeSpec, GatherExec, Peers, home_node};
 use blueshift_storage::SliceScanExec;
 use datafusion::common::JoinType;
@@ -126,8 +127,9 @@ struct Cutter<'a> {
     cluster: &'a Arc<Peers>,
     run: String,
     timeout_secs: u64,
+    /// Numbers gathers and exchanges alike, so each boundary of a run has its own
+    /// (`svl_query_summary.seg`).
     next_stage: usize,
-    next_exchange: usize,
 }
 
 /// Cuts a single-node physical plan into stages: [`GatherExec`] where rows go to the
@@ -152,7 +154,6 @@ pub fn distribute(
         ),
         timeout_secs: cluster.timeout().as_secs().max(1),
         next_stage: 1,
-        next_exchange: 1,
     };
     let (plan, place) = cutter.place(plan)?;
     cutter.gather(plan, place)
@@ -164,8 +165,8 @@ impl Cutter<'_> {
     }
 
     fn spec(&mut self) -> ExchangeSpec {
-        let n = self.next_exchange;
-        self.next_exchange += 1;
+        let n = self.next_stage;
+        self.next_stage += 1;
         ExchangeSpec {
             id: format!("{}/x{n}", self.run),
             broadcast: false,
@@ -489,8 +490,23 @@ pub fn join_label(join: &HashJoinExec, on_slices: bool) -> &'static str {
 /// Renders a distributed plan as its stages, leader first, for EXPLAIN: each boundary
 /// (gather, redistribute, broadcast) starts a stage run on the compute nodes, and each
 /// join on the slices carries Redshift's label for what moved to bring its sides together.
-/// With `analyze`, each node shows its metrics and each gather its rows per slice.
-pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) -> Vec<String> {
+/// With `analyze`, each operator shows its metrics, and each stage what its streams
+/// carried as the nodes measured them (`figures`): per slice for a gather, per sending node
+/// for an exchange.
+/// The run of a distributed plan (the prefix of its boundaries' names), if it has one.
+pub fn run_of(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    if let Some(g) = plan.downcast_ref::<GatherExec>() {
+        return Some(g.query_id().to_string());
+    }
+    plan.children().into_iter().find_map(run_of)
+}
+
+pub fn explain(
+    plan: &Arc<dyn ExecutionPlan>,
+    cluster: &Peers,
+    analyze: bool,
+    figures: &[StreamFigures],
+) -> Vec<String> {
     let mut out = crate::explain::xn_lines(plan);
     out.push(String::new());
     out.push("Stage 0 (leader)".to_string());
@@ -518,13 +534,13 @@ pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) ->
                 "Stage {stage} (compute; {placement}) -> GatherExec to stage {parent}"
             ));
             if analyze {
-                let rows = g
-                    .rows_per_slice()
-                    .iter()
-                    .map(|(s, r)| format!("slice {s}={r}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                out.push(format!("  rows per slice: {rows}"));
+                let boundary = format!("{}/s{}", g.query_id(), g.stage_id());
+                for (p, slice) in g.slices().iter().enumerate() {
+                    let f = figures
+                        .iter()
+                        .filter(|f| f.boundary == boundary && f.partition as usize == p);
+                    out.push(format!("  slice {slice}: {}", measured(f)));
+                }
             }
         } else if let Some(x) = boundary.downcast_ref::<ExchangeExec>() {
             let kind = if x.spec().broadcast {
@@ -535,6 +551,14 @@ pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) ->
             out.push(format!(
                 "Stage {stage} (compute; every node) -> {kind} to stage {parent}"
             ));
+            if analyze {
+                for node in 0..cluster.topology.nodes {
+                    let f = figures
+                        .iter()
+                        .filter(|f| f.boundary == x.spec().id && f.node == node);
+                    out.push(format!("  node {node} sent: {}", measured(f)));
+                }
+            }
         }
         for child in boundary.children() {
             render(
@@ -550,6 +574,23 @@ pub fn explain(plan: &Arc<dyn ExecutionPlan>, cluster: &Peers, analyze: bool) ->
         i += 1;
     }
     out
+}
+
+/// Streams' figures summed: rows, bytes over the network, the longest stream's time.
+fn measured<'a>(figures: impl Iterator<Item = &'a StreamFigures>) -> String {
+    let (mut rows, mut bytes, mut micros, mut spilled, mut streams) = (0, 0, 0, false, 0);
+    for f in figures {
+        rows += f.rows;
+        bytes += f.bytes;
+        micros = micros.max(f.micros);
+        spilled |= f.spilled;
+        streams += 1;
+    }
+    let spill = if spilled { ", spilled to disk" } else { "" };
+    format!(
+        "rows={rows} bytes={bytes} time={:.1} ms streams={streams}{spill}",
+        micros as f64 / 1000.0
+    )
 }
 
 fn render<'a>(

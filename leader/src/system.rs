@@ -8,6 +8,7 @@
 //! | `stv_tbl_perm` | rows and blocks per table per slice |
 //! | `svv_table_info` | one row per table (with `stats_off`: how stale its ANALYZE is) |
 //! | `pg_stats` | per analyzed column: null fraction, width, distinct count, range |
+//! | `svl_query_summary` | per query and network step: rows, bytes, time, spilled (asked of the nodes) |
 //! | `stl_query` | statements run |
 //! | `stl_load_errors` | rows COPY rejected |
 //! | `stv_load_state` | COPYs running now |
@@ -47,6 +48,7 @@ const VIEWS: &[(&str, Build)] = &[
     ("svv_columns", svv_columns),
     ("pg_table_def", pg_table_def),
     ("pg_stats", pg_stats),
+    ("svl_query_summary", svl_query_summary),
     ("svv_external_schemas", svv_external_schemas),
     ("svv_external_tables", svv_external_tables),
     ("svv_external_columns", svv_external_columns),
@@ -58,7 +60,11 @@ pub fn is_view(name: &str) -> bool {
 
 /// Views that show what every user ran, by the column naming the user: a user who is not
 /// a superuser sees their own rows only, as in Redshift.
-const PER_USER: &[(&str, &str)] = &[("stl_query", "username"), ("stl_load_errors", "userid")];
+const PER_USER: &[(&str, &str)] = &[
+    ("stl_query", "username"),
+    ("stl_load_errors", "userid"),
+    ("svl_query_summary", "userid"),
+];
 
 /// The view called `name` as `user` sees it now, or `None` if there is no such view.
 pub fn table(
@@ -224,6 +230,78 @@ fn svv_table_info(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
                 );
                 (off * 100.0).round() / 100.0
             })),
+        ),
+    ])
+}
+
+/// Redshift's `svl_query_summary`: per query and per network step of its plan, what the
+/// nodes measured in the last 10 minutes. `seg` numbers the step within its run, `label`
+/// says what it did: `return` (rows sent to the leader), `dist` (redistributed between
+/// slices), `bcast` (broadcast to every node); times are microseconds; `rows` and
+/// `bytes` are summed over the slices (bytes as sent over the network).
+fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
+    let figures = logs.figures.lock().expect("figures").clone();
+    let users: std::collections::HashMap<i64, String> = logs
+        .queries
+        .snapshot()
+        .into_iter()
+        .map(|r| (r.query as i64, r.user))
+        .collect();
+    let mut steps: std::collections::BTreeMap<(i64, String), Vec<_>> = Default::default();
+    for f in figures {
+        if let Some(query) = f.query() {
+            steps.entry((query, f.boundary.clone())).or_default().push(f);
+        }
+    }
+    let rows: Vec<_> = steps.into_iter().collect();
+    let seg = |boundary: &str| -> i32 {
+        let last = boundary.rsplit('/').next().unwrap_or_default();
+        last.trim_start_matches(['s', 'x']).parse().unwrap_or(0)
+    };
+    let sum = |fs: &Vec<blueshift_compute::telemetry::StreamFigures>,
+               f: fn(&blueshift_compute::telemetry::StreamFigures) -> u64| {
+        fs.iter().map(f).sum::<u64>() as i64
+    };
+    Ok(vec![
+        col(
+            "userid",
+            texts(
+                rows.iter()
+                    .map(|((q, _), _)| users.get(q).map_or("", String::as_str)),
+            ),
+        ),
+        col("query", i64s(rows.iter().map(|((q, _), _)| *q))),
+        col("stm", i32s(rows.iter().map(|_| 0))),
+        col("seg", i32s(rows.iter().map(|((_, b), _)| seg(b)))),
+        col("step", i32s(rows.iter().map(|_| 0))),
+        col(
+            "maxtime",
+            i64s(rows.iter().map(|(_, fs)| {
+                fs.iter().map(|f| f.micros).max().unwrap_or(0) as i64
+            })),
+        ),
+        col(
+            "avgtime",
+            i64s(rows.iter().map(|(_, fs)| {
+                (fs.iter().map(|f| f.micros).sum::<u64>() / fs.len().max(1) as u64) as i64
+            })),
+        ),
+        col("rows", i64s(rows.iter().map(|(_, fs)| sum(fs, |f| f.rows)))),
+        col("bytes", i64s(rows.iter().map(|(_, fs)| sum(fs, |f| f.bytes)))),
+        col(
+            "label",
+            texts(rows.iter().map(|(_, fs)| fs[0].label.as_str())),
+        ),
+        col(
+            "is_diskbased",
+            texts(
+                rows.iter()
+                    .map(|(_, fs)| if fs.iter().any(|f| f.spilled) { "t" } else { "f" }),
+            ),
+        ),
+        col(
+            "streams",
+            i32s(rows.iter().map(|(_, fs)| fs.len() as i32)),
         ),
     ])
 }

@@ -86,23 +86,6 @@ impl GatherExec {
         &self.slices
     }
 
-    /// Rows received from each slice (after execution).
-    pub fn rows_per_slice(&self) -> Vec<(u32, usize)> {
-        let metrics = self.metrics.clone_inner();
-        self.slices
-            .iter()
-            .enumerate()
-            .map(|(p, s)| {
-                let rows = metrics
-                    .iter()
-                    .filter(|m| m.partition() == Some(p) && m.value().name() == "output_rows")
-                    .map(|m| m.value().as_usize())
-                    .sum();
-                (*s, rows)
-            })
-            .collect()
-    }
-
     fn encoded(&self) -> Result<Bytes> {
         self.encoded
             .get_or_init(|| {

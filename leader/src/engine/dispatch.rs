@@ -451,7 +451,15 @@ impl Engine {
                 b.map_err(|e| name_out_of_memory(&ctx, e))?;
             }
         }
-        let lines = stages::explain(&physical, &self.cluster, analyze);
+        let figures = if analyze {
+            match stages::run_of(&physical) {
+                Some(run) => self.cluster.query_figures(&format!("{run}/")).await?,
+                None => vec![],
+            }
+        } else {
+            vec![]
+        };
+        let lines = stages::explain(&physical, &self.cluster, analyze, &figures);
         let schema = explain_schema();
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),

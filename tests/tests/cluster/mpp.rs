@@ -270,3 +270,71 @@ async fn joined_writes_and_leader_joins_stay_exact() {
         "400000"
     );
 }
+
+/// EXPLAIN ANALYZE and svl_query_summary show what the nodes measured: the rows and bytes
+/// each stream sent, per slice to the leader and per node for an exchange.
+#[tokio::test]
+async fn explain_analyze_and_svl_query_summary_show_what_moved() {
+    let cluster = TestCluster::start(2, 2).await;
+    let c = cluster.client().await;
+    c.batch_execute(
+        "CREATE TABLE k (id BIGINT, v BIGINT) DISTKEY(id);
+         CREATE TABLE e (id BIGINT, w BIGINT) DISTSTYLE EVEN;
+         INSERT INTO k SELECT value, value % 7 FROM generate_series(1, 200000);
+         INSERT INTO e SELECT value, value % 11 FROM generate_series(1, 200000);",
+    )
+    .await
+    .unwrap();
+    let join = "SELECT count(*) FROM k JOIN e ON k.id = e.id";
+    let plan = explain(&c, &format!("ANALYZE {join}")).await;
+    let figure = |line: &str, name: &str| -> u64 {
+        let at = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        line[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    // Every slice sends the leader its partial count: one row each.
+    for slice in 0..4 {
+        let line = plan
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("slice {slice}: ")))
+            .unwrap_or_else(|| panic!("no slice {slice} in {plan}"));
+        assert_eq!(figure(line, "rows"), 1, "{line}");
+        assert!(figure(line, "bytes") > 0, "{line}");
+    }
+    // The EVEN side is redistributed: the two nodes send its 200,000 rows between them.
+    let sent: Vec<&str> = plan.lines().filter(|l| l.contains(" sent: ")).collect();
+    assert_eq!(sent.len(), 2, "{plan}");
+    assert_eq!(sent.iter().map(|l| figure(l, "rows")).sum::<u64>(), 200_000);
+    assert!(sent.iter().map(|l| figure(l, "bytes")).sum::<u64>() > 200_000 * 8);
+
+    assert_eq!(one(&c, join).await, "200000");
+    let query = one(
+        &c,
+        "SELECT max(query) FROM stl_query WHERE querytxt = 'SELECT count(*) FROM k JOIN e ON k.id = e.id'",
+    )
+    .await;
+    let summary = rows(
+        &c,
+        &format!(
+            "SELECT label, sum(rows), sum(streams), max(is_diskbased) FROM svl_query_summary \
+             WHERE query = {query} GROUP BY label ORDER BY label"
+        ),
+    )
+    .await;
+    assert_eq!(
+        summary,
+        vec![
+            vec![
+                Some("dist".into()),
+                Some("200000".into()),
+                Some("8".into()),
+                Some("f".into())
+            ],
+            vec![
+                Some("return".into()),
+                Some("4".into()),
+                Some("4".into()),
+                Some("f".into())
+            ],
+        ]
+    );
+}
