@@ -50,6 +50,7 @@ mod outer_joins;
 mod pg_functions;
 mod pg_overrides;
 mod push_down;
+mod reduce_groups;
 mod run;
 mod schema;
 mod server;
