@@ -4,7 +4,7 @@
 //! ```text
 //!  zone maps (no scan) ─────────────► min, max, null count per column
 //!  one distributed query over the table:
-//!    slices: approx_distinct(col::text) partial HLL, avg(octet_length) ─► leader: merge
+//!    slices: approx_distinct(col) partial HLL, avg(octet_length) ─► leader: merge
 //!  row count, the blocks read ──────► staleness later (`svv_table_info.stats_off`)
 //! ```
 //!
@@ -229,7 +229,33 @@ impl Engine {
             if !arrow::compute::can_cast_types(&types[i], &DataType::Utf8) {
                 continue;
             }
-            aggregates.push(approx_distinct(cast(column.clone(), DataType::Utf8)).alias(format!("d{i}")));
+            // HyperLogLog hashes these types natively; others are counted by their text.
+            let native = matches!(
+                types[i],
+                DataType::Boolean
+                    | DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+                    | DataType::UInt64
+                    | DataType::Date32
+                    | DataType::Date64
+                    | DataType::Timestamp(_, _)
+                    | DataType::Decimal128(_, _)
+                    | DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Binary
+            );
+            let counted = if native {
+                column.clone()
+            } else {
+                cast(column.clone(), DataType::Utf8)
+            };
+            aggregates.push(approx_distinct(counted).alias(format!("d{i}")));
             if is_text(&types[i]) {
                 let width = datafusion::functions::expr_fn::octet_length(column);
                 aggregates.push(avg(width).alias(format!("w{i}")));
