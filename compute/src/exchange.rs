@@ -11,3 +11,29 @@ mod shuffle;
 
 pub use gather::GatherExec;
 pub use shuffle::{ExchangeExec, ExchangeRegistry, ExchangeSpec, home_node};
+
+use std::sync::Arc;
+
+use datafusion::common::Statistics;
+use datafusion::physical_plan::StatisticsArgs;
+use datafusion::physical_plan::statistics::ChildStats;
+
+/// A boundary's statistics need its input's, as a whole (for EXPLAIN's estimates).
+fn whole_input_request(partition: Option<usize>) -> Vec<ChildStats> {
+    vec![match partition {
+        None => ChildStats::At(None),
+        Some(_) => ChildStats::Skip,
+    }]
+}
+
+/// A boundary passes its whole input's figures through; a single partition's are unknown.
+fn whole_input_statistics(
+    input_stats: &[Arc<Statistics>],
+    args: &StatisticsArgs,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Arc<Statistics> {
+    match (args.partition(), input_stats.first()) {
+        (None, Some(whole)) => Arc::clone(whole),
+        _ => Arc::new(Statistics::new_unknown(schema)),
+    }
+}

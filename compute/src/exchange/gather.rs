@@ -125,25 +125,15 @@ impl ExecutionPlan for GatherExec {
         &self,
         partition: Option<usize>,
     ) -> Vec<datafusion::physical_plan::statistics::ChildStats> {
-        use datafusion::physical_plan::statistics::ChildStats;
-        vec![match partition {
-            None => ChildStats::At(None),
-            Some(_) => ChildStats::Skip,
-        }]
+        super::whole_input_request(partition)
     }
 
-    /// The whole input's figures pass through (for EXPLAIN's estimates above the stage).
     fn statistics_from_inputs(
         &self,
         input_stats: &[Arc<datafusion::common::Statistics>],
         args: &datafusion::physical_plan::StatisticsArgs,
     ) -> Result<Arc<datafusion::common::Statistics>> {
-        match (args.partition(), input_stats.first()) {
-            (None, Some(whole)) => Ok(Arc::clone(whole)),
-            _ => Ok(Arc::new(datafusion::common::Statistics::new_unknown(
-                &self.schema(),
-            ))),
-        }
+        Ok(super::whole_input_statistics(input_stats, args, &self.schema()))
     }
 
     fn apply_expressions(
