@@ -144,7 +144,7 @@ impl ComputeService {
     ) -> Result<(
         datafusion::physical_plan::SendableRecordBatchStream,
         crate::telemetry::StreamFigures,
-        Option<Box<dyn Fn() -> bool + Send>>,
+        Option<crate::telemetry::After>,
     )> {
         let ctx = self.task_ctx();
         let plan = self.stages.get(ticket, || {
@@ -165,10 +165,15 @@ impl ComputeService {
                 partition: ticket.partition,
                 ..Default::default()
             };
+            // The node's producers run the input of the first consumer's plan; a stream
+            // that ends after them reads their figures.
+            let input = Arc::clone(exchange.input());
+            let after: crate::telemetry::After =
+                Box::new(move || crate::telemetry::operator_figures(&input, None));
             return Ok((
                 exchange.produce(ticket.partition as usize, ctx)?,
                 figures,
-                None,
+                Some(after),
             ));
         }
         let figures = crate::telemetry::StreamFigures {
@@ -184,8 +189,9 @@ impl ComputeService {
         };
         let partition = ticket.partition as usize;
         let stream = plan.execute(partition, ctx)?;
-        let spilled = Box::new(move || spilled(&plan, partition));
-        Ok((stream, figures, Some(spilled)))
+        let after: crate::telemetry::After =
+            Box::new(move || crate::telemetry::operator_figures(&plan, Some(partition)));
+        Ok((stream, figures, Some(after)))
     }
 
     async fn ingest(
@@ -457,7 +463,7 @@ impl FlightService for ComputeService {
             exchange = ticket.exchange,
             "run stage"
         );
-        let (stream, figures, spilled) = self.run_stage(&ticket).map_err(Status::from)?;
+        let (stream, figures, after) = self.run_stage(&ticket).map_err(Status::from)?;
         let schema = stream.schema();
         let rows = crate::telemetry::RowCount::default();
         let counted = rows.clone();
@@ -478,7 +484,7 @@ impl FlightService for ComputeService {
             flight,
             figures,
             rows,
-            spilled,
+            after,
             Arc::clone(&self.telemetry),
         );
         Ok(Response::new(Box::pin(measured)))
@@ -613,19 +619,4 @@ pub async fn serve(
         .serve_with_shutdown(listen, shutdown)
         .await
         .map_err(|e| Error::BadRequest(format!("compute server on {listen}: {e}")))
-}
-
-/// Whether an operator of a stage (above its exchanges) spilled for `partition`.
-fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, partition: usize) -> bool {
-    if plan.is::<crate::exchange::ExchangeExec>() {
-        return false;
-    }
-    let own = plan.metrics().is_some_and(|m| {
-        m.iter().any(|metric| {
-            metric.partition().is_none_or(|p| p == partition)
-                && metric.value().name() == "spill_count"
-                && metric.value().as_usize() > 0
-        })
-    });
-    own || plan.children().iter().any(|c| spilled(c, partition))
 }

@@ -35,8 +35,14 @@ pub struct StreamFigures {
     pub bytes: u64,
     /// From the request to the stream's end, in microseconds.
     pub micros: u64,
-    /// Whether any operator of the stage spilled to disk (gathers only).
+    /// Whether any operator of the stage spilled to disk.
     pub spilled: bool,
+    /// Per operator of the stage that fed the stream, in pre-order down to the next
+    /// boundaries: rows out and compute time in nanoseconds. A gather's stream has its
+    /// partition's; an exchange's has the node's producers' (complete in the stream that
+    /// ended last).
+    #[serde(default)]
+    pub operators: Vec<(u64, u64)>,
 }
 
 impl StreamFigures {
@@ -95,17 +101,20 @@ pub struct Measured<S> {
     figures: StreamFigures,
     rows: RowCount,
     started: Instant,
-    spilled: Option<Box<dyn Fn() -> bool + Send>>,
+    after: Option<After>,
     telemetry: Arc<Telemetry>,
     recorded: bool,
 }
+
+/// Reads, when a stream ends, whether its stage spilled and its operators' figures.
+pub type After = Box<dyn Fn() -> (bool, Vec<(u64, u64)>) + Send>;
 
 impl<S> Measured<S> {
     pub fn new(
         inner: S,
         figures: StreamFigures,
         rows: RowCount,
-        spilled: Option<Box<dyn Fn() -> bool + Send>>,
+        after: Option<After>,
         telemetry: Arc<Telemetry>,
     ) -> Self {
         Measured {
@@ -113,7 +122,7 @@ impl<S> Measured<S> {
             figures,
             rows,
             started: Instant::now(),
-            spilled,
+            after,
             telemetry,
             recorded: false,
         }
@@ -126,7 +135,9 @@ impl<S> Measured<S> {
         let mut figures = std::mem::take(&mut self.figures);
         figures.rows = self.rows.0.load(Ordering::Relaxed);
         figures.micros = self.started.elapsed().as_micros() as u64;
-        figures.spilled = self.spilled.as_ref().is_some_and(|f| f());
+        if let Some(after) = &self.after {
+            (figures.spilled, figures.operators) = after();
+        }
         self.telemetry.record(figures);
     }
 }
@@ -156,6 +167,45 @@ impl<S> Drop for Measured<S> {
     }
 }
 
+/// The figures of a stage's operators in pre-order, down to and including the boundaries
+/// below it: rows out and compute nanoseconds, for `partition` (all when None); and
+/// whether any of them spilled.
+pub fn operator_figures(
+    plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    partition: Option<usize>,
+) -> (bool, Vec<(u64, u64)>) {
+    fn walk(
+        plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        partition: Option<usize>,
+        spilled: &mut bool,
+        out: &mut Vec<(u64, u64)>,
+    ) {
+        let (mut rows, mut nanos) = (0, 0);
+        for m in plan.metrics().iter().flat_map(|m| m.iter().cloned().collect::<Vec<_>>()) {
+            if partition.is_some() && m.partition().is_some() && m.partition() != partition {
+                continue;
+            }
+            let value = m.value();
+            match value.name() {
+                "output_rows" => rows += value.as_usize() as u64,
+                "elapsed_compute" => nanos += value.as_usize() as u64,
+                "spill_count" if value.as_usize() > 0 => *spilled = true,
+                _ => {}
+            }
+        }
+        out.push((rows, nanos));
+        if plan.is::<crate::exchange::ExchangeExec>() {
+            return;
+        }
+        for child in plan.children() {
+            walk(child, partition, spilled, out);
+        }
+    }
+    let (mut spilled, mut out) = (false, Vec::new());
+    walk(plan, partition, &mut spilled, &mut out);
+    (spilled, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +230,7 @@ mod tests {
             inner,
             figures,
             rows.clone(),
-            Some(Box::new(|| true)),
+            Some(Box::new(|| (true, vec![(7, 100)]))),
             Arc::clone(&telemetry),
         );
         while measured.next().await.is_some() {}
@@ -188,6 +238,7 @@ mod tests {
         let got = telemetry.matching("42.");
         assert_eq!(got.len(), 1, "recorded once");
         assert_eq!((got[0].rows, got[0].bytes, got[0].spilled), (7, 15, true));
+        assert_eq!(got[0].operators, vec![(7, 100)]);
         assert_eq!(got[0].query(), Some(42));
         assert!(telemetry.matching("43.").is_empty());
     }

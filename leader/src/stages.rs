@@ -511,7 +511,7 @@ pub fn explain(
     out.push(String::new());
     out.push("Stage 0 (leader)".to_string());
     let mut stages: Vec<(&dyn ExecutionPlan, usize)> = Vec::new();
-    render(plan.as_ref(), 1, analyze, false, 0, &mut out, &mut stages);
+    render(plan.as_ref(), 1, analyze, false, 0, &mut out, &mut stages, None, &mut 0);
     let mut i = 0;
     while i < stages.len() {
         let (boundary, parent) = stages[i];
@@ -560,6 +560,8 @@ pub fn explain(
                 }
             }
         }
+        let operators = operator_figures(boundary, figures);
+        let mut index = 0;
         for child in boundary.children() {
             render(
                 child.as_ref(),
@@ -569,6 +571,8 @@ pub fn explain(
                 stage,
                 &mut out,
                 &mut stages,
+                operators.as_deref(),
+                &mut index,
             );
         }
         i += 1;
@@ -593,6 +597,42 @@ fn measured<'a>(figures: impl Iterator<Item = &'a StreamFigures>) -> String {
     )
 }
 
+/// What the nodes measured for each operator of the stage below `boundary`, in pre-order:
+/// a gather's partitions summed; for an exchange, each node's most complete figures (the
+/// stream that ended last read them) summed over the nodes.
+fn operator_figures(boundary: &dyn ExecutionPlan, figures: &[StreamFigures]) -> Option<Vec<(u64, u64)>> {
+    let (id, per_node_max) = if let Some(g) = boundary.downcast_ref::<GatherExec>() {
+        (format!("{}/s{}", g.query_id(), g.stage_id()), false)
+    } else {
+        (boundary.downcast_ref::<ExchangeExec>()?.spec().id.clone(), true)
+    };
+    let mut by_node: std::collections::BTreeMap<u32, Vec<(u64, u64)>> = Default::default();
+    let mut summed: Vec<(u64, u64)> = Vec::new();
+    for f in figures.iter().filter(|f| f.boundary == id) {
+        let target = if per_node_max {
+            by_node.entry(f.node).or_default()
+        } else {
+            &mut summed
+        };
+        target.resize(target.len().max(f.operators.len()), (0, 0));
+        for (t, o) in target.iter_mut().zip(&f.operators) {
+            *t = if per_node_max {
+                (t.0.max(o.0), t.1.max(o.1))
+            } else {
+                (t.0 + o.0, t.1 + o.1)
+            };
+        }
+    }
+    for node in by_node.into_values() {
+        summed.resize(summed.len().max(node.len()), (0, 0));
+        for (t, o) in summed.iter_mut().zip(node) {
+            *t = (t.0 + o.0, t.1 + o.1);
+        }
+    }
+    (!summed.is_empty()).then_some(summed)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn render<'a>(
     plan: &'a dyn ExecutionPlan,
     depth: usize,
@@ -601,8 +641,21 @@ fn render<'a>(
     stage: usize,
     out: &mut Vec<String>,
     stages: &mut Vec<(&'a dyn ExecutionPlan, usize)>,
+    operators: Option<&[(u64, u64)]>,
+    index: &mut usize,
 ) {
-    let line = if analyze {
+    let measured = operators.and_then(|o| o.get(*index)).copied();
+    *index += 1;
+    let line = if let Some((rows, nanos)) = measured {
+        format!(
+            "{}, rows={rows} time={:.1} ms",
+            datafusion::physical_plan::display::DisplayableExecutionPlan::new(plan)
+                .one_line()
+                .to_string()
+                .trim_end(),
+            nanos as f64 / 1e6
+        )
+    } else if analyze && !on_slices {
         datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan)
             .one_line()
             .to_string()
@@ -633,6 +686,8 @@ fn render<'a>(
             stage,
             out,
             stages,
+            operators,
+            index,
         );
     }
 }

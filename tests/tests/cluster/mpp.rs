@@ -304,6 +304,12 @@ async fn explain_analyze_and_svl_query_summary_show_what_moved() {
     let sent: Vec<&str> = plan.lines().filter(|l| l.contains(" sent: ")).collect();
     assert_eq!(sent.len(), 2, "{plan}");
     assert_eq!(sent.iter().map(|l| figure(l, "rows")).sum::<u64>(), 200_000);
+    // Each operator on the slices shows what the nodes counted: the join matched all rows.
+    let join_line = plan
+        .lines()
+        .find(|l| l.contains("HashJoinExec"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(figure(join_line, "rows"), 200_000, "{join_line}");
     assert!(sent.iter().map(|l| figure(l, "bytes")).sum::<u64>() > 200_000 * 8);
 
     assert_eq!(one(&c, join).await, "200000");
