@@ -20,8 +20,8 @@ use std::sync::Arc;
 use blueshift_storage::placement::LocalNode;
 use blueshift_storage::{Code, CodedError, datafusion_message};
 use datafusion::error::DataFusionError;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::TaskContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryLimit, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 
@@ -91,9 +91,8 @@ pub fn merge_reserve(limit: usize, slices: usize) -> usize {
 /// killed process left behind belong to no query).
 pub fn runtime(limit: usize, spill_dir: &Path) -> Result<Arc<RuntimeEnv>> {
     if spill_dir.exists() {
-        std::fs::remove_dir_all(spill_dir).map_err(|e| {
-            Error::BadRequest(format!("cannot empty {}: {e}", spill_dir.display()))
-        })?;
+        std::fs::remove_dir_all(spill_dir)
+            .map_err(|e| Error::BadRequest(format!("cannot empty {}: {e}", spill_dir.display())))?;
     }
     std::fs::create_dir_all(spill_dir)
         .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", spill_dir.display())))?;
@@ -161,7 +160,10 @@ mod tests {
         let named = name_out_of_memory(&node, oom);
         assert_eq!(Code::of_datafusion(&named), Code::OutOfMemory);
         let text = datafusion_message(&named);
-        assert!(text.starts_with("compute node 1 is out of memory"), "{text}");
+        assert!(
+            text.starts_with("compute node 1 is out of memory"),
+            "{text}"
+        );
         assert!(text.contains("64 MiB"), "{text}");
         // Named once: the leader passing a node's error on does not rename it.
         let again = name_out_of_memory(&leader, named);

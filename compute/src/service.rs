@@ -30,10 +30,10 @@ use crate::codec::BlueshiftCodec;
 use crate::config::ComputeNodeOpts;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_QUERY_FIGURES, ACTION_SNAPSHOT_FETCH,
-    ACTION_SNAPSHOT_REPLACE, ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest, GcRequest, GcResponse,
-    HealthRequest, HealthResponse, INGEST_END, IngestRequest, IngestResponse, LoadRequest,
-    MAX_MESSAGE_BYTES, QueryFiguresRequest, StageTicket,
+    ACTION_DELETE_ROWS, ACTION_GC, ACTION_HEALTH, ACTION_LOAD, ACTION_QUERY_FIGURES,
+    ACTION_SNAPSHOT_FETCH, ACTION_SNAPSHOT_REPLACE, ACTION_SNAPSHOT_UPLOAD, DeleteRowsRequest,
+    GcRequest, GcResponse, HealthRequest, HealthResponse, INGEST_END, IngestRequest,
+    IngestResponse, LoadRequest, MAX_MESSAGE_BYTES, QueryFiguresRequest, StageTicket,
 };
 use crate::write::LocalNode;
 
@@ -160,7 +160,12 @@ impl ComputeService {
                 .ok_or_else(|| Error::BadRequest("exchange ticket without an exchange".into()))?;
             let figures = crate::telemetry::StreamFigures {
                 boundary: exchange.spec().id.clone(),
-                label: if exchange.spec().broadcast { "bcast" } else { "dist" }.into(),
+                label: if exchange.spec().broadcast {
+                    "bcast"
+                } else {
+                    "dist"
+                }
+                .into(),
                 node: self.opts.node,
                 partition: ticket.partition,
                 ..Default::default()

@@ -181,7 +181,11 @@ pub fn operator_figures(
         out: &mut Vec<(u64, u64)>,
     ) {
         let (mut rows, mut nanos) = (0, 0);
-        for m in plan.metrics().iter().flat_map(|m| m.iter().cloned().collect::<Vec<_>>()) {
+        for m in plan
+            .metrics()
+            .iter()
+            .flat_map(|m| m.iter().cloned().collect::<Vec<_>>())
+        {
             if partition.is_some() && m.partition().is_some() && m.partition() != partition {
                 continue;
             }

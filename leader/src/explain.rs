@@ -62,7 +62,16 @@ fn step<'a>(
     if let Some(filter) = plan.downcast_ref::<FilterExec>() {
         pending.push(format!("Filter: {}", expr_text(filter.predicate())));
         let top = top.or(Some(plan));
-        return step(filter.input(), top, indent, child, on_slices, pending, stats, out);
+        return step(
+            filter.input(),
+            top,
+            indent,
+            child,
+            on_slices,
+            pending,
+            stats,
+            out,
+        );
     }
     let name = plan.name();
     if matches!(
@@ -76,7 +85,16 @@ fn step<'a>(
     ) && plan.children().len() == 1
     {
         let top = top.or(Some(plan));
-        return step(plan.children()[0], top, indent, child, on_slices, pending, stats, out);
+        return step(
+            plan.children()[0],
+            top,
+            indent,
+            child,
+            on_slices,
+            pending,
+            stats,
+            out,
+        );
     }
     let (title, mut details, children) = describe(plan, on_slices);
     details.extend(pending);
@@ -113,7 +131,10 @@ enum Child<'a> {
 }
 
 /// A step's title, detail lines and children.
-fn describe(plan: &Arc<dyn ExecutionPlan>, on_slices: bool) -> (String, Vec<String>, Vec<Child<'_>>) {
+fn describe(
+    plan: &Arc<dyn ExecutionPlan>,
+    on_slices: bool,
+) -> (String, Vec<String>, Vec<Child<'_>>) {
     let all = || plan.children().into_iter().map(Child::Plan).collect();
     if let Some(scan) = plan.downcast_ref::<SliceScanExec>() {
         let table = crate::schema::split_key(&scan.spec().table.name).1;
@@ -162,7 +183,11 @@ fn describe(plan: &Arc<dyn ExecutionPlan>, on_slices: bool) -> (String, Vec<Stri
     }
     if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
         let grouped = !agg.group_expr().expr().is_empty();
-        let base = if grouped { "HashAggregate" } else { "Aggregate" };
+        let base = if grouped {
+            "HashAggregate"
+        } else {
+            "Aggregate"
+        };
         let title = match agg.mode() {
             AggregateMode::Partial => format!("Partial {base}"),
             _ => base.to_string(),
@@ -221,7 +246,9 @@ fn describe(plan: &Arc<dyn ExecutionPlan>, on_slices: bool) -> (String, Vec<Stri
 /// fixed width, or its share of the estimated bytes, or 16 for a value of unknown size.
 fn estimate(plan: &dyn ExecutionPlan, stats: &StatisticsContext) -> (String, usize) {
     let computed = stats.compute(plan, &StatisticsArgs::new()).ok();
-    let rows = computed.as_ref().and_then(|s| s.num_rows.get_value().copied());
+    let rows = computed
+        .as_ref()
+        .and_then(|s| s.num_rows.get_value().copied());
     let schema = plan.schema();
     let width = schema
         .fields()

@@ -124,10 +124,12 @@ fn key_source(plan: &LogicalPlan, column: &Column) -> Option<(LogicalPlan, Colum
         LogicalPlan::Join(j) => {
             let from_left = j.left.schema().has_column(column);
             let side = match (j.join_type, from_left) {
-                (JoinType::Inner, true)
-                | (JoinType::LeftSemi | JoinType::LeftAnti, true) => &j.left,
-                (JoinType::Inner, false)
-                | (JoinType::RightSemi | JoinType::RightAnti, false) => &j.right,
+                (JoinType::Inner, true) | (JoinType::LeftSemi | JoinType::LeftAnti, true) => {
+                    &j.left
+                }
+                (JoinType::Inner, false) | (JoinType::RightSemi | JoinType::RightAnti, false) => {
+                    &j.right
+                }
                 _ => return None,
             };
             key_source(side, column)

@@ -511,7 +511,17 @@ pub fn explain(
     out.push(String::new());
     out.push("Stage 0 (leader)".to_string());
     let mut stages: Vec<(&dyn ExecutionPlan, usize)> = Vec::new();
-    render(plan.as_ref(), 1, analyze, false, 0, &mut out, &mut stages, None, &mut 0);
+    render(
+        plan.as_ref(),
+        1,
+        analyze,
+        false,
+        0,
+        &mut out,
+        &mut stages,
+        None,
+        &mut 0,
+    );
     let mut i = 0;
     while i < stages.len() {
         let (boundary, parent) = stages[i];
@@ -600,11 +610,17 @@ fn measured<'a>(figures: impl Iterator<Item = &'a StreamFigures>) -> String {
 /// What the nodes measured for each operator of the stage below `boundary`, in pre-order:
 /// a gather's partitions summed; for an exchange, each node's most complete figures (the
 /// stream that ended last read them) summed over the nodes.
-fn operator_figures(boundary: &dyn ExecutionPlan, figures: &[StreamFigures]) -> Option<Vec<(u64, u64)>> {
+fn operator_figures(
+    boundary: &dyn ExecutionPlan,
+    figures: &[StreamFigures],
+) -> Option<Vec<(u64, u64)>> {
     let (id, per_node_max) = if let Some(g) = boundary.downcast_ref::<GatherExec>() {
         (format!("{}/s{}", g.query_id(), g.stage_id()), false)
     } else {
-        (boundary.downcast_ref::<ExchangeExec>()?.spec().id.clone(), true)
+        (
+            boundary.downcast_ref::<ExchangeExec>()?.spec().id.clone(),
+            true,
+        )
     };
     let mut by_node: std::collections::BTreeMap<u32, Vec<(u64, u64)>> = Default::default();
     let mut summed: Vec<(u64, u64)> = Vec::new();

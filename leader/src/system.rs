@@ -250,7 +250,10 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
     let mut steps: std::collections::BTreeMap<(i64, String), Vec<_>> = Default::default();
     for f in figures {
         if let Some(query) = f.query() {
-            steps.entry((query, f.boundary.clone())).or_default().push(f);
+            steps
+                .entry((query, f.boundary.clone()))
+                .or_default()
+                .push(f);
         }
     }
     let rows: Vec<_> = steps.into_iter().collect();
@@ -276,9 +279,10 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
         col("step", i32s(rows.iter().map(|_| 0))),
         col(
             "maxtime",
-            i64s(rows.iter().map(|(_, fs)| {
-                fs.iter().map(|f| f.micros).max().unwrap_or(0) as i64
-            })),
+            i64s(
+                rows.iter()
+                    .map(|(_, fs)| fs.iter().map(|f| f.micros).max().unwrap_or(0) as i64),
+            ),
         ),
         col(
             "avgtime",
@@ -287,22 +291,25 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
             })),
         ),
         col("rows", i64s(rows.iter().map(|(_, fs)| sum(fs, |f| f.rows)))),
-        col("bytes", i64s(rows.iter().map(|(_, fs)| sum(fs, |f| f.bytes)))),
+        col(
+            "bytes",
+            i64s(rows.iter().map(|(_, fs)| sum(fs, |f| f.bytes))),
+        ),
         col(
             "label",
             texts(rows.iter().map(|(_, fs)| fs[0].label.as_str())),
         ),
         col(
             "is_diskbased",
-            texts(
-                rows.iter()
-                    .map(|(_, fs)| if fs.iter().any(|f| f.spilled) { "t" } else { "f" }),
-            ),
+            texts(rows.iter().map(|(_, fs)| {
+                if fs.iter().any(|f| f.spilled) {
+                    "t"
+                } else {
+                    "f"
+                }
+            })),
         ),
-        col(
-            "streams",
-            i32s(rows.iter().map(|(_, fs)| fs.len() as i32)),
-        ),
+        col("streams", i32s(rows.iter().map(|(_, fs)| fs.len() as i32))),
     ])
 }
 

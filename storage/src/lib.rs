@@ -48,7 +48,6 @@ pub use config::StorageConfig;
 pub use delete_vector::DeleteVector;
 pub use error::{Error, Result};
 pub use manifest::{SliceManifest, TableData};
-pub use stats::{ColumnStats, TableStats, zone_map_ranges};
 pub use objects::{Access, Located, RegionConfig, StoreConfig, Stores, Url};
 pub use provider::BlockTable;
 pub use pruning::BlockStatistics;
@@ -56,4 +55,5 @@ pub use scan::{
     ROW_BLOCK, ROW_POS, ROW_SLICE, ScanBlock, ScanLayout, ScanPartition, ScanSpec, SliceScanExec,
 };
 pub use slice_store::{DirLock, FileSource, SliceStore, sync_dir};
+pub use stats::{ColumnStats, TableStats, zone_map_ranges};
 pub use zone_map::ZoneMap;

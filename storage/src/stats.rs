@@ -54,7 +54,10 @@ impl TableStats {
             .keys()
             .map(|slice| {
                 let blocks = live_by_id(data, *slice).into_iter();
-                (*slice, blocks.map(|(id, rows)| (id.to_string(), rows)).collect())
+                (
+                    *slice,
+                    blocks.map(|(id, rows)| (id.to_string(), rows)).collect(),
+                )
             })
             .collect()
     }
@@ -241,7 +244,10 @@ mod tests {
         };
         assert_eq!(TableStats::stats_off(Some(&stats), &before, false), 0.0);
         assert_eq!(TableStats::stats_off(None, &before, false), 100.0);
-        assert_eq!(TableStats::stats_off(None, &TableData::default(), false), 0.0);
+        assert_eq!(
+            TableStats::stats_off(None, &TableData::default(), false),
+            0.0
+        );
         // 50 new rows, 10 deleted from "a": 60 of 200.
         let after = data(vec![
             (0, vec![block("a", 100, 10, 1, 9), block("c", 50, 0, 1, 9)]),
@@ -255,7 +261,10 @@ mod tests {
             (1, vec![block("d", 100, 0, 1, 9)]),
         ]);
         assert_eq!(stats.changed_rows(&rewritten, false), 200);
-        assert_eq!(TableStats::stats_off(Some(&stats), &rewritten, false), 100.0);
+        assert_eq!(
+            TableStats::stats_off(Some(&stats), &rewritten, false),
+            100.0
+        );
         // The same rows loaded again are the same block id twice.
         let twice = data(vec![
             (0, vec![block("a", 100, 0, 1, 9), block("a", 100, 0, 1, 9)]),
@@ -297,7 +306,10 @@ mod tests {
         );
         let all = stats.column_statistics("x", &DataType::Int64, 1000);
         assert_eq!(all.distinct_count, Precision::Inexact(800));
-        assert_eq!(all.min_value, Precision::Inexact(ScalarValue::Int64(Some(1))));
+        assert_eq!(
+            all.min_value,
+            Precision::Inexact(ScalarValue::Int64(Some(1)))
+        );
         let quarter = stats.column_statistics("x", &DataType::Int64, 250);
         assert_eq!(quarter.null_count, Precision::Inexact(25));
         assert_eq!(quarter.distinct_count, Precision::Inexact(225));

@@ -133,7 +133,11 @@ impl ExecutionPlan for GatherExec {
         input_stats: &[Arc<datafusion::common::Statistics>],
         args: &datafusion::physical_plan::StatisticsArgs,
     ) -> Result<Arc<datafusion::common::Statistics>> {
-        Ok(super::whole_input_statistics(input_stats, args, &self.schema()))
+        Ok(super::whole_input_statistics(
+            input_stats,
+            args,
+            &self.schema(),
+        ))
     }
 
     fn apply_expressions(

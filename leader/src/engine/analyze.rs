@@ -120,9 +120,7 @@ impl Engine {
         let mut found = Vec::new();
         for name in names {
             let table = state.table(&name)?;
-            let stats = self
-                .table_stats(&state, table, &stmt.columns, qid)
-                .await?;
+            let stats = self.table_stats(&state, table, &stmt.columns, qid).await?;
             if stmt.verbose {
                 session.notice(&format!(
                     "analyzed \"{name}\": {} rows, {} columns",
@@ -269,9 +267,7 @@ impl Engine {
         .aggregate(Vec::<Expr>::new(), aggregates)?
         .build()?;
         let ctx = SessionContext::new_with_config_rt(
-            SessionConfig::new().with_target_partitions(
-                state.topology.total_slices() as usize,
-            ),
+            SessionConfig::new().with_target_partitions(state.topology.total_slices() as usize),
             Arc::clone(&self.runtime),
         );
         let physical = ctx.state().create_physical_plan(&plan).await?;
@@ -295,7 +291,11 @@ impl Engine {
                     a.as_any()
                         .downcast_ref::<arrow::array::UInt64Array>()
                         .map(|u| u.value(0))
-                        .or_else(|| a.as_any().downcast_ref::<Int64Array>().map(|v| v.value(0) as u64))
+                        .or_else(|| {
+                            a.as_any()
+                                .downcast_ref::<Int64Array>()
+                                .map(|v| v.value(0) as u64)
+                        })
                 })
                 .unwrap_or(0);
             let avg_width = match value(&format!("w{i}")) {

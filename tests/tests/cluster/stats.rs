@@ -103,13 +103,17 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
     assert_eq!(one(&c, join).await, "100");
 
     // Deleting a tenth or less keeps the figures in use; stats_off says how much changed.
-    c.batch_execute("DELETE FROM e WHERE id <= 35000").await.unwrap();
+    c.batch_execute("DELETE FROM e WHERE id <= 35000")
+        .await
+        .unwrap();
     assert_eq!(stats_off(&c, "e").await, 5.0);
     assert_eq!(join_label(&c, join).await, "[DS_BCAST_INNER]");
     assert_eq!(one(&c, join).await, "0");
 
     // A column list re-takes those columns only; ANALYZE with no table takes them all.
-    c.batch_execute("ANALYZE e (s) PREDICATE COLUMNS").await.unwrap();
+    c.batch_execute("ANALYZE e (s) PREDICATE COLUMNS")
+        .await
+        .unwrap();
     c.batch_execute("ANALYZE VERBOSE").await.unwrap();
     assert_eq!(stats_off(&c, "e").await, 0.0);
     assert_eq!(stats_off(&c, "k").await, 0.0);
@@ -134,7 +138,9 @@ async fn copy_into_an_empty_table_takes_figures_unless_statupdate_off() {
     let cluster = TestCluster::start(1, 2).await;
     let c = cluster.client().await;
     let file = cluster.dir.join("rows.csv");
-    let text: String = (1..=1000).map(|i| format!("{i},name{}\n", i % 10)).collect();
+    let text: String = (1..=1000)
+        .map(|i| format!("{i},name{}\n", i % 10))
+        .collect();
     std::fs::write(&file, text).unwrap();
     c.batch_execute(
         "CREATE TABLE a (id INT, name VARCHAR(10)); CREATE TABLE b (id INT, name VARCHAR(10));",
@@ -170,8 +176,11 @@ async fn copy_into_an_empty_table_takes_figures_unless_statupdate_off() {
         .await
         .unwrap();
     assert_eq!(stats_off(&c, "a").await, 100.0);
-    c.batch_execute(&format!("COPY a FROM '{}' CSV STATUPDATE ON", file.display()))
-        .await
-        .unwrap();
+    c.batch_execute(&format!(
+        "COPY a FROM '{}' CSV STATUPDATE ON",
+        file.display()
+    ))
+    .await
+    .unwrap();
     assert_eq!(stats_off(&c, "a").await, 0.0);
 }
