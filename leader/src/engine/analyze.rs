@@ -145,8 +145,11 @@ impl Engine {
                 touched.push(name);
             }
         }
-        self.finish_write(session, &guard, next, &touched, false)
-            .await?;
+        // Nothing analyzed (no table the user owns): no new catalog version.
+        if !touched.is_empty() {
+            self.finish_write(session, &guard, next, &touched, false)
+                .await?;
+        }
         Ok(Output::Command {
             tag: "ANALYZE".into(),
             rows: None,
