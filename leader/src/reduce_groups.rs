@@ -22,8 +22,9 @@
 //!   inner joins, semi/anti joins on the kept side, filters and renames lie between), so
 //!   a dropped group had no partner;
 //! - the join is one in which the grouped side's unmatched rows never show (inner, or the
-//!   grouped side is the filtering side of a semi, anti or mark join), and its keys
-//!   compare with `=` (NULL matches nothing, so NULL groups may go).
+//!   grouped side is the filtering side of a semi or anti join), and its keys compare
+//!   with `=` (NULL matches nothing, so NULL groups may go); never a null-aware anti join
+//!   (NOT IN) or a mark join, whose answer can depend on a NULL key.
 
 use std::sync::Arc;
 
@@ -54,7 +55,9 @@ impl OptimizerRule for ReduceGroups {
         let LogicalPlan::Join(join) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        if join.null_equality != NullEquality::NullEqualsNothing {
+        // A null-aware anti join (NOT IN) answers differently when the grouped side
+        // holds a NULL key, which the reduction would drop.
+        if join.null_equality != NullEquality::NullEqualsNothing || join.null_aware {
             return Ok(Transformed::no(plan));
         }
         for grouped_is_left in [false, true] {
@@ -98,8 +101,10 @@ impl OptimizerRule for ReduceGroups {
 fn filters_only(join_type: JoinType, grouped_is_left: bool) -> bool {
     match join_type {
         JoinType::Inner => true,
-        JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => !grouped_is_left,
-        JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => grouped_is_left,
+        JoinType::LeftSemi | JoinType::LeftAnti => !grouped_is_left,
+        JoinType::RightSemi | JoinType::RightAnti => grouped_is_left,
+        // A mark may be three-valued (IN over a set holding NULL): left alone.
+        JoinType::LeftMark | JoinType::RightMark => false,
         JoinType::Left | JoinType::Right | JoinType::Full => false,
     }
 }
