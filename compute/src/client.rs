@@ -140,6 +140,31 @@ impl ComputeClient {
         .await
     }
 
+    /// Stops this node's streams of the run `prefix` names (`<run>/`); answers once they
+    /// are gone, with how many there were.
+    pub async fn cancel_run(&self, prefix: &str) -> Result<usize> {
+        let req = crate::protocol::QueryFiguresRequest {
+            prefix: prefix.to_string(),
+        };
+        self.action(
+            crate::protocol::ACTION_CANCEL_RUN,
+            serde_json::to_vec(&req).expect("serializable"),
+        )
+        .await
+    }
+
+    /// The streams this node is serving now for boundaries starting with `prefix`.
+    pub async fn running(&self, prefix: &str) -> Result<Vec<crate::telemetry::StreamFigures>> {
+        let req = crate::protocol::QueryFiguresRequest {
+            prefix: prefix.to_string(),
+        };
+        self.action(
+            crate::protocol::ACTION_RUNNING,
+            serde_json::to_vec(&req).expect("serializable"),
+        )
+        .await
+    }
+
     pub async fn gc(&self, req: &GcRequest) -> Result<GcResponse> {
         self.action(ACTION_GC, serde_json::to_vec(req).expect("serializable"))
             .await

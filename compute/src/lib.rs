@@ -22,6 +22,7 @@
 //! stages: rows routed to their slices where they are produced), `error` (and how codes
 //! cross the wire).
 
+mod cancel;
 mod client;
 mod codec;
 mod config;

@@ -81,9 +81,23 @@ pub fn parse_limit(setting: &str) -> Result<usize> {
 }
 
 /// What each sort sets aside to merge its spill files: DataFusion's 10 MiB, less when the
-/// limit is small, so that every slice's sorts (a few stages each) can spill together.
+/// limit is small, so that every slice's sorts (a few stages each, two per merge join)
+/// can spill together.
 pub fn merge_reserve(limit: usize, slices: usize) -> usize {
-    (limit / (4 * slices.max(1))).min(10 << 20)
+    (limit / (8 * slices.max(1))).min(10 << 20)
+}
+
+/// Rows per batch on a node: DataFusion's 8192, fewer when each slice has little memory.
+/// A sort that spilled merges its files holding a batch or two of each in memory at once
+/// (and a merge join runs two sorts per slice): smaller batches let those merges fit.
+pub fn batch_rows(limit: usize, slices: usize) -> usize {
+    let per_slice = limit / slices.max(1);
+    match per_slice >> 20 {
+        0..32 => 1024,
+        32..128 => 2048,
+        128..512 => 4096,
+        _ => 8192,
+    }
 }
 
 /// The runtime a process's queries run in: a pool of `limit` bytes shared fairly by the

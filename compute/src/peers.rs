@@ -3,6 +3,7 @@
 //! (COPY routing today; redistribute and broadcast exchanges next).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blueshift_storage::placement::Topology;
@@ -15,6 +16,8 @@ use crate::protocol::GcRequest;
 pub struct Peers {
     pub topology: Topology,
     clients: Vec<ComputeClient>,
+    /// Held (shared) by each cancel in flight; [`Peers::running`] waits for them.
+    cancelling: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Peers {
@@ -35,6 +38,7 @@ impl Peers {
                 slices_per_node,
             },
             clients,
+            cancelling: Arc::default(),
         })
     }
 
@@ -92,6 +96,53 @@ impl Peers {
         prefix: &str,
     ) -> Result<Vec<crate::telemetry::StreamFigures>> {
         let asks = self.clients.iter().map(|c| c.query_figures(prefix));
+        let answers = futures::future::try_join_all(asks).await?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// Stops every node's streams of a run (a query that failed, was cancelled or is
+    /// planned again), answering once they are gone. A node that cannot be asked is
+    /// logged: its streams stop when their readers go.
+    pub async fn cancel_run(&self, run: &str) {
+        let _cancelling = self.cancelling.read().await;
+        self.cancel_on_nodes(run).await;
+    }
+
+    /// [`Peers::cancel_run`] in the background (from a `Drop`); counts as in flight from
+    /// the call on.
+    pub fn cancel_run_later(self: &Arc<Self>, run: String) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cancelling = Arc::clone(&self.cancelling).try_read_owned().ok();
+        let peers = Arc::clone(self);
+        handle.spawn(async move {
+            peers.cancel_on_nodes(&run).await;
+            drop(cancelling);
+        });
+    }
+
+    async fn cancel_on_nodes(&self, run: &str) {
+        let prefix = format!("{run}/");
+        let asks = self.clients.iter().map(|c| c.cancel_run(&prefix));
+        for (node, answer) in futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match answer {
+                Ok(n) if n > 0 => tracing::debug!(run, node, streams = n, "cancelled"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(run, node, "cancel: {}", e.message()),
+            }
+        }
+    }
+
+    /// The streams every node is serving now (`stv_exec_state`), once the cancels in
+    /// flight are done.
+    pub async fn running(&self) -> Result<Vec<crate::telemetry::StreamFigures>> {
+        drop(self.cancelling.write().await);
+        let asks = self.clients.iter().map(|c| c.running(""));
         let answers = futures::future::try_join_all(asks).await?;
         Ok(answers.into_iter().flatten().collect())
     }

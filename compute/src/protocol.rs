@@ -65,6 +65,12 @@ pub struct QueryFiguresRequest {
     /// Boundaries whose name starts with this (a run, `<query>.`; empty: all kept).
     pub prefix: String,
 }
+/// Stop a run's streams on the node (`cancel`): body [`QueryFiguresRequest`] (its prefix
+/// is `<run>/`), answered once they are gone with the JSON count cancelled.
+pub const ACTION_CANCEL_RUN: &str = "cancel_run";
+/// The streams the node is serving now: body [`QueryFiguresRequest`], answer a JSON list
+/// of stream figures whose `micros` is the time so far.
+pub const ACTION_RUNNING: &str = "running";
 pub const ACTION_DELETE_ROWS: &str = "delete_rows";
 /// A node's share of a snapshot: [`blueshift_snapshots::upload::UploadRequest`], answered
 /// by a stream of [`blueshift_snapshots::upload::UploadEvent`]s.

@@ -45,6 +45,7 @@ pub struct ComputeService {
     stages: Arc<StageCache>,
     exchanges: Arc<crate::exchange::ExchangeRegistry>,
     telemetry: Arc<crate::telemetry::Telemetry>,
+    runs: Arc<crate::cancel::Runs>,
 }
 
 /// Stages decoded once per node and shared by their local partitions: an entry lives until
@@ -70,6 +71,14 @@ impl StageCache {
             .lock()
             .expect("stage cache")
             .retain(|_, (_, _, at)| at.elapsed() < Self::KEPT);
+    }
+
+    /// Drops the stages of a cancelled run that partitions have yet to ask for.
+    fn cancel(&self, prefix: &str) {
+        self.plans
+            .lock()
+            .expect("stage cache")
+            .retain(|stage, _| !stage.starts_with(prefix));
     }
 
     fn get(
@@ -112,6 +121,10 @@ impl ComputeService {
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_extension(Arc::clone(&exchanges))
             .with_target_partitions(1)
+            .with_batch_size(crate::memory::batch_rows(
+                opts.memory_limit,
+                opts.slices.len(),
+            ))
             .with_sort_spill_reservation_bytes(crate::memory::merge_reserve(
                 opts.memory_limit,
                 opts.slices.len(),
@@ -128,6 +141,7 @@ impl ComputeService {
             stages: Arc::new(StageCache::default()),
             exchanges,
             telemetry: Arc::default(),
+            runs: Arc::default(),
         })
     }
 
@@ -238,6 +252,10 @@ impl ComputeService {
             ACTION_QUERY_FIGURES => {
                 let req: QueryFiguresRequest = parse(&action.body)?;
                 json(&self.telemetry.matching(&req.prefix))
+            }
+            crate::protocol::ACTION_RUNNING => {
+                let req: QueryFiguresRequest = parse(&action.body)?;
+                json(&self.runs.running(&req.prefix))
             }
             ACTION_DELETE_ROWS => {
                 let req: DeleteRowsRequest = parse(&action.body)?;
@@ -468,7 +486,9 @@ impl FlightService for ComputeService {
             exchange = ticket.exchange,
             "run stage"
         );
+        self.runs.check(&format!("{}/", ticket.query_id))?;
         let (stream, figures, after) = self.run_stage(&ticket).map_err(Status::from)?;
+        let described = figures.clone();
         let schema = stream.schema();
         let rows = crate::telemetry::RowCount::default();
         let counted = rows.clone();
@@ -492,7 +512,9 @@ impl FlightService for ComputeService {
             after,
             Arc::clone(&self.telemetry),
         );
-        Ok(Response::new(Box::pin(measured)))
+        Ok(Response::new(Box::pin(
+            self.runs.track(described, measured),
+        )))
     }
 
     async fn do_put(
@@ -553,6 +575,20 @@ impl FlightService for ComputeService {
         if action.r#type == ACTION_LOAD {
             return self.start_load(&action.body);
         }
+        if action.r#type == crate::protocol::ACTION_CANCEL_RUN {
+            let req: QueryFiguresRequest = parse(&action.body).map_err(Status::from)?;
+            if req.prefix.is_empty() {
+                return Err(Status::invalid_argument("cancel_run needs a run"));
+            }
+            let cancelled = self.runs.cancel(&req.prefix).await;
+            self.exchanges.cancel(&req.prefix);
+            self.stages.cancel(&req.prefix);
+            let body = json(&cancelled).map_err(Status::from)?;
+            let out = arrow_flight::Result { body: body.into() };
+            return Ok(Response::new(Box::pin(futures::stream::once(async move {
+                Ok(out)
+            }))));
+        }
         if action.r#type == ACTION_SNAPSHOT_REPLACE {
             return self.start_replace(&action.body);
         }
@@ -576,6 +612,8 @@ impl FlightService for ComputeService {
             ACTION_GC,
             ACTION_DELETE_ROWS,
             ACTION_QUERY_FIGURES,
+            crate::protocol::ACTION_CANCEL_RUN,
+            crate::protocol::ACTION_RUNNING,
             ACTION_LOAD,
             ACTION_SNAPSHOT_UPLOAD,
             ACTION_SNAPSHOT_FETCH,

@@ -28,13 +28,13 @@ use blueshift_storage::SliceScanExec;
 use datafusion::common::JoinType;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::joins::{HashJoinExec, SortMergeJoinExec};
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 
-use crate::stages::join_label;
+use crate::stages::{join_label, merge_join_label};
 
 /// The `XN` lines of `plan` (the leader's root of a distributed plan).
 pub fn xn_lines(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
@@ -181,6 +181,38 @@ fn describe(
             vec![Child::Plan(join.right()), Child::Hash(join.left())],
         );
     }
+    if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
+        let kind = match join.join_type() {
+            JoinType::Inner => "Merge Join",
+            JoinType::Left => "Merge Left Join",
+            JoinType::Right => "Merge Right Join",
+            JoinType::Full => "Merge Full Join",
+            JoinType::LeftSemi | JoinType::RightSemi => "Merge Semi Join",
+            JoinType::LeftAnti | JoinType::RightAnti => "Merge Anti Join",
+            JoinType::LeftMark | JoinType::RightMark => "Merge Mark Join",
+        };
+        let cond = join
+            .on()
+            .iter()
+            .map(|(outer, inner)| {
+                format!(
+                    "(\"outer\".{} = \"inner\".{})",
+                    expr_text(outer),
+                    expr_text(inner)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut details = vec![format!("Merge Cond: {cond}")];
+        if let Some(filter) = join.filter() {
+            details.push(format!("Join Filter: {}", expr_text(filter.expression())));
+        }
+        return (
+            format!("{kind} {}", merge_join_label(join)),
+            details,
+            vec![Child::Plan(join.left()), Child::Plan(join.right())],
+        );
+    }
     if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
         let grouped = !agg.group_expr().expr().is_empty();
         let base = if grouped {
@@ -225,6 +257,8 @@ fn describe(
     if let Some(x) = plan.downcast_ref::<ExchangeExec>() {
         let how = if x.spec().broadcast {
             "Broadcast".to_string()
+        } else if x.spec().single {
+            "Distribute to one slice".to_string()
         } else {
             let keys: Vec<String> = x.keys().iter().map(expr_text).collect();
             format!("Distribute by {}", keys.join(", "))

@@ -21,6 +21,8 @@ pub struct SystemLogs {
     pub cluster: std::sync::OnceLock<std::sync::Arc<blueshift_compute::Peers>>,
     /// The figures last fetched from the nodes.
     pub figures: std::sync::Mutex<Vec<blueshift_compute::telemetry::StreamFigures>>,
+    /// The streams the nodes were serving when `stv_exec_state` was last read.
+    pub running: std::sync::Mutex<Vec<blueshift_compute::telemetry::StreamFigures>>,
 }
 
 impl SystemLogs {
@@ -32,6 +34,7 @@ impl SystemLogs {
             snapshots: SnapshotLog::new(capacity),
             cluster: std::sync::OnceLock::new(),
             figures: std::sync::Mutex::new(Vec::new()),
+            running: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -45,6 +48,15 @@ impl SystemLogs {
             Ok(figures) => *self.figures.lock().expect("figures") = figures,
             Err(e) => tracing::warn!("svl_query_summary: {}", e.message()),
         }
+    }
+
+    /// Asks every node which streams it is serving now, for `stv_exec_state`.
+    pub async fn refresh_running(&self) -> Result<(), blueshift_compute::Error> {
+        let Some(cluster) = self.cluster.get() else {
+            return Ok(());
+        };
+        *self.running.lock().expect("running") = cluster.running().await?;
+        Ok(())
     }
 }
 

@@ -263,6 +263,13 @@ impl PinnedSchema {
         if name == "svl_query_summary" {
             self.log.refresh_figures().await;
         }
+        if name == "stv_exec_state" {
+            // What runs now: a node that cannot say makes the view fail, not look idle.
+            self.log
+                .refresh_running()
+                .await
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        }
         system::table(name, &state, &self.log, &principal)
     }
 

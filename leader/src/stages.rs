@@ -31,7 +31,7 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode, SortMergeJoinExec};
 use datafusion::physical_plan::limit::LocalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -170,6 +170,7 @@ impl Cutter<'_> {
         ExchangeSpec {
             id: format!("{}/x{n}", self.run),
             broadcast: false,
+            single: false,
             topology: self.cluster.topology,
             nodes: self.cluster.addrs(),
             timeout_secs: self.timeout_secs,
@@ -217,6 +218,9 @@ impl Cutter<'_> {
         }
         if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
             return self.place_join(join, &plan);
+        }
+        if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
+            return self.place_merge_join(join, &plan);
         }
         let children = plan.children();
         if children.is_empty() {
@@ -285,6 +289,33 @@ impl Cutter<'_> {
             })
     }
 
+    /// Places a merge join (planned instead of hash joins for a query whose hash join ran
+    /// out of memory): on the slices, where DataFusion's repartitions (now redistributes)
+    /// or the tables' distribution put both sides by the join key, each slice sorting its
+    /// share (spilling as it must). Nowhere else: on the leader its sorted sides would
+    /// have to be hashed again by one function, so such a plan is refused.
+    fn place_merge_join(
+        &mut self,
+        join: &SortMergeJoinExec,
+        plan: &Arc<dyn ExecutionPlan>,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Place)> {
+        let (left, lp) = self.place(Arc::clone(join.left()))?;
+        let (right, rp) = self.place(Arc::clone(join.right()))?;
+        let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+        let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+        if !needs_leader(plan.as_ref())
+            && lp == Place::Slices
+            && rp == Place::Slices
+            && self.hashed_on(&left, &left_keys)
+            && self.hashed_on(&right, &right_keys)
+        {
+            return Ok((rebuild(Arc::clone(plan), vec![left, right])?, Place::Slices));
+        }
+        Err(datafusion::error::DataFusionError::NotImplemented(
+            "a merge join whose sides do not both lie on the slices by the join key".into(),
+        ))
+    }
+
     /// Places a hash join: on the slices when its sides can meet there (co-located,
     /// one side redistributed onto the other's key, both redistributed, the small side
     /// broadcast or read from a DISTSTYLE ALL copy on every node), else on the leader.
@@ -347,6 +378,15 @@ impl Cutter<'_> {
                     Arc::new(CoalescePartitionsExec::new(gathered)),
                     Place::Leader,
                 ));
+            }
+            if right_copies && !left_copies {
+                // The outer side is a DISTSTYLE ALL table whose rows the join emits or
+                // tests once: it is read once, from node 0's copy, and the whole inner
+                // side is sent to slice 0 to meet it there (DS_DIST_ALL_INNER).
+                let spec = self.spec();
+                let build: Arc<dyn ExecutionPlan> = Arc::new(ExchangeExec::single(left, spec));
+                let join = join.builder().with_new_children(vec![build, right])?;
+                return Ok((join.reset_state().build_exec()?, Place::Slices));
             }
             if self.hashed_on(&left, &left_keys) && self.hashed_on(&right, &right_keys) {
                 // Both sides already lie by the join key: join where they are.
@@ -475,15 +515,36 @@ pub fn join_label(join: &HashJoinExec, on_slices: bool) -> &'static str {
     if !on_slices {
         return "on leader";
     }
-    let exchange =
-        |p: &Arc<dyn ExecutionPlan>| p.downcast_ref::<ExchangeExec>().map(|x| x.spec().broadcast);
-    match (exchange(join.left()), exchange(join.right())) {
-        (Some(true), _) => "DS_BCAST_INNER",
-        (Some(false), Some(false)) => "DS_DIST_BOTH",
-        (Some(false), _) => "DS_DIST_INNER",
-        (None, Some(false)) => "DS_DIST_OUTER",
+    let kind = |p| exchange_below(p).map(|s| (s.broadcast, s.single));
+    match (kind(join.left()), kind(join.right())) {
+        (Some((true, _)), _) => "DS_BCAST_INNER",
+        (Some((_, true)), _) => "DS_DIST_ALL_INNER",
+        (Some(_), Some(_)) => "DS_DIST_BOTH",
+        (Some(_), None) => "DS_DIST_INNER",
+        (None, Some(_)) => "DS_DIST_OUTER",
         _ if reads_local_copies(join.left()) => "DS_DIST_ALL_NONE",
         _ => "DS_DIST_NONE",
+    }
+}
+
+/// A merge join's label (it runs only on the slices, its sides by the join key).
+pub fn merge_join_label(join: &SortMergeJoinExec) -> &'static str {
+    match (exchange_below(join.right()), exchange_below(join.left())) {
+        (Some(_), Some(_)) => "DS_DIST_BOTH",
+        (Some(_), None) => "DS_DIST_INNER",
+        (None, Some(_)) => "DS_DIST_OUTER",
+        (None, None) => "DS_DIST_NONE",
+    }
+}
+
+/// The exchange feeding a join's side (through per-slice sorts).
+fn exchange_below(plan: &Arc<dyn ExecutionPlan>) -> Option<&ExchangeSpec> {
+    if let Some(x) = plan.downcast_ref::<ExchangeExec>() {
+        return Some(x.spec());
+    }
+    match plan.downcast_ref::<SortExec>() {
+        Some(sort) => exchange_below(sort.input()),
+        None => None,
     }
 }
 
@@ -555,6 +616,8 @@ pub fn explain(
         } else if let Some(x) = boundary.downcast_ref::<ExchangeExec>() {
             let kind = if x.spec().broadcast {
                 "BroadcastExec"
+            } else if x.spec().single {
+                "RedistributeExec to slice 0"
             } else {
                 "RedistributeExec"
             };
@@ -683,6 +746,9 @@ fn render<'a>(
     let mut line = line.trim_end().to_string();
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
         line.push_str(&format!(" [{}]", join_label(join, on_slices)));
+    }
+    if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
+        line.push_str(&format!(" [{}]", merge_join_label(join)));
     }
     let boundary = plan.is::<GatherExec>() || plan.is::<ExchangeExec>();
     if boundary {

@@ -9,6 +9,7 @@
 //! | `svv_table_info` | one row per table (with `stats_off`: how stale its ANALYZE is) |
 //! | `pg_stats` | per analyzed column: null fraction, width, distinct count, range |
 //! | `svl_query_summary` | per query and network step: rows, bytes, time, spilled (asked of the nodes) |
+//! | `stv_exec_state` | per stream the nodes serve now: query, step, node, slice, time so far |
 //! | `stl_query` | statements run |
 //! | `stl_load_errors` | rows COPY rejected |
 //! | `stv_load_state` | COPYs running now |
@@ -49,6 +50,7 @@ const VIEWS: &[(&str, Build)] = &[
     ("pg_table_def", pg_table_def),
     ("pg_stats", pg_stats),
     ("svl_query_summary", svl_query_summary),
+    ("stv_exec_state", stv_exec_state),
     ("svv_external_schemas", svv_external_schemas),
     ("svv_external_tables", svv_external_tables),
     ("svv_external_columns", svv_external_columns),
@@ -64,6 +66,7 @@ const PER_USER: &[(&str, &str)] = &[
     ("stl_query", "username"),
     ("stl_load_errors", "userid"),
     ("svl_query_summary", "userid"),
+    ("stv_exec_state", "userid"),
 ];
 
 /// The view called `name` as `user` sees it now, or `None` if there is no such view.
@@ -257,10 +260,6 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
         }
     }
     let rows: Vec<_> = steps.into_iter().collect();
-    let seg = |boundary: &str| -> i32 {
-        let last = boundary.rsplit('/').next().unwrap_or_default();
-        last.trim_start_matches(['s', 'x']).parse().unwrap_or(0)
-    };
     let sum = |fs: &Vec<blueshift_compute::telemetry::StreamFigures>,
                f: fn(&blueshift_compute::telemetry::StreamFigures) -> u64| {
         fs.iter().map(f).sum::<u64>() as i64
@@ -275,7 +274,7 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
         ),
         col("query", i64s(rows.iter().map(|((q, _), _)| *q))),
         col("stm", i32s(rows.iter().map(|_| 0))),
-        col("seg", i32s(rows.iter().map(|((_, b), _)| seg(b)))),
+        col("seg", i32s(rows.iter().map(|((_, b), _)| segment_of(b)))),
         col("step", i32s(rows.iter().map(|_| 0))),
         col(
             "maxtime",
@@ -310,6 +309,49 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
             })),
         ),
         col("streams", i32s(rows.iter().map(|(_, fs)| fs.len() as i32))),
+    ])
+}
+
+/// The step a boundary (`<run>/s<n>`, `<run>/x<n>`) is within its run: `n`.
+fn segment_of(boundary: &str) -> i32 {
+    let last = boundary.rsplit('/').next().unwrap_or_default();
+    last.trim_start_matches(['s', 'x']).parse().unwrap_or(0)
+}
+
+/// Redshift's `stv_exec_state`: one row per stream a compute node is serving at the moment
+/// the view is read (a stage partition sending to the leader, or an exchange feeding a
+/// consumer slice). `segment` numbers the step within its run as in `svl_query_summary`;
+/// `elapsed` is microseconds so far. Empty when nothing runs: a query that ended, failed
+/// or was cancelled leaves nothing behind.
+fn stv_exec_state(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
+    let running = logs.running.lock().expect("running").clone();
+    let users: std::collections::HashMap<i64, String> = logs
+        .queries
+        .snapshot()
+        .into_iter()
+        .map(|r| (r.query as i64, r.user))
+        .collect();
+    let rows: Vec<_> = running
+        .iter()
+        .filter_map(|f| f.query().map(|q| (q, f)))
+        .collect();
+    Ok(vec![
+        col(
+            "userid",
+            texts(
+                rows.iter()
+                    .map(|(q, _)| users.get(q).map_or("", String::as_str)),
+            ),
+        ),
+        col("query", i64s(rows.iter().map(|(q, _)| *q))),
+        col("node", i32s(rows.iter().map(|(_, f)| f.node as i32))),
+        col("slice", i32s(rows.iter().map(|(_, f)| f.partition as i32))),
+        col(
+            "segment",
+            i32s(rows.iter().map(|(_, f)| segment_of(&f.boundary))),
+        ),
+        col("label", texts(rows.iter().map(|(_, f)| f.label.as_str()))),
+        col("elapsed", i64s(rows.iter().map(|(_, f)| f.micros as i64))),
     ])
 }
 

@@ -13,6 +13,8 @@
 //!   consumer partition c runs on the node owning slice c (do_get to every producer node)
 //! ```
 //!
+//! A third form sends every row to one consumer, slice 0 on node 0 (`single`).
+//!
 //! [`ExchangeExec`] is both sides. Its child is the producer stage. On a consumer node,
 //! `execute(c)` sends a `do_get` to every producer node at once (so every producer learns
 //! of every consumer, and a consumer that goes away closes its stream) and merges the
@@ -70,6 +72,11 @@ pub struct ExchangeSpec {
     pub id: String,
     /// Every row to every node (one consumer per node) instead of by key.
     pub broadcast: bool,
+    /// Every row to one slice, slice 0 (one consumer, on node 0), instead of by key: the
+    /// inner side of a join whose outer side is a DISTSTYLE ALL table that must be read
+    /// once (`DS_DIST_ALL_INNER`).
+    #[serde(default)]
+    pub single: bool,
     pub topology: Topology,
     /// Every compute node's address, node 0 first.
     pub nodes: Vec<String>,
@@ -80,6 +87,8 @@ impl ExchangeSpec {
     fn consumers(&self) -> usize {
         if self.broadcast {
             self.topology.nodes as usize
+        } else if self.single {
+            1
         } else {
             self.topology.total_slices() as usize
         }
@@ -166,13 +175,26 @@ impl ExchangeExec {
         )
     }
 
+    /// Sends all of `input` to slice 0: one partition, the whole input, on node 0.
+    pub fn single(input: Arc<dyn ExecutionPlan>, spec: ExchangeSpec) -> Self {
+        Self::new(
+            input,
+            vec![],
+            ExchangeSpec {
+                broadcast: false,
+                single: true,
+                ..spec
+            },
+        )
+    }
+
     pub(crate) fn new(
         input: Arc<dyn ExecutionPlan>,
         keys: Vec<Arc<dyn PhysicalExpr>>,
         spec: ExchangeSpec,
     ) -> Self {
         let schema = input.schema();
-        let partitioning = if spec.broadcast {
+        let partitioning = if spec.broadcast || spec.single {
             Partitioning::UnknownPartitioning(1)
         } else {
             Partitioning::Hash(keys.clone(), spec.topology.total_slices() as usize)
@@ -430,6 +452,15 @@ impl ExchangeRegistry {
             .retain(|_, p| p.created.elapsed() < UNCLAIMED_KEPT);
     }
 
+    /// Drops the exchanges of a cancelled run (stopping their producers, unless a
+    /// consumer still reads them).
+    pub fn cancel(&self, prefix: &str) {
+        self.producing
+            .lock()
+            .expect("exchange registry")
+            .retain(|id, _| !id.starts_with(prefix));
+    }
+
     fn take(&self, id: &str, consumer: usize, start: impl FnOnce() -> Producing) -> Result<Taken> {
         self.sweep();
         let mut producing = self.producing.lock().expect("exchange registry");
@@ -449,6 +480,8 @@ impl DisplayAs for ExchangeExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         if self.spec.broadcast {
             write!(f, "BroadcastExec: to {} nodes", self.spec.topology.nodes)
+        } else if self.spec.single {
+            write!(f, "RedistributeExec: to slice 0")
         } else {
             let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
             write!(

@@ -23,6 +23,63 @@ use crate::error::{Error, Result};
 use crate::sql_split::StatementText;
 use crate::stages;
 
+/// How a plan joins on equal keys: DataFusion's hash joins, or merge joins over sorted
+/// sides (which spill, through their sorts, where a hash join's build side cannot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JoinMethod {
+    Hash,
+    SortMerge,
+}
+
+/// Whether a query failed because a hash join's build side outgrew a memory limit.
+fn hash_join_out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
+    blueshift_storage::CodedError::find(e).is_some_and(|c| {
+        c.code == blueshift_storage::Code::OutOfMemory && c.message.contains("HashJoin")
+    })
+}
+
+/// A run of a query's stages, stopped on every node (in the background) when dropped.
+struct RunGuard {
+    run: Option<String>,
+    cluster: Arc<blueshift_compute::Peers>,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            self.cluster.cancel_run_later(run);
+        }
+    }
+}
+
+/// Stops a run on every node once the leader is done with it: when its stream fails
+/// (before the error goes on), ends, or is dropped before its end (a cancelled query, a
+/// result not read to the end), so no stage of it runs on.
+fn stopping_run(
+    schema: SchemaRef,
+    stream: impl futures::Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
+    guard: RunGuard,
+) -> SendableRecordBatchStream {
+    let stream = Box::pin(stream);
+    let items = futures::stream::unfold(Some((stream, guard)), |state| async move {
+        let (mut stream, mut guard) = state?;
+        match stream.next().await {
+            // A plan can end before its stages do (a LIMIT met): what still runs of it
+            // is stopped in the background.
+            None => None,
+            Some(Ok(batch)) => Some((Ok(batch), Some((stream, guard)))),
+            Some(Err(e)) => {
+                drop(stream);
+                if let Some(run) = guard.run.take() {
+                    guard.cluster.cancel_run(&run).await;
+                }
+                Some((Err(e), None))
+            }
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, items))
+}
+
 /// Whether a statement names the PostgreSQL catalog (as drivers' and psql's metadata
 /// queries do).
 fn reads_catalog(sql: &str) -> bool {
@@ -381,8 +438,23 @@ impl Engine {
         plan: &LogicalPlan,
         qid: &str,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.physical_with(session, plan, qid, JoinMethod::Hash)
+            .await
+    }
+    /// The staged plan, its equi-joins by `joins`.
+    async fn physical_with(
+        &self,
+        session: &Session,
+        plan: &LogicalPlan,
+        qid: &str,
+        joins: JoinMethod,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inline_subqueries(session, plan.clone(), qid).await?;
-        let physical = session.ctx.state().create_physical_plan(&plan).await?;
+        let mut state = session.ctx.state();
+        if joins == JoinMethod::SortMerge {
+            state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+        }
+        let physical = state.create_physical_plan(&plan).await?;
         Ok(stages::distribute(physical, &self.cluster, qid)?)
     }
     /// The plan with its uncorrelated subqueries run and put in as values
@@ -413,13 +485,71 @@ impl Engine {
         plan: &LogicalPlan,
         qid: &str,
     ) -> Result<SendableRecordBatchStream> {
-        let physical = self.physical(session, plan, qid).await?;
+        let (mut stream, run) = self
+            .stream_with(session, plan, qid, JoinMethod::Hash)
+            .await?;
+        // From here on the run is stopped on the nodes however this ends (an error, the
+        // statement cancelled while it waits for the first batch, the stream's end).
+        let mut guard = RunGuard {
+            run,
+            cluster: Arc::clone(&self.cluster),
+        };
+        let schema = stream.schema();
+        // Nothing has reached the client before the first batch: a hash join that ran out
+        // of memory by then runs again as a merge join, whose sorts spill.
+        let first = stream.next().await;
+        if let Some(Err(e)) = &first
+            && hash_join_out_of_memory(e)
+        {
+            drop(stream);
+            // The failed run's stages free their memory before the new run starts.
+            if let Some(run) = guard.run.take() {
+                self.cluster.cancel_run(&run).await;
+            }
+            tracing::info!(
+                query = qid,
+                "a hash join ran out of memory: running it as a merge join"
+            );
+            match self
+                .stream_with(session, plan, qid, JoinMethod::SortMerge)
+                .await
+            {
+                Ok((again, run)) => {
+                    let guard = RunGuard {
+                        run,
+                        cluster: Arc::clone(&self.cluster),
+                    };
+                    return Ok(stopping_run(schema, again, guard));
+                }
+                Err(retry) => {
+                    tracing::info!(query = qid, error = %retry, "no merge join plan");
+                }
+            }
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter(first),
+            )));
+        }
+        let rest = futures::stream::iter(first).chain(stream);
+        Ok(stopping_run(schema, rest, guard))
+    }
+    /// A query's result stream, and the run its stages belong to (if it has stages).
+    async fn stream_with(
+        &self,
+        session: &Session,
+        plan: &LogicalPlan,
+        qid: &str,
+        joins: JoinMethod,
+    ) -> Result<(SendableRecordBatchStream, Option<String>)> {
+        let physical = self.physical_with(session, plan, qid, joins).await?;
+        let run = stages::run_of(&physical);
         let ctx = session.ctx.task_ctx();
         let stream = execute_stream(physical, Arc::clone(&ctx))?;
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        let stream = Box::pin(RecordBatchStreamAdapter::new(
             stream.schema(),
             stream.map_err(move |e| name_out_of_memory(&ctx, e)),
-        )))
+        ));
+        Ok((stream, run))
     }
     pub(crate) async fn explain(
         &self,

@@ -1,6 +1,7 @@
 //! A node's memory limit (`[compute] memory_limit`): sorts and aggregates that outgrow it
-//! spill to disk and still answer right; a hash join that cannot fit (its build side
-//! cannot spill) fails with SQLSTATE 53200 naming the node, and the node serves on.
+//! spill to disk and still answer right; a hash join that cannot fit runs again as a merge
+//! join, whose sorts spill; what cannot spill at all (one aggregate's state) fails with
+//! SQLSTATE 53200 naming the node, and the node serves on.
 
 use std::time::SystemTime;
 
@@ -22,7 +23,7 @@ fn spill_stamps(cluster: &TestCluster) -> Vec<SystemTime> {
 }
 
 #[tokio::test]
-async fn sorts_and_aggregates_spill_and_a_join_that_cannot_fit_fails_with_53200() {
+async fn sorts_aggregates_and_joins_spill_and_what_cannot_fails_with_53200() {
     let cluster = TestCluster::start_config(
         2,
         2,
@@ -69,9 +70,27 @@ async fn sorts_and_aggregates_spill_and_a_join_that_cannot_fit_fails_with_53200(
         vec![Some(n.to_string()), Some(n.to_string())]
     );
 
-    // A hash join's build side stays in memory: the same rows cannot fit.
-    let (code, message, _) =
-        error_of(&c, "SELECT count(*) FROM w a JOIN w b ON a.pad = b.pad").await;
+    // A hash join's build side stays in memory and cannot hold these rows: the leader
+    // plans the query again with merge joins, whose per-slice sorts spill.
+    let before = spill_stamps(&cluster);
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT count(*), sum(a.id - b.id) FROM w a JOIN w b ON a.pad = b.pad"
+        )
+        .await[0],
+        vec![Some(n.to_string()), Some("0".into())]
+    );
+    let after = spill_stamps(&cluster);
+    for (node, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(a > b, "compute node {node}'s join did not spill");
+    }
+    // One aggregate's state cannot spill: an array of every row per slice cannot fit.
+    let (code, message, _) = error_of(
+        &c,
+        "SELECT cardinality(array_agg(pad || pad || pad)) FROM w",
+    )
+    .await;
     assert_eq!(code, "53200", "{message}");
     assert!(
         message.starts_with("compute node ") && message.contains("memory_limit of 32 MiB"),

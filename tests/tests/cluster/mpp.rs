@@ -160,6 +160,30 @@ async fn small_sides_are_broadcast_or_read_from_every_nodes_copy() {
         .await,
         "4003"
     );
+    // An outer side that is a DISTSTYLE ALL table the join must read once (its rows
+    // preserved or tested): the inner side goes whole to one slice to meet node 0's copy.
+    c.batch_execute(
+        "CREATE TABLE wide_all (k INT, name VARCHAR(10)) DISTSTYLE ALL;
+         INSERT INTO wide_all SELECT CAST(value AS INT), 'w' FROM generate_series(1, 3000);",
+    )
+    .await
+    .unwrap();
+    let preserved =
+        "SELECT count(*), count(s.dim) FROM wide_all w LEFT JOIN small s ON w.k = s.dim";
+    let plan = explain(&c, preserved).await;
+    assert!(plan.contains("[DS_DIST_ALL_INNER]"), "{plan}");
+    assert!(plan.contains("Distribute to one slice"), "{plan}");
+    assert_eq!(
+        rows(&c, preserved).await[0],
+        vec![Some("3000".into()), Some("4".into())]
+    );
+    let tested = "SELECT count(*) FROM wide_all w WHERE EXISTS \
+                  (SELECT 1 FROM small s WHERE s.dim = w.k)";
+    assert!(explain(&c, tested).await.contains("[DS_DIST_ALL_INNER]"));
+    assert_eq!(one(&c, tested).await, "4");
+    let missing = tested.replace("EXISTS", "NOT EXISTS");
+    assert!(explain(&c, &missing).await.contains("[DS_DIST_ALL_INNER]"));
+    assert_eq!(one(&c, &missing).await, "2996");
     // Aggregates over a redistribute: distinct counts, averages, deviations.
     assert_eq!(
         rows(
@@ -191,13 +215,42 @@ async fn failing_and_stopped_queries_end_on_every_node() {
     )
     .await
     .unwrap();
+    let running = "SELECT count(*) FROM stv_exec_state";
     assert_eq!(
         sqlstate(&c, "SELECT sum(a.v / b.w) FROM a JOIN b ON a.id = b.id").await,
         "22012"
     );
+    // The failed query's stages stopped on every node (the leader cancels its run).
+    assert_eq!(one(&c, running).await, "0");
     // A limit stops reading early; the producers behind it stop too.
     let few = rows(&c, "SELECT a.id FROM a JOIN b ON a.id = b.id LIMIT 5").await;
     assert_eq!(few.len(), 5);
+    assert_eq!(one(&c, running).await, "0");
+
+    // A query cancelled while its stages run on the nodes: they all stop.
+    let other = cluster.client().await;
+    let token = other.cancel_token();
+    let long = tokio::spawn(async move {
+        other
+            .simple_query("SELECT count(*) FROM a JOIN b ON a.id % 500 = b.id % 500")
+            .await
+            .map(|_| ())
+    });
+    loop {
+        let streams = rows(&c, "SELECT query, segment, label FROM stv_exec_state").await;
+        if !streams.is_empty() {
+            break;
+        }
+        assert!(
+            !long.is_finished(),
+            "the long query ended before it was seen running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = long.await.unwrap().expect_err("the query was cancelled");
+    assert_eq!(err.as_db_error().unwrap().code().code(), "57014", "{err:?}");
+    assert_eq!(one(&c, running).await, "0");
     for _ in 0..3 {
         assert_eq!(
             one(&c, "SELECT count(*) FROM a JOIN b ON a.id = b.id").await,
