@@ -31,6 +31,17 @@ enum JoinMethod {
     SortMerge,
 }
 
+impl JoinMethod {
+    /// Hash joins, unless the session set PostgreSQL's `enable_hashjoin` off.
+    fn preferred(session: &Session) -> JoinMethod {
+        let setting = super::settings::setting(&session.settings, "enable_hashjoin");
+        match setting.to_ascii_lowercase().as_str() {
+            "off" | "false" | "0" | "no" => JoinMethod::SortMerge,
+            _ => JoinMethod::Hash,
+        }
+    }
+}
+
 /// Whether a query failed because a hash join's build side outgrew a memory limit.
 fn hash_join_out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
     blueshift_storage::CodedError::find(e).is_some_and(|c| {
@@ -438,8 +449,17 @@ impl Engine {
         plan: &LogicalPlan,
         qid: &str,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.physical_with(session, plan, qid, JoinMethod::Hash)
-            .await
+        let joins = JoinMethod::preferred(session);
+        match self.physical_with(session, plan, qid, joins).await {
+            // PostgreSQL's enable_hashjoin = off discourages hash joins, never refuses
+            // a query: a merge join plan that cannot be placed gives way to hash joins.
+            Err(e) if joins == JoinMethod::SortMerge => {
+                tracing::debug!(query = qid, error = %e, "no merge join plan");
+                self.physical_with(session, plan, qid, JoinMethod::Hash)
+                    .await
+            }
+            placed => placed,
+        }
     }
     /// The staged plan, its equi-joins by `joins`.
     async fn physical_with(
@@ -485,9 +505,7 @@ impl Engine {
         plan: &LogicalPlan,
         qid: &str,
     ) -> Result<SendableRecordBatchStream> {
-        let (mut stream, run) = self
-            .stream_with(session, plan, qid, JoinMethod::Hash)
-            .await?;
+        let (mut stream, run) = self.stream_with(session, plan, qid, None).await?;
         // From here on the run is stopped on the nodes however this ends (an error, the
         // statement cancelled while it waits for the first batch, the stream's end).
         let mut guard = RunGuard {
@@ -511,7 +529,7 @@ impl Engine {
                 "a hash join ran out of memory: running it as a merge join"
             );
             match self
-                .stream_with(session, plan, qid, JoinMethod::SortMerge)
+                .stream_with(session, plan, qid, Some(JoinMethod::SortMerge))
                 .await
             {
                 Ok((again, run)) => {
@@ -533,15 +551,19 @@ impl Engine {
         let rest = futures::stream::iter(first).chain(stream);
         Ok(stopping_run(schema, rest, guard))
     }
-    /// A query's result stream, and the run its stages belong to (if it has stages).
+    /// A query's result stream, and the run its stages belong to (if it has stages);
+    /// its joins by `joins`, else as the session prefers.
     async fn stream_with(
         &self,
         session: &Session,
         plan: &LogicalPlan,
         qid: &str,
-        joins: JoinMethod,
+        joins: Option<JoinMethod>,
     ) -> Result<(SendableRecordBatchStream, Option<String>)> {
-        let physical = self.physical_with(session, plan, qid, joins).await?;
+        let physical = match joins {
+            Some(joins) => self.physical_with(session, plan, qid, joins).await?,
+            None => self.physical(session, plan, qid).await?,
+        };
         let run = stages::run_of(&physical);
         let ctx = session.ctx.task_ctx();
         let stream = execute_stream(physical, Arc::clone(&ctx))?;

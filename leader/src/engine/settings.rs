@@ -80,6 +80,7 @@ pub(crate) fn setting(
         "integer_datetimes" => "on".into(),
         "max_identifier_length" => "127".into(),
         "default_table_access_method" => "heap".into(),
+        "enable_hashjoin" => "on".into(),
         _ => String::new(),
     }
 }

@@ -175,6 +175,26 @@ async fn tpch_at(nodes: u32, slices_per_node: u32) {
     bad.extend(run_queries(&c, "tuned").await);
     if (nodes, slices_per_node) == (2, 2) {
         check_plans(&c).await;
+        // The merge joins a query runs with when a hash join cannot fit its memory.
+        c.batch_execute("SET enable_hashjoin = off").await.unwrap();
+        let plan = rows(
+            &c,
+            "EXPLAIN SELECT count(*) FROM tuned.orders o JOIN tuned.customer c \
+             ON o.o_custkey = c.c_custkey",
+        )
+        .await;
+        assert!(
+            plan.iter()
+                .any(|r| r[0].as_deref().is_some_and(|l| l.contains("Merge Join"))),
+            "{plan:?}"
+        );
+        bad.extend(
+            run_queries(&c, "tuned")
+                .await
+                .into_iter()
+                .map(|b| format!("merge joins: {b}")),
+        );
+        c.batch_execute("SET enable_hashjoin = on").await.unwrap();
     }
     assert!(
         bad.is_empty(),
