@@ -2,7 +2,7 @@
 //! leader records which of those files are committed.
 //!
 //! ```text
-//!  rows for slice s ──► encode_block (sort by SORTKEY, Parquet+zstd, zone maps, BLAKE3 id)
+//!  rows for slice s ──► encode_block (sort by SORTKEY, Parquet+LZ4, zone maps, BLAKE3 id)
 //!                          │
 //!                          ▼
 //!                SliceStore::put_block   (tmp → fsync → rename: whole files only)

@@ -201,7 +201,7 @@ pub struct ColumnDef {
     pub name: String,
     pub sql_type: SqlType,
     pub nullable: bool,
-    /// None means the default: ZSTD (Redshift picks AZ64/ZSTD automatically).
+    /// None means the default: LZ4 (Redshift picks AZ64/ZSTD automatically).
     pub encoding: Option<ColumnEncoding>,
 }
 

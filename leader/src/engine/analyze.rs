@@ -51,7 +51,7 @@ fn parse_tokens(sql: &str) -> Result<AnalyzeStatement> {
     t.next();
     if t.peek_word().as_deref() == Some("COMPRESSION") {
         return Err(Error::NotSupported(
-            "ANALYZE COMPRESSION: blocks are compressed with zstd whatever the column".into(),
+            "ANALYZE COMPRESSION: blocks keep the codec each column's ENCODE chose (LZ4 unless ZSTD)".into(),
         ));
     }
     let verbose = t.eat_word("VERBOSE");
