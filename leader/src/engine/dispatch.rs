@@ -49,6 +49,9 @@ fn hash_join_out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
     })
 }
 
+/// How long a failed query's error waits for its run to stop on the nodes.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A run of a query's stages, stopped on every node (in the background) when dropped.
 struct RunGuard {
     run: Option<String>,
@@ -82,7 +85,13 @@ fn stopping_run(
             Some(Err(e)) => {
                 drop(stream);
                 if let Some(run) = guard.run.take() {
-                    guard.cluster.cancel_run(&run).await;
+                    // A node that does not answer (the one that failed, say) must not
+                    // hold the error back: its cancel goes on in the background.
+                    let waited =
+                        tokio::time::timeout(CANCEL_WAIT, guard.cluster.cancel_run(&run)).await;
+                    if waited.is_err() {
+                        guard.cluster.cancel_run_later(run);
+                    }
                 }
                 Some((Err(e), None))
             }
@@ -521,8 +530,12 @@ impl Engine {
         {
             drop(stream);
             // The failed run's stages free their memory before the new run starts.
-            if let Some(run) = guard.run.take() {
-                self.cluster.cancel_run(&run).await;
+            if let Some(run) = guard.run.take()
+                && tokio::time::timeout(CANCEL_WAIT, self.cluster.cancel_run(&run))
+                    .await
+                    .is_err()
+            {
+                self.cluster.cancel_run_later(run);
             }
             tracing::info!(
                 query = qid,
