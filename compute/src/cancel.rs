@@ -6,7 +6,7 @@
 //! they read), exchanges whose consumers never came are dropped, and tickets of the run
 //! that arrive later are refused. The answer comes once the run's streams are gone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,19 +40,50 @@ struct Live {
 pub struct Runs {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Live>>,
-    cancelled: Mutex<Vec<(String, Instant)>>,
+    cancelled: Mutex<Cancelled>,
     gone: Notify,
+}
+
+/// Runs cancelled lately, by run prefix (`<run>/`), oldest first for pruning.
+#[derive(Default)]
+struct Cancelled {
+    runs: HashMap<String, Instant>,
+    order: VecDeque<(String, Instant)>,
+}
+
+impl Cancelled {
+    fn prune(&mut self) {
+        while let Some((run, at)) = self.order.front() {
+            if at.elapsed() < REMEMBERED {
+                break;
+            }
+            if self.runs.get(run) == Some(at) {
+                self.runs.remove(run);
+            }
+            self.order.pop_front();
+        }
+    }
+
+    fn holds(&mut self, boundary: &str) -> bool {
+        self.prune();
+        boundary
+            .split_inclusive('/')
+            .next()
+            .is_some_and(|run| self.runs.contains_key(run))
+    }
+
+    fn add(&mut self, prefix: &str) {
+        let now = Instant::now();
+        self.runs.insert(prefix.to_string(), now);
+        self.order.push_back((prefix.to_string(), now));
+        self.prune();
+    }
 }
 
 impl Runs {
     /// Refuses a stream of a run cancelled lately.
     pub fn check(&self, boundary: &str) -> Result<(), Status> {
-        let mut cancelled = self.cancelled.lock().expect("runs");
-        cancelled.retain(|(_, at)| at.elapsed() < REMEMBERED);
-        if cancelled
-            .iter()
-            .any(|(p, _)| boundary.starts_with(p.as_str()))
-        {
+        if self.cancelled.lock().expect("runs").holds(boundary) {
             return Err(Status::cancelled(format!(
                 "{boundary}: the query was cancelled"
             )));
@@ -66,14 +97,21 @@ impl Runs {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
         let cancelled = Box::pin(token.clone().cancelled_owned());
+        let boundary = figures.boundary.clone();
         self.live.lock().expect("runs").insert(
             id,
             Live {
                 figures,
                 started: Instant::now(),
-                token,
+                token: token.clone(),
             },
         );
+        // A cancel that came between the ticket's check and now found no stream to stop:
+        // `cancel` records the run before it looks at the streams, so one of the two sees
+        // the other.
+        if self.cancelled.lock().expect("runs").holds(&boundary) {
+            token.cancel();
+        }
         Tracked {
             inner,
             cancelled,
@@ -101,10 +139,7 @@ impl Runs {
     /// Cancels the streams of boundaries starting with `prefix`, and refuses later ones;
     /// returns how many were cancelled, once they are gone (or after [`WAIT`]).
     pub async fn cancel(&self, prefix: &str) -> usize {
-        self.cancelled
-            .lock()
-            .expect("runs")
-            .push((prefix.to_string(), Instant::now()));
+        self.cancelled.lock().expect("runs").add(prefix);
         let mut count = 0;
         for live in self.live.lock().expect("runs").values() {
             if live.figures.boundary.starts_with(prefix) {

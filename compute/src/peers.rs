@@ -16,8 +16,8 @@ use crate::protocol::GcRequest;
 pub struct Peers {
     pub topology: Topology,
     clients: Vec<ComputeClient>,
-    /// Held (shared) by each cancel in flight; [`Peers::running`] waits for them.
-    cancelling: Arc<tokio::sync::RwLock<()>>,
+    /// Cancels in flight; [`Peers::running`] waits for them.
+    cancelling: Arc<InFlight>,
 }
 
 impl Peers {
@@ -104,22 +104,20 @@ impl Peers {
     /// planned again), answering once they are gone. A node that cannot be asked is
     /// logged: its streams stop when their readers go.
     pub async fn cancel_run(&self, run: &str) {
-        let _cancelling = self.cancelling.read().await;
+        let _counted = InFlight::start(&self.cancelling);
         self.cancel_on_nodes(run).await;
     }
 
-    /// [`Peers::cancel_run`] in the background (from a `Drop`); counts as in flight from
-    /// the call on.
-    pub fn cancel_run_later(self: &Arc<Self>, run: String) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let cancelling = Arc::clone(&self.cancelling).try_read_owned().ok();
+    /// [`Peers::cancel_run`] as a task of its own (it goes on if the caller stops
+    /// waiting); counts as in flight from the call on.
+    pub fn cancel_run_later(self: &Arc<Self>, run: String) -> Option<tokio::task::JoinHandle<()>> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let counted = InFlight::start(&self.cancelling);
         let peers = Arc::clone(self);
-        handle.spawn(async move {
+        Some(handle.spawn(async move {
             peers.cancel_on_nodes(&run).await;
-            drop(cancelling);
-        });
+            drop(counted);
+        }))
     }
 
     async fn cancel_on_nodes(&self, run: &str) {
@@ -141,7 +139,7 @@ impl Peers {
     /// The streams every node is serving now (`stv_exec_state`), once the cancels in
     /// flight are done.
     pub async fn running(&self) -> Result<Vec<crate::telemetry::StreamFigures>> {
-        drop(self.cancelling.write().await);
+        self.cancelling.settled(self.timeout()).await;
         let asks = self.clients.iter().map(|c| c.running(""));
         let answers = futures::future::try_join_all(asks).await?;
         Ok(answers.into_iter().flatten().collect())
@@ -162,5 +160,45 @@ impl Peers {
             removed += client.gc(&GcRequest { live: mine }).await?.removed;
         }
         Ok(removed)
+    }
+}
+
+/// A count of operations in flight, and a way to wait until there are none.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+/// One operation counted in an [`InFlight`] until dropped.
+struct Counted(Arc<InFlight>);
+
+impl InFlight {
+    fn start(this: &Arc<InFlight>) -> Counted {
+        this.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Counted(Arc::clone(this))
+    }
+
+    /// Waits (at most `limit`) until nothing is in flight.
+    async fn settled(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let done = self.done.notified();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.done.notify_waiters();
     }
 }

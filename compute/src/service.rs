@@ -580,9 +580,10 @@ impl FlightService for ComputeService {
             if req.prefix.is_empty() {
                 return Err(Status::invalid_argument("cancel_run needs a run"));
             }
-            let cancelled = self.runs.cancel(&req.prefix).await;
+            // Producers no consumer came for are no stream: stop them first.
             self.exchanges.cancel(&req.prefix);
             self.stages.cancel(&req.prefix);
+            let cancelled = self.runs.cancel(&req.prefix).await;
             let body = json(&cancelled).map_err(Status::from)?;
             let out = arrow_flight::Result { body: body.into() };
             return Ok(Response::new(Box::pin(futures::stream::once(async move {

@@ -244,12 +244,7 @@ fn svv_table_info(state: &ClusterState, _: &SystemLogs) -> Result<Vec<Column>> {
 /// `bytes` are summed over the slices (bytes as sent over the network).
 fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
     let figures = logs.figures.lock().expect("figures").clone();
-    let users: std::collections::HashMap<i64, String> = logs
-        .queries
-        .snapshot()
-        .into_iter()
-        .map(|r| (r.query as i64, r.user))
-        .collect();
+    let users = users_by_query(logs);
     let mut steps: std::collections::BTreeMap<(i64, String), Vec<_>> = Default::default();
     for f in figures {
         if let Some(query) = f.query() {
@@ -312,6 +307,15 @@ fn svl_query_summary(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>>
     ])
 }
 
+/// Who ran each query the log still holds.
+fn users_by_query(logs: &SystemLogs) -> std::collections::HashMap<i64, String> {
+    logs.queries
+        .snapshot()
+        .into_iter()
+        .map(|r| (r.query as i64, r.user))
+        .collect()
+}
+
 /// The step a boundary (`<run>/s<n>`, `<run>/x<n>`) is within its run: `n`.
 fn segment_of(boundary: &str) -> i32 {
     let last = boundary.rsplit('/').next().unwrap_or_default();
@@ -325,12 +329,7 @@ fn segment_of(boundary: &str) -> i32 {
 /// or was cancelled leaves nothing behind.
 fn stv_exec_state(_: &ClusterState, logs: &SystemLogs) -> Result<Vec<Column>> {
     let running = logs.running.lock().expect("running").clone();
-    let users: std::collections::HashMap<i64, String> = logs
-        .queries
-        .snapshot()
-        .into_iter()
-        .map(|r| (r.query as i64, r.user))
-        .collect();
+    let users = users_by_query(logs);
     let rows: Vec<_> = running
         .iter()
         .filter_map(|f| f.query().map(|q| (q, f)))

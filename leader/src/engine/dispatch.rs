@@ -45,12 +45,21 @@ impl JoinMethod {
 /// Whether a query failed because a hash join's build side outgrew a memory limit.
 fn hash_join_out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
     blueshift_storage::CodedError::find(e).is_some_and(|c| {
-        c.code == blueshift_storage::Code::OutOfMemory && c.message.contains("HashJoin")
+        c.code == blueshift_storage::Code::OutOfMemory && c.message.contains("for HashJoinInput")
     })
 }
 
 /// How long a failed query's error waits for its run to stop on the nodes.
 const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stops a run on every node, waiting for it up to [`CANCEL_WAIT`]: a node that does not
+/// answer (the one that failed, say) must not hold an error back. The cancel is a task of
+/// its own, so it finishes even if this wait is given up (the statement cancelled).
+async fn stop_and_wait(cluster: &Arc<blueshift_compute::Peers>, run: String) {
+    if let Some(task) = cluster.cancel_run_later(run) {
+        let _ = tokio::time::timeout(CANCEL_WAIT, task).await;
+    }
+}
 
 /// A run of a query's stages, stopped on every node (in the background) when dropped.
 struct RunGuard {
@@ -85,13 +94,7 @@ fn stopping_run(
             Some(Err(e)) => {
                 drop(stream);
                 if let Some(run) = guard.run.take() {
-                    // A node that does not answer (the one that failed, say) must not
-                    // hold the error back: its cancel goes on in the background.
-                    let waited =
-                        tokio::time::timeout(CANCEL_WAIT, guard.cluster.cancel_run(&run)).await;
-                    if waited.is_err() {
-                        guard.cluster.cancel_run_later(run);
-                    }
+                    stop_and_wait(&guard.cluster, run).await;
                 }
                 Some((Err(e), None))
             }
@@ -462,7 +465,10 @@ impl Engine {
         match self.physical_with(session, plan, qid, joins).await {
             // PostgreSQL's enable_hashjoin = off discourages hash joins, never refuses
             // a query: a merge join plan that cannot be placed gives way to hash joins.
-            Err(e) if joins == JoinMethod::SortMerge => {
+            Err(Error::DataFusion(e))
+                if joins == JoinMethod::SortMerge
+                    && matches!(e, datafusion::error::DataFusionError::NotImplemented(_)) =>
+            {
                 tracing::debug!(query = qid, error = %e, "no merge join plan");
                 self.physical_with(session, plan, qid, JoinMethod::Hash)
                     .await
@@ -530,12 +536,8 @@ impl Engine {
         {
             drop(stream);
             // The failed run's stages free their memory before the new run starts.
-            if let Some(run) = guard.run.take()
-                && tokio::time::timeout(CANCEL_WAIT, self.cluster.cancel_run(&run))
-                    .await
-                    .is_err()
-            {
-                self.cluster.cancel_run_later(run);
+            if let Some(run) = guard.run.take() {
+                stop_and_wait(&self.cluster, run).await;
             }
             tracing::info!(
                 query = qid,
