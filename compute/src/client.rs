@@ -125,44 +125,39 @@ impl ComputeClient {
         .await
     }
 
+    /// An action about the streams of boundaries starting with `prefix`.
+    async fn prefix_action<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        prefix: &str,
+    ) -> Result<T> {
+        let req = crate::protocol::QueryFiguresRequest {
+            prefix: prefix.to_string(),
+        };
+        self.action(kind, serde_json::to_vec(&req).expect("serializable"))
+            .await
+    }
+
     /// The figures of the streams this node served for boundaries starting with `prefix`.
     pub async fn query_figures(
         &self,
         prefix: &str,
     ) -> Result<Vec<crate::telemetry::StreamFigures>> {
-        let req = crate::protocol::QueryFiguresRequest {
-            prefix: prefix.to_string(),
-        };
-        self.action(
-            crate::protocol::ACTION_QUERY_FIGURES,
-            serde_json::to_vec(&req).expect("serializable"),
-        )
-        .await
+        self.prefix_action(crate::protocol::ACTION_QUERY_FIGURES, prefix)
+            .await
     }
 
     /// Stops this node's streams of the run `prefix` names (`<run>/`); answers once they
     /// are gone, with how many there were.
     pub async fn cancel_run(&self, prefix: &str) -> Result<usize> {
-        let req = crate::protocol::QueryFiguresRequest {
-            prefix: prefix.to_string(),
-        };
-        self.action(
-            crate::protocol::ACTION_CANCEL_RUN,
-            serde_json::to_vec(&req).expect("serializable"),
-        )
-        .await
+        self.prefix_action(crate::protocol::ACTION_CANCEL_RUN, prefix)
+            .await
     }
 
     /// The streams this node is serving now for boundaries starting with `prefix`.
     pub async fn running(&self, prefix: &str) -> Result<Vec<crate::telemetry::StreamFigures>> {
-        let req = crate::protocol::QueryFiguresRequest {
-            prefix: prefix.to_string(),
-        };
-        self.action(
-            crate::protocol::ACTION_RUNNING,
-            serde_json::to_vec(&req).expect("serializable"),
-        )
-        .await
+        self.prefix_action(crate::protocol::ACTION_RUNNING, prefix)
+            .await
     }
 
     pub async fn gc(&self, req: &GcRequest) -> Result<GcResponse> {

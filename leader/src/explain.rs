@@ -130,6 +130,44 @@ enum Child<'a> {
     Hash(&'a Arc<dyn ExecutionPlan>),
 }
 
+/// A join step's kind as Redshift names it: `Hash Left Join`, `Merge Semi Join`, ….
+fn join_kind(method: &str, join_type: &JoinType) -> String {
+    let how = match join_type {
+        JoinType::Inner => "",
+        JoinType::Left => " Left",
+        JoinType::Right => " Right",
+        JoinType::Full => " Full",
+        JoinType::LeftSemi | JoinType::RightSemi => " Semi",
+        JoinType::LeftAnti | JoinType::RightAnti => " Anti",
+        JoinType::LeftMark | JoinType::RightMark => " Mark",
+    };
+    format!("{method}{how} Join")
+}
+
+/// A join step's `<method> Cond` line over its (outer, inner) key pairs, and its
+/// `Join Filter` line if it has one.
+fn join_details<'a>(
+    method: &str,
+    pairs: impl Iterator<Item = (&'a Arc<dyn PhysicalExpr>, &'a Arc<dyn PhysicalExpr>)>,
+    filter: Option<&datafusion::physical_plan::joins::utils::JoinFilter>,
+) -> Vec<String> {
+    let cond = pairs
+        .map(|(outer, inner)| {
+            format!(
+                "(\"outer\".{} = \"inner\".{})",
+                expr_text(outer),
+                expr_text(inner)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let mut details = vec![format!("{method} Cond: {cond}")];
+    if let Some(filter) = filter {
+        details.push(format!("Join Filter: {}", expr_text(filter.expression())));
+    }
+    details
+}
+
 /// A step's title, detail lines and children.
 fn describe(
     plan: &Arc<dyn ExecutionPlan>,
@@ -141,37 +179,15 @@ fn describe(
         return (format!("Seq Scan on {table}"), vec![], vec![]);
     }
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
-        let kind = match join.join_type() {
-            JoinType::Inner => "Hash Join",
-            JoinType::Left => "Hash Left Join",
-            JoinType::Right => "Hash Right Join",
-            JoinType::Full => "Hash Full Join",
-            JoinType::LeftSemi | JoinType::RightSemi => "Hash Semi Join",
-            JoinType::LeftAnti | JoinType::RightAnti => "Hash Anti Join",
-            JoinType::LeftMark | JoinType::RightMark => "Hash Mark Join",
-        };
-        let label = join_label(join, on_slices);
+        let kind = join_kind("Hash", join.join_type());
         let title = if on_slices {
-            format!("{kind} {label}")
+            format!("{kind} {}", join_label(join, on_slices))
         } else {
-            kind.to_string()
+            kind
         };
-        let cond = join
-            .on()
-            .iter()
-            .map(|(build, probe)| {
-                format!(
-                    "(\"outer\".{} = \"inner\".{})",
-                    expr_text(probe),
-                    expr_text(build)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut details = vec![format!("Hash Cond: {cond}")];
-        if let Some(filter) = join.filter() {
-            details.push(format!("Join Filter: {}", expr_text(filter.expression())));
-        }
+        // A hash join's build side (left) is Redshift's inner side.
+        let pairs = join.on().iter().map(|(build, probe)| (probe, build));
+        let mut details = join_details("Hash", pairs, join.filter());
         if !on_slices {
             details.push("On the leader".into());
         }
@@ -182,34 +198,12 @@ fn describe(
         );
     }
     if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
-        let kind = match join.join_type() {
-            JoinType::Inner => "Merge Join",
-            JoinType::Left => "Merge Left Join",
-            JoinType::Right => "Merge Right Join",
-            JoinType::Full => "Merge Full Join",
-            JoinType::LeftSemi | JoinType::RightSemi => "Merge Semi Join",
-            JoinType::LeftAnti | JoinType::RightAnti => "Merge Anti Join",
-            JoinType::LeftMark | JoinType::RightMark => "Merge Mark Join",
-        };
-        let cond = join
-            .on()
-            .iter()
-            .map(|(outer, inner)| {
-                format!(
-                    "(\"outer\".{} = \"inner\".{})",
-                    expr_text(outer),
-                    expr_text(inner)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut details = vec![format!("Merge Cond: {cond}")];
-        if let Some(filter) = join.filter() {
-            details.push(format!("Join Filter: {}", expr_text(filter.expression())));
-        }
+        let kind = join_kind("Merge", &join.join_type());
+        // A merge join streams its left side (outer) and buffers its right (inner).
+        let pairs = join.on().iter().map(|(outer, inner)| (outer, inner));
         return (
             format!("{kind} {}", merge_join_label(join)),
-            details,
+            join_details("Merge", pairs, join.filter().as_ref()),
             vec![Child::Plan(join.left()), Child::Plan(join.right())],
         );
     }
