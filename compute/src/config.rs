@@ -18,6 +18,9 @@ pub struct ComputeConfig {
     /// Memory the node's queries may hold at once: `auto` (three quarters of the machine's
     /// memory) or a size such as `4GiB`. Sorts and aggregates spill to disk beyond it.
     pub memory_limit: String,
+    /// Memory for decoded block columns that scans read again (`auto`: a quarter of
+    /// `memory_limit`; `0` turns it off), on top of `memory_limit`.
+    pub block_cache: String,
 }
 
 impl Default for ComputeConfig {
@@ -26,6 +29,7 @@ impl Default for ComputeConfig {
             listen: "127.0.0.1:7100".into(),
             node: 0,
             memory_limit: "auto".into(),
+            block_cache: "auto".into(),
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct ComputeNodeOpts {
     pub secret: String,
     /// Bytes of memory the node's queries may hold at once (`memory_limit`).
     pub memory_limit: usize,
+    /// Bytes of decoded block columns the node keeps (`block_cache`).
+    pub block_cache: usize,
 }
 
 impl ComputeNodeOpts {
@@ -54,6 +60,7 @@ impl ComputeNodeOpts {
     ) -> Result<Self> {
         let node = config.node;
         let s = storage.slices_per_node;
+        let memory_limit = crate::memory::parse_limit(&config.memory_limit)?;
         let listen: SocketAddr = config
             .listen
             .parse()
@@ -65,7 +72,8 @@ impl ComputeNodeOpts {
             data_dir: storage.data_dir.clone(),
             stores,
             secret,
-            memory_limit: crate::memory::parse_limit(&config.memory_limit)?,
+            memory_limit,
+            block_cache: crate::memory::parse_cache(&config.block_cache, memory_limit)?,
         })
     }
 }

@@ -51,9 +51,35 @@ pub fn parse_limit(setting: &str) -> Result<usize> {
         let total = physical_memory().unwrap_or(FALLBACK_BYTES);
         return Ok((total as f64 * AUTO_SHARE) as usize);
     }
+    let bytes = parse_size("memory_limit", setting)?;
+    // Below a few MiB not even one batch of a sort fits.
+    if bytes < 4 << 20 {
+        return Err(Error::BadRequest(format!(
+            "memory_limit {setting:?} is below the smallest limit, 4MiB"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The bytes a `block_cache` setting stands for: `auto` is [`CACHE_SHARE`] of the node's
+/// memory limit, `0` none, otherwise a size as for [`parse_limit`].
+pub fn parse_cache(setting: &str, memory_limit: usize) -> Result<usize> {
+    if setting.trim().eq_ignore_ascii_case("auto") {
+        return Ok((memory_limit as f64 * CACHE_SHARE) as usize);
+    }
+    parse_size("block_cache", setting)
+}
+
+/// The share of `memory_limit` that `block_cache = "auto"` keeps for decoded blocks.
+pub const CACHE_SHARE: f64 = 0.25;
+
+/// A byte count with an optional unit (`k`, `M`, `G`, `T`, each a power of 1024, with or
+/// without `B`/`iB`).
+fn parse_size(name: &str, setting: &str) -> Result<usize> {
+    let text = setting.trim();
     let bad = || {
         Error::BadRequest(format!(
-            "memory_limit {setting:?}: expected \"auto\" or a size such as 512MiB or 4GB"
+            "{name} {setting:?}: expected \"auto\" or a size such as 512MiB or 4GB"
         ))
     };
     let split = text
@@ -71,11 +97,8 @@ pub fn parse_limit(setting: &str) -> Result<usize> {
         _ => return Err(bad()),
     };
     let bytes = number * (1u64 << shift) as f64;
-    // Below a few MiB not even one batch of a sort fits.
-    if bytes.is_nan() || bytes < (4 << 20) as f64 {
-        return Err(Error::BadRequest(format!(
-            "memory_limit {setting:?} is below the smallest limit, 4MiB"
-        )));
+    if !bytes.is_finite() {
+        return Err(bad());
     }
     Ok(bytes as usize)
 }

@@ -18,7 +18,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
-use blueshift_storage::SliceStore;
+use blueshift_storage::{BlockCache, SliceStore};
 use datafusion::execution::TaskContext;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
@@ -118,6 +118,7 @@ impl ComputeService {
         let exchanges = Arc::new(crate::exchange::ExchangeRegistry::default());
         let config = SessionConfig::new()
             .with_extension(Arc::clone(&store))
+            .with_extension(Arc::new(BlockCache::new(opts.block_cache)))
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_extension(Arc::clone(&exchanges))
             .with_target_partitions(1)

@@ -24,6 +24,7 @@
 //! `[storage]` section), `code` (protocol-neutral error codes).
 
 mod block;
+mod block_cache;
 pub mod checksum;
 mod code;
 mod commit_log;
@@ -42,6 +43,7 @@ pub mod table;
 mod zone_map;
 
 pub use block::{BLOCK_ROWS, BlockMeta, DeleteVectorMeta, encode_block, sort_rows};
+pub use block_cache::{BlockCache, CacheFigures};
 pub use code::{Code, CodedError, datafusion_message};
 pub use commit_log::CommitLog;
 pub use config::StorageConfig;

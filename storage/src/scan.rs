@@ -47,6 +47,7 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
+use crate::block_cache::BlockCache;
 use crate::slice_store::SliceStore;
 use crate::table::TableDef;
 
@@ -317,6 +318,7 @@ impl ExecutionPlan for SliceScanExec {
                 .map_or(0, |n| n.0);
             part.slice = node * slices_per_node;
         }
+        let cache = context.session_config().get_extension::<BlockCache>();
         let spec = Arc::clone(&self.spec);
         let batch_size = context.session_config().batch_size();
         let tx = builder.tx();
@@ -330,6 +332,7 @@ impl ExecutionPlan for SliceScanExec {
             for block in &part.blocks {
                 read_block(
                     &store,
+                    cache.as_deref(),
                     &spec,
                     &schema,
                     &table_schema,
@@ -346,10 +349,40 @@ impl ExecutionPlan for SliceScanExec {
     }
 }
 
+/// A block's file, opened only when something must be read from it (a scan whose
+/// columns are all cached never opens it).
+struct BlockFile<'a> {
+    store: &'a SliceStore,
+    slice: u32,
+    block: &'a ScanBlock,
+    file: Option<File>,
+}
+
+impl BlockFile<'_> {
+    fn bad(&self, reason: String) -> crate::error::Error {
+        crate::error::Error::BadBlock {
+            slice: self.slice,
+            block: self.block.id.clone(),
+            reason,
+        }
+    }
+
+    fn get(&mut self) -> Result<&File> {
+        if self.file.is_none() {
+            let path = self.store.local_block(self.slice, &self.block.id)?;
+            let file =
+                File::open(&path).map_err(|e| self.bad(format!("{}: {e}", path.display())))?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_ref().expect("opened above"))
+    }
+}
+
 /// Reads one block, calling `emit` per batch until it returns false (consumer gone).
 #[allow(clippy::too_many_arguments)]
 fn read_block(
     store: &SliceStore,
+    cache: Option<&BlockCache>,
     spec: &ScanSpec,
     schema: &SchemaRef,
     table_schema: &Schema,
@@ -359,22 +392,28 @@ fn read_block(
     batch_size: usize,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<()> {
-    let bad = |reason: String| crate::error::Error::BadBlock {
+    let mut file = BlockFile {
+        store,
         slice,
-        block: block.id.clone(),
-        reason,
+        block,
+        file: None,
     };
-    let path = store.local_block(slice, &block.id)?;
-    let file = File::open(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-        .map_err(|e| bad(e.to_string()))?;
+    let metadata = match cache.and_then(|c| c.footer(&block.id)) {
+        Some(m) => m,
+        None => {
+            let m = ArrowReaderMetadata::load(file.get()?, ArrowReaderOptions::new())
+                .map_err(|e| file.bad(e.to_string()))?;
+            if let Some(c) = cache {
+                c.put_footer(&block.id, &m);
+            }
+            m
+        }
+    };
     let ncols = spec.table.columns.len();
     let wanted = spec.projected_indices();
-    // The Parquet reader returns the stored columns we ask for in file order.
     let mut stored: Vec<usize> = wanted.iter().copied().filter(|&i| i < ncols).collect();
     stored.sort_unstable();
     stored.dedup();
-    let mask = ProjectionMask::roots(metadata.parquet_schema(), stored.iter().copied());
     let groups = metadata.metadata().row_groups();
     let keep = match pruning {
         Some(p) => p.prune(&RowGroupStatistics {
@@ -388,7 +427,7 @@ fn read_block(
         Some(id) => Some(store.read_delete_vector(slice, id)?),
         None => None,
     };
-    // One reader per row group, so each batch's rows have known positions in the block.
+    // Row group by row group, so each batch's rows have known positions in the block.
     let mut first_row: u64 = 0;
     for (group, meta) in groups.iter().enumerate() {
         let group_rows = meta.num_rows() as u64;
@@ -397,25 +436,34 @@ fn read_block(
         if !keep[group] {
             continue;
         }
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file.try_clone().map_err(|e| bad(e.to_string()))?,
-            metadata.clone(),
-        )
-        .with_projection(mask.clone())
-        .with_row_groups(vec![group])
-        .with_batch_size(batch_size)
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let n = batch.num_rows() as u64;
+        let chunks = group_columns(cache, &mut file, &metadata, group, &stored, batch_size)?;
+        // Every column of a row group is decoded in the same batches (the reader cuts
+        // at every `batch_size` rows); with no stored column (count(*)) only counts travel.
+        let sizes: Vec<usize> = match chunks.first() {
+            Some(c) => c.iter().map(|a| a.len()).collect(),
+            None => (0..group_rows)
+                .step_by(batch_size.max(1))
+                .map(|at| (group_rows - at).min(batch_size as u64) as usize)
+                .collect(),
+        };
+        let aligned = sizes.iter().sum::<usize>() as u64 == group_rows
+            && chunks
+                .iter()
+                .all(|c| c.iter().map(|a| a.len()).eq(sizes.iter().copied()));
+        if !aligned {
+            return Err(file
+                .bad(format!("row group {group}: columns decoded unevenly"))
+                .into());
+        }
+        for (k, n) in sizes.into_iter().enumerate() {
+            let n = n as u64;
             let columns: Vec<ArrayRef> = wanted
                 .iter()
                 .map(|&i| -> ArrayRef {
                     match i.checked_sub(ncols) {
                         None => {
                             let at = stored.binary_search(&i).expect("stored column was read");
-                            Arc::clone(batch.column(at))
+                            Arc::clone(&chunks[at][k])
                         }
                         Some(0) => Arc::new(Int32Array::from(vec![slice as i32; n as usize])),
                         Some(1) => Arc::new(Int32Array::from(vec![block.index as i32; n as usize])),
@@ -439,6 +487,66 @@ fn read_block(
         }
     }
     Ok(())
+}
+
+/// The `stored` columns of one row group (in that order), each as its batches of
+/// `batch_size` rows: from the cache where it has them, the rest read from the file in
+/// one pass (and then kept).
+fn group_columns(
+    cache: Option<&BlockCache>,
+    file: &mut BlockFile,
+    metadata: &ArrowReaderMetadata,
+    group: usize,
+    stored: &[usize],
+    batch_size: usize,
+) -> Result<Vec<Arc<Vec<ArrayRef>>>> {
+    let block = file.block;
+    let mut found: Vec<Option<Arc<Vec<ArrayRef>>>> = stored
+        .iter()
+        .map(|&c| cache.and_then(|k| k.column(&block.id, group, c, batch_size)))
+        .collect();
+    let missing: Vec<usize> = stored
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(&c, _)| c)
+        .collect();
+    if !missing.is_empty() {
+        // The Parquet reader returns the columns we ask for in file order: `missing` is
+        // sorted, as `stored` is.
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), missing.iter().copied());
+        let handle = file
+            .get()?
+            .try_clone()
+            .map_err(|e| file.bad(e.to_string()))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
+            .with_projection(mask)
+            .with_row_groups(vec![group])
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(|e| file.bad(e.to_string()))?;
+        let mut read: Vec<Vec<ArrayRef>> = vec![Vec::new(); missing.len()];
+        for batch in reader {
+            let batch = batch.map_err(|e| file.bad(e.to_string()))?;
+            for (chunks, column) in read.iter_mut().zip(batch.columns()) {
+                chunks.push(Arc::clone(column));
+            }
+        }
+        for (column, chunks) in missing.iter().zip(read) {
+            let chunks = Arc::new(chunks);
+            if let Some(k) = cache {
+                k.put_column(&block.id, group, *column, batch_size, Arc::clone(&chunks));
+            }
+            let at = stored
+                .binary_search(column)
+                .expect("missing is a subset of stored");
+            found[at] = Some(chunks);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|f| f.expect("every stored column was found or read"))
+        .collect())
 }
 
 /// The row groups of one block as DataFusion pruning containers, from their Parquet
@@ -488,5 +596,133 @@ impl PruningStatistics for RowGroupStatistics<'_> {
 
     fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{ColumnDef, DistStyle, SqlType};
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::Int64Type;
+
+    fn table() -> TableDef {
+        let column = |name: &str, sql_type| ColumnDef {
+            name: name.into(),
+            sql_type,
+            nullable: false,
+            encoding: None,
+        };
+        TableDef {
+            id: 1,
+            name: "t".into(),
+            columns: vec![
+                column("k", SqlType::BigInt),
+                column("s", SqlType::Varchar(16)),
+            ],
+            dist_style: DistStyle::Even,
+            dist_key: None,
+            sort_key: vec![],
+            primary_key: vec![],
+        }
+    }
+
+    /// Reads one block with `projection`, returning (sum of k if read, rows).
+    fn read(
+        store: &SliceStore,
+        cache: &BlockCache,
+        block: &ScanBlock,
+        projection: Vec<usize>,
+    ) -> Result<(i64, usize)> {
+        let spec = ScanSpec {
+            table: table(),
+            projection: Some(projection),
+            row_ids: false,
+            nullable: false,
+            partitions: vec![],
+            blocks_total: 1,
+            blocks_skipped: 0,
+            predicate: None,
+            layout: ScanLayout::Unknown,
+            stats: None,
+        };
+        let schema = spec.output_schema();
+        let (mut sum, mut rows) = (0, 0);
+        read_block(
+            store,
+            Some(cache),
+            &spec,
+            &schema,
+            &spec.table.schema(),
+            None,
+            0,
+            block,
+            1000,
+            &mut |b| {
+                rows += b.num_rows();
+                if let Some(k) = b.column_by_name("k") {
+                    sum += k.as_primitive::<Int64Type>().values().iter().sum::<i64>();
+                }
+                true
+            },
+        )?;
+        Ok((sum, rows))
+    }
+
+    #[test]
+    fn cached_columns_are_read_without_the_file_and_deletes_still_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SliceStore::open(dir.path()).unwrap();
+        let n = crate::block::ROW_GROUP_ROWS as i64 * 2 + 10;
+        let def = table();
+        let batch = RecordBatch::try_new(
+            def.schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("v{}", i % 7)),
+                )),
+            ],
+        )
+        .unwrap();
+        let (meta, bytes) = crate::block::encode_block(&def, &[batch]).unwrap();
+        store.put_block(0, &meta, &bytes).unwrap();
+        let dv = store
+            .put_delete_vector(0, &meta, &[0, 5, n as u64 - 1])
+            .unwrap();
+        let block = ScanBlock {
+            index: 0,
+            id: meta.id.clone(),
+            rows: meta.rows,
+            delete_vector: Some(dv.id),
+        };
+        let all = n * (n - 1) / 2 - 5 - (n - 1);
+        let cache = BlockCache::new(256 << 20);
+
+        // First read: from the file (three row groups), columns kept.
+        assert_eq!(
+            read(&store, &cache, &block, vec![0]).unwrap(),
+            (all, n as usize - 3)
+        );
+        let misses = cache.figures().misses;
+        assert!(cache.figures().entries >= 4, "{:?}", cache.figures());
+
+        // The file gone, the cached column and a count(*) still answer, deletes applied.
+        std::fs::remove_file(store.block_path(0, &meta.id)).unwrap();
+        assert_eq!(
+            read(&store, &cache, &block, vec![0]).unwrap(),
+            (all, n as usize - 3)
+        );
+        assert_eq!(
+            read(&store, &cache, &block, vec![]).unwrap(),
+            (0, n as usize - 3)
+        );
+        assert_eq!(cache.figures().misses, misses, "nothing missed the cache");
+
+        // A column never read needs the file: its absence is an error, not empty rows.
+        let err = read(&store, &cache, &block, vec![0, 1]).unwrap_err();
+        assert!(err.to_string().contains(&meta.id), "{err}");
+        // And without a cache, the same.
+        assert!(read(&store, &BlockCache::new(0), &block, vec![0]).is_err());
     }
 }
