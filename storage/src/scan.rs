@@ -16,6 +16,7 @@
 use std::fmt;
 use std::fs::File;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{
     ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
@@ -27,6 +28,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -158,6 +160,8 @@ pub struct SliceScanExec {
     spec: Arc<ScanSpec>,
     schema: SchemaRef,
     cache: Arc<PlanProperties>,
+    /// Rows out and reading time per partition, for EXPLAIN ANALYZE.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl SliceScanExec {
@@ -195,6 +199,7 @@ impl SliceScanExec {
             spec: Arc::new(spec),
             schema,
             cache: Arc::new(cache),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
@@ -253,6 +258,10 @@ impl ExecutionPlan for SliceScanExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![]
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn apply_expressions(
@@ -322,6 +331,8 @@ impl ExecutionPlan for SliceScanExec {
         let spec = Arc::clone(&self.spec);
         let batch_size = context.session_config().batch_size();
         let tx = builder.tx();
+        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        let elapsed = MetricBuilder::new(&self.metrics).elapsed_compute(partition);
         builder.spawn_blocking(move || {
             let table_schema = spec.table.schema();
             let pruning = spec.predicate.as_ref().and_then(|p| {
@@ -329,6 +340,15 @@ impl ExecutionPlan for SliceScanExec {
                     .with_file_schema(Arc::clone(&table_schema))
                     .build(Arc::clone(p))
             });
+            // Reading time: everything but the waits for the consumer to take a batch.
+            let mut started = Instant::now();
+            let mut emit = |b: RecordBatch| {
+                elapsed.add_duration(started.elapsed());
+                rows.add(b.num_rows());
+                let taken = tx.blocking_send(Ok(b)).is_ok();
+                started = Instant::now();
+                taken
+            };
             for block in &part.blocks {
                 read_block(
                     &store,
@@ -340,9 +360,10 @@ impl ExecutionPlan for SliceScanExec {
                     part.slice,
                     block,
                     batch_size,
-                    &mut |b| tx.blocking_send(Ok(b)).is_ok(),
+                    &mut emit,
                 )?;
             }
+            elapsed.add_duration(started.elapsed());
             Ok(())
         });
         Ok(builder.build())

@@ -363,6 +363,15 @@ async fn explain_analyze_and_svl_query_summary_show_what_moved() {
         .find(|l| l.contains("HashJoinExec"))
         .unwrap_or_else(|| panic!("{plan}"));
     assert_eq!(figure(join_line, "rows"), 200_000, "{join_line}");
+    // And each scan the rows it read: both tables whole, over all slices.
+    let scans: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("SliceScanExec"))
+        .collect();
+    assert_eq!(scans.len(), 2, "{plan}");
+    for scan in scans {
+        assert_eq!(figure(scan, "rows"), 200_000, "{scan}");
+    }
     assert!(sent.iter().map(|l| figure(l, "bytes")).sum::<u64>() > 200_000 * 8);
 
     assert_eq!(one(&c, join).await, "200000");
