@@ -45,6 +45,7 @@ mod engine;
 mod error;
 mod explain;
 mod identity;
+mod join_order;
 mod logs;
 mod outer_joins;
 mod pg_functions;

@@ -629,8 +629,10 @@ impl QueryPlanner for Planner {
             DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(ApplyPlanner {
                 cluster: Arc::clone(&self.cluster),
             })]);
+        // Joins in the order the statistics favour (see `join_order`), then DataFusion's.
+        let reordered = crate::join_order::reorder(logical_plan, &planner, session_state).await;
         planner
-            .create_physical_plan(logical_plan, session_state)
+            .create_physical_plan(reordered.as_ref().unwrap_or(logical_plan), session_state)
             .await
     }
 }
