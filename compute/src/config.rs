@@ -18,8 +18,8 @@ pub struct ComputeConfig {
     /// Memory the node's queries may hold at once: `auto` (three quarters of the machine's
     /// memory) or a size such as `4GiB`. Sorts and aggregates spill to disk beyond it.
     pub memory_limit: String,
-    /// Memory for decoded block columns that scans read again (`auto`: a quarter of
-    /// `memory_limit`; `0` turns it off), on top of `memory_limit`.
+    /// Memory for decoded block columns that scans read again, out of `memory_limit`
+    /// (`auto`: a quarter of it when it is 1 GiB or more; `0` turns it off).
     pub block_cache: String,
 }
 
@@ -45,9 +45,10 @@ pub struct ComputeNodeOpts {
     pub stores: StoreConfig,
     /// The cluster secret every call to this node must carry (`secret`).
     pub secret: String,
-    /// Bytes of memory the node's queries may hold at once (`memory_limit`).
+    /// Bytes of memory the node may hold at once (`memory_limit`): its block cache and
+    /// the rest for its queries.
     pub memory_limit: usize,
-    /// Bytes of decoded block columns the node keeps (`block_cache`).
+    /// Bytes of decoded block columns the node keeps (`block_cache`), out of `memory_limit`.
     pub block_cache: usize,
 }
 

@@ -61,17 +61,32 @@ pub fn parse_limit(setting: &str) -> Result<usize> {
     Ok(bytes)
 }
 
-/// The bytes a `block_cache` setting stands for: `auto` is [`CACHE_SHARE`] of the node's
-/// memory limit, `0` none, otherwise a size as for [`parse_limit`].
+/// The bytes a `block_cache` setting stands for, taken out of `memory_limit` (queries get
+/// the rest): `auto` is [`CACHE_SHARE`] of it from [`CACHE_MIN_LIMIT`] up (none below),
+/// `0` none, otherwise a size as for [`parse_limit`], at most half the limit.
 pub fn parse_cache(setting: &str, memory_limit: usize) -> Result<usize> {
     if setting.trim().eq_ignore_ascii_case("auto") {
+        if memory_limit < CACHE_MIN_LIMIT {
+            return Ok(0);
+        }
         return Ok((memory_limit as f64 * CACHE_SHARE) as usize);
     }
-    parse_size("block_cache", setting)
+    let bytes = parse_size("block_cache", setting)?;
+    if bytes > memory_limit / 2 {
+        return Err(Error::BadRequest(format!(
+            "block_cache {setting:?} is more than half of memory_limit ({} MiB): queries \
+             would be left too little",
+            memory_limit >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The share of `memory_limit` that `block_cache = "auto"` keeps for decoded blocks.
 pub const CACHE_SHARE: f64 = 0.25;
+
+/// Below this `memory_limit`, `block_cache = "auto"` keeps nothing: the queries need it.
+pub const CACHE_MIN_LIMIT: usize = 1 << 30;
 
 /// A byte count with an optional unit (`k`, `M`, `G`, `T`, each a power of 1024, with or
 /// without `B`/`iB`).
@@ -184,6 +199,21 @@ mod tests {
         for bad in ["", "lots", "12 parsecs", "1k", "-5GB", "NaN"] {
             assert!(parse_limit(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_block_cache_is_a_share_of_the_limit() {
+        assert_eq!(parse_cache("auto", 8 << 30).unwrap(), 2 << 30);
+        assert_eq!(
+            parse_cache("auto", 512 << 20).unwrap(),
+            0,
+            "small limits keep it all"
+        );
+        assert_eq!(parse_cache("0", 8 << 30).unwrap(), 0);
+        assert_eq!(parse_cache("1GiB", 8 << 30).unwrap(), 1 << 30);
+        let err = parse_cache("5GiB", 8 << 30).unwrap_err().to_string();
+        assert!(err.contains("more than half"), "{err}");
+        assert!(parse_cache("lots", 8 << 30).is_err());
     }
 
     #[test]

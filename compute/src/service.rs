@@ -116,21 +116,20 @@ impl ComputeService {
     pub fn new(opts: ComputeNodeOpts) -> Result<Self> {
         let store = Arc::new(SliceStore::open(&opts.data_dir)?);
         let exchanges = Arc::new(crate::exchange::ExchangeRegistry::default());
+        // The block cache's share of the memory limit is not the queries'.
+        let queries = opts.memory_limit - opts.block_cache;
         let config = SessionConfig::new()
             .with_extension(Arc::clone(&store))
             .with_extension(Arc::new(BlockCache::new(opts.block_cache)))
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_extension(Arc::clone(&exchanges))
             .with_target_partitions(1)
-            .with_batch_size(crate::memory::batch_rows(
-                opts.memory_limit,
-                opts.slices.len(),
-            ))
+            .with_batch_size(crate::memory::batch_rows(queries, opts.slices.len()))
             .with_sort_spill_reservation_bytes(crate::memory::merge_reserve(
-                opts.memory_limit,
+                queries,
                 opts.slices.len(),
             ));
-        let runtime = crate::memory::runtime(opts.memory_limit, &opts.data_dir.join("spill"))?;
+        let runtime = crate::memory::runtime(queries, &opts.data_dir.join("spill"))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Stages name these functions; the plans are decoded with this context.
         blueshift_functions::register(&ctx);

@@ -56,7 +56,17 @@ struct Edge {
 
 /// `plan` with every region whose order the estimates clearly improve rewritten; None
 /// when nothing changed (or a rewrite failed: the written plan is always right).
-pub fn reorder<'a>(
+pub async fn reorder(
+    plan: &LogicalPlan,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> Option<LogicalPlan> {
+    let new = rewrite(plan, planner, session).await?;
+    // Every node above a rewritten region was rebuilt: the output must be what it was.
+    same_output(&new, plan).then_some(new)
+}
+
+fn rewrite<'a>(
     plan: &'a LogicalPlan,
     planner: &'a DefaultPhysicalPlanner,
     session: &'a dyn Session,
@@ -68,7 +78,7 @@ pub fn reorder<'a>(
             let mut inputs = Vec::with_capacity(leaves.len());
             let mut changed = false;
             for leaf in leaves {
-                match reorder(leaf, planner, session).await {
+                match rewrite(leaf, planner, session).await {
                     Some(new) => {
                         changed = true;
                         inputs.push(new);
@@ -90,7 +100,7 @@ pub fn reorder<'a>(
         let mut new_children = Vec::with_capacity(children.len());
         let mut changed = false;
         for child in children {
-            match reorder(child, planner, session).await {
+            match rewrite(child, planner, session).await {
                 Some(new) => {
                     changed = true;
                     new_children.push(new);
@@ -106,7 +116,21 @@ pub fn reorder<'a>(
     .boxed()
 }
 
-/// A join that belongs to a region: inner, equalities only, nulls never equal.
+/// Whether `new` outputs the columns of `old`: same qualifiers, names and types, in order.
+fn same_output(new: &LogicalPlan, old: &LogicalPlan) -> bool {
+    new.schema().fields().len() == old.schema().fields().len()
+        && new
+            .schema()
+            .iter()
+            .zip(old.schema().iter())
+            .all(|((q1, f1), (q2, f2))| {
+                q1 == q2 && f1.name() == f2.name() && f1.data_type() == f2.data_type()
+            })
+}
+
+/// A join that belongs to a region: inner, equalities of columns only, nulls never
+/// equal. (An expression as a key could fail, say a cast, on rows that an earlier join
+/// of the written order removes; columns cannot.)
 fn in_region(plan: &LogicalPlan) -> bool {
     matches!(
         plan,
@@ -119,6 +143,7 @@ fn in_region(plan: &LogicalPlan) -> bool {
             on,
             ..
         }) if !on.is_empty()
+            && on.iter().all(|(l, r)| matches!((l, r), (Expr::Column(_), Expr::Column(_))))
     )
 }
 
@@ -389,15 +414,7 @@ async fn better_order(
         .ok()?
         .build()
         .ok()?;
-    let same = reordered.schema().fields().len() == plan.schema().fields().len()
-        && reordered
-            .schema()
-            .iter()
-            .zip(plan.schema().iter())
-            .all(|((q1, f1), (q2, f2))| {
-                q1 == q2 && f1.name() == f2.name() && f1.data_type() == f2.data_type()
-            });
-    same.then_some(reordered)
+    same_output(&reordered, plan).then_some(reordered)
 }
 
 /// Every equality of the region as an edge between two inputs; None if one cannot be

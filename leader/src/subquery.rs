@@ -630,9 +630,18 @@ impl QueryPlanner for Planner {
                 cluster: Arc::clone(&self.cluster),
             })]);
         // Joins in the order the statistics favour (see `join_order`), then DataFusion's.
-        let reordered = crate::join_order::reorder(logical_plan, &planner, session_state).await;
+        // Planning runs nothing: should the reordered plan fail to plan, the written one
+        // is planned instead.
+        if let Some(reordered) =
+            crate::join_order::reorder(logical_plan, &planner, session_state).await
+            && let Ok(plan) = planner
+                .create_physical_plan(&reordered, session_state)
+                .await
+        {
+            return Ok(plan);
+        }
         planner
-            .create_physical_plan(reordered.as_ref().unwrap_or(logical_plan), session_state)
+            .create_physical_plan(logical_plan, session_state)
             .await
     }
 }

@@ -26,6 +26,10 @@ use datafusion::execution::cache::lru_queue::LruQueue;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use std::sync::{Mutex, MutexGuard};
 
+/// What an entry costs beyond its arrays: its key (a block id is 64 hex digits), the
+/// queue's and the map's bookkeeping.
+const ENTRY_OVERHEAD: usize = 384;
+
 /// What an entry holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -170,6 +174,11 @@ impl BlockCache {
         self.put(key, Value::Column(chunks), bytes);
     }
 
+    /// Whether an entry of `bytes` would be kept.
+    pub fn would_keep(&self, bytes: usize) -> bool {
+        bytes + ENTRY_OVERHEAD <= self.capacity / 8
+    }
+
     fn get(&self, key: &Key) -> Option<Value> {
         if self.capacity == 0 {
             return None;
@@ -186,9 +195,10 @@ impl BlockCache {
     fn put(&self, key: Key, value: Value, bytes: usize) {
         // One entry may take at most an eighth: a scan bigger than the cache must not
         // flush everything for a single column.
-        if bytes > self.capacity / 8 {
+        if !self.would_keep(bytes) {
             return;
         }
+        let bytes = bytes + ENTRY_OVERHEAD;
         let mut inner = self.lock();
         if let Some(old) = inner.queue.put(key, Entry { value, bytes }) {
             inner.bytes -= old.bytes;

@@ -350,7 +350,7 @@ impl ExecutionPlan for SliceScanExec {
                 taken
             };
             for block in &part.blocks {
-                read_block(
+                let more = read_block(
                     &store,
                     cache.as_deref(),
                     &spec,
@@ -362,6 +362,9 @@ impl ExecutionPlan for SliceScanExec {
                     batch_size,
                     &mut emit,
                 )?;
+                if !more {
+                    break;
+                }
             }
             elapsed.add_duration(started.elapsed());
             Ok(())
@@ -397,9 +400,32 @@ impl BlockFile<'_> {
         }
         Ok(self.file.as_ref().expect("opened above"))
     }
+
+    /// A reader of `mask`'s columns of row group `group`, in batches of `batch_size`.
+    fn reader(
+        &mut self,
+        metadata: &ArrowReaderMetadata,
+        mask: ProjectionMask,
+        group: usize,
+        batch_size: usize,
+    ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+        let handle = self
+            .get()?
+            .try_clone()
+            .map_err(|e| self.bad(e.to_string()))?;
+        Ok(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
+                .with_projection(mask)
+                .with_row_groups(vec![group])
+                .with_batch_size(batch_size)
+                .build()
+                .map_err(|e| self.bad(e.to_string()))?,
+        )
+    }
 }
 
-/// Reads one block, calling `emit` per batch until it returns false (consumer gone).
+/// Reads one block, calling `emit` per batch; false once `emit` returned false (the
+/// consumer is gone), and nothing more should be read.
 #[allow(clippy::too_many_arguments)]
 fn read_block(
     store: &SliceStore,
@@ -412,7 +438,8 @@ fn read_block(
     block: &ScanBlock,
     batch_size: usize,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
-) -> Result<()> {
+) -> Result<bool> {
+    let cache = cache.filter(|c| c.capacity() > 0);
     let mut file = BlockFile {
         store,
         slice,
@@ -448,6 +475,15 @@ fn read_block(
         Some(id) => Some(store.read_delete_vector(slice, id)?),
         None => None,
     };
+    let rows = Rows {
+        wanted: &wanted,
+        stored: &stored,
+        ncols,
+        slice,
+        block,
+        schema,
+        deletes: deletes.as_ref(),
+    };
     // Row group by row group, so each batch's rows have known positions in the block.
     let mut first_row: u64 = 0;
     for (group, meta) in groups.iter().enumerate() {
@@ -457,7 +493,23 @@ fn read_block(
         if !keep[group] {
             continue;
         }
-        let chunks = group_columns(cache, &mut file, &metadata, group, &stored, batch_size)?;
+        let cached = match cache {
+            Some(c) => group_columns(c, &mut file, &metadata, group, &stored, batch_size)?,
+            None => None,
+        };
+        let Some(chunks) = cached else {
+            // Not kept (no cache, or a column too big for it): batch by batch from the file.
+            let mask = ProjectionMask::roots(metadata.parquet_schema(), stored.iter().copied());
+            for batch in file.reader(&metadata, mask, group, batch_size)? {
+                let batch = batch.map_err(|e| file.bad(e.to_string()))?;
+                let n = batch.num_rows() as u64;
+                if !rows.emit(batch.columns(), n, pos, emit)? {
+                    return Ok(false);
+                }
+                pos += n;
+            }
+            continue;
+        };
         // Every column of a row group is decoded in the same batches (the reader cuts
         // at every `batch_size` rows); with no stored column (count(*)) only counts travel.
         let sizes: Vec<usize> = match chunks.first() {
@@ -477,54 +529,87 @@ fn read_block(
                 .into());
         }
         for (k, n) in sizes.into_iter().enumerate() {
-            let n = n as u64;
-            let columns: Vec<ArrayRef> = wanted
-                .iter()
-                .map(|&i| -> ArrayRef {
-                    match i.checked_sub(ncols) {
-                        None => {
-                            let at = stored.binary_search(&i).expect("stored column was read");
-                            Arc::clone(&chunks[at][k])
-                        }
-                        Some(0) => Arc::new(Int32Array::from(vec![slice as i32; n as usize])),
-                        Some(1) => Arc::new(Int32Array::from(vec![block.index as i32; n as usize])),
-                        Some(_) => Arc::new(Int64Array::from_iter_values(
-                            (pos..pos + n).map(|p| p as i64),
-                        )),
-                    }
-                })
-                .collect();
-            // A projection can be empty (count(*)): the row count still has to travel.
-            let options = RecordBatchOptions::new().with_row_count(Some(n as usize));
-            let mut out = RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?;
-            if let Some(dv) = &deletes {
-                let keep = BooleanArray::from_iter((pos..pos + n).map(|p| Some(!dv.contains(p))));
-                out = filter_record_batch(&out, &keep)?;
+            let columns: Vec<ArrayRef> = chunks.iter().map(|c| Arc::clone(&c[k])).collect();
+            if !rows.emit(&columns, n as u64, pos, emit)? {
+                return Ok(false);
             }
-            pos += n;
-            if out.num_rows() > 0 && !emit(out) {
-                return Ok(());
-            }
+            pos += n as u64;
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Turns the stored columns of a block's rows into the scan's batches.
+struct Rows<'a> {
+    wanted: &'a [usize],
+    /// The stored columns read, sorted: the order of the columns `emit` is given.
+    stored: &'a [usize],
+    ncols: usize,
+    slice: u32,
+    block: &'a ScanBlock,
+    schema: &'a SchemaRef,
+    deletes: Option<&'a crate::DeleteVector>,
+}
+
+impl Rows<'_> {
+    /// The `n` rows from block position `pos`: projected, row ids added, deleted rows
+    /// left out, then emitted; false when the consumer is gone.
+    fn emit(
+        &self,
+        columns: &[ArrayRef],
+        n: u64,
+        pos: u64,
+        emit: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<bool> {
+        let out: Vec<ArrayRef> = self
+            .wanted
+            .iter()
+            .map(|&i| -> ArrayRef {
+                match i.checked_sub(self.ncols) {
+                    None => {
+                        let at = self
+                            .stored
+                            .binary_search(&i)
+                            .expect("stored column was read");
+                        Arc::clone(&columns[at])
+                    }
+                    Some(0) => Arc::new(Int32Array::from(vec![self.slice as i32; n as usize])),
+                    Some(1) => {
+                        Arc::new(Int32Array::from(vec![self.block.index as i32; n as usize]))
+                    }
+                    Some(_) => Arc::new(Int64Array::from_iter_values(
+                        (pos..pos + n).map(|p| p as i64),
+                    )),
+                }
+            })
+            .collect();
+        // A projection can be empty (count(*)): the row count still has to travel.
+        let options = RecordBatchOptions::new().with_row_count(Some(n as usize));
+        let mut batch = RecordBatch::try_new_with_options(Arc::clone(self.schema), out, &options)?;
+        if let Some(dv) = self.deletes {
+            let keep = BooleanArray::from_iter((pos..pos + n).map(|p| Some(!dv.contains(p))));
+            batch = filter_record_batch(&batch, &keep)?;
+        }
+        Ok(batch.num_rows() == 0 || emit(batch))
+    }
 }
 
 /// The `stored` columns of one row group (in that order), each as its batches of
 /// `batch_size` rows: from the cache where it has them, the rest read from the file in
-/// one pass (and then kept).
+/// one pass and kept. None when a missing column is too big for the cache to keep (the
+/// caller reads the group batch by batch instead of holding it whole for nothing).
 fn group_columns(
-    cache: Option<&BlockCache>,
+    cache: &BlockCache,
     file: &mut BlockFile,
     metadata: &ArrowReaderMetadata,
     group: usize,
     stored: &[usize],
     batch_size: usize,
-) -> Result<Vec<Arc<Vec<ArrayRef>>>> {
+) -> Result<Option<Vec<Arc<Vec<ArrayRef>>>>> {
     let block = file.block;
     let mut found: Vec<Option<Arc<Vec<ArrayRef>>>> = stored
         .iter()
-        .map(|&c| cache.and_then(|k| k.column(&block.id, group, c, batch_size)))
+        .map(|&c| cache.column(&block.id, group, c, batch_size))
         .collect();
     let missing: Vec<usize> = stored
         .iter()
@@ -532,22 +617,22 @@ fn group_columns(
         .filter(|(_, f)| f.is_none())
         .map(|(&c, _)| c)
         .collect();
+    let chunk_bytes = |c: usize| {
+        metadata
+            .metadata()
+            .row_group(group)
+            .column(c)
+            .uncompressed_size() as usize
+    };
+    if missing.iter().any(|&c| !cache.would_keep(chunk_bytes(c))) {
+        return Ok(None);
+    }
     if !missing.is_empty() {
         // The Parquet reader returns the columns we ask for in file order: `missing` is
         // sorted, as `stored` is.
         let mask = ProjectionMask::roots(metadata.parquet_schema(), missing.iter().copied());
-        let handle = file
-            .get()?
-            .try_clone()
-            .map_err(|e| file.bad(e.to_string()))?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
-            .with_projection(mask)
-            .with_row_groups(vec![group])
-            .with_batch_size(batch_size)
-            .build()
-            .map_err(|e| file.bad(e.to_string()))?;
         let mut read: Vec<Vec<ArrayRef>> = vec![Vec::new(); missing.len()];
-        for batch in reader {
+        for batch in file.reader(metadata, mask, group, batch_size)? {
             let batch = batch.map_err(|e| file.bad(e.to_string()))?;
             for (chunks, column) in read.iter_mut().zip(batch.columns()) {
                 chunks.push(Arc::clone(column));
@@ -555,19 +640,19 @@ fn group_columns(
         }
         for (column, chunks) in missing.iter().zip(read) {
             let chunks = Arc::new(chunks);
-            if let Some(k) = cache {
-                k.put_column(&block.id, group, *column, batch_size, Arc::clone(&chunks));
-            }
+            cache.put_column(&block.id, group, *column, batch_size, Arc::clone(&chunks));
             let at = stored
                 .binary_search(column)
                 .expect("missing is a subset of stored");
             found[at] = Some(chunks);
         }
     }
-    Ok(found
-        .into_iter()
-        .map(|f| f.expect("every stored column was found or read"))
-        .collect())
+    Ok(Some(
+        found
+            .into_iter()
+            .map(|f| f.expect("every stored column was found or read"))
+            .collect(),
+    ))
 }
 
 /// The row groups of one block as DataFusion pruning containers, from their Parquet
@@ -745,5 +830,76 @@ mod tests {
         assert!(err.to_string().contains(&meta.id), "{err}");
         // And without a cache, the same.
         assert!(read(&store, &BlockCache::new(0), &block, vec![0]).is_err());
+    }
+
+    #[test]
+    fn columns_too_big_to_keep_are_streamed_and_a_gone_consumer_stops_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SliceStore::open(dir.path()).unwrap();
+        let n = crate::block::ROW_GROUP_ROWS as i64 + 5;
+        let def = table();
+        let batch = RecordBatch::try_new(
+            def.schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("v{i}")),
+                )),
+            ],
+        )
+        .unwrap();
+        let (meta, bytes) = crate::block::encode_block(&def, &[batch]).unwrap();
+        store.put_block(0, &meta, &bytes).unwrap();
+        let block = ScanBlock {
+            index: 0,
+            id: meta.id.clone(),
+            rows: meta.rows,
+            delete_vector: None,
+        };
+        // A 1 MiB cache keeps entries of 128 KiB at most: the footer and the 5-row group,
+        // not the 1 MiB one (read batch by batch).
+        let small = BlockCache::new(1 << 20);
+        assert_eq!(
+            read(&store, &small, &block, vec![0]).unwrap(),
+            (n * (n - 1) / 2, n as usize)
+        );
+        assert_eq!(small.figures().entries, 2, "{:?}", small.figures());
+        assert!(small.figures().bytes < 64 << 10, "{:?}", small.figures());
+
+        // A consumer that takes one batch and goes: the read stops there.
+        let spec = ScanSpec {
+            table: def.clone(),
+            projection: Some(vec![0]),
+            row_ids: false,
+            nullable: false,
+            partitions: vec![],
+            blocks_total: 1,
+            blocks_skipped: 0,
+            predicate: None,
+            layout: ScanLayout::Unknown,
+            stats: None,
+        };
+        let schema = spec.output_schema();
+        for cache in [BlockCache::new(0), BlockCache::new(256 << 20)] {
+            let mut batches = 0;
+            let more = read_block(
+                &store,
+                Some(&cache),
+                &spec,
+                &schema,
+                &def.schema(),
+                None,
+                0,
+                &block,
+                1000,
+                &mut |_| {
+                    batches += 1;
+                    false
+                },
+            )
+            .unwrap();
+            assert!(!more);
+            assert_eq!(batches, 1);
+        }
     }
 }
