@@ -75,17 +75,7 @@ fn rewrite<'a>(
         if in_region(plan) {
             let mut leaves = Vec::new();
             flatten(plan, &mut leaves);
-            let mut inputs = Vec::with_capacity(leaves.len());
-            let mut changed = false;
-            for leaf in leaves {
-                match rewrite(leaf, planner, session).await {
-                    Some(new) => {
-                        changed = true;
-                        inputs.push(new);
-                    }
-                    None => inputs.push(leaf.clone()),
-                }
-            }
+            let (inputs, changed) = rewrite_each(leaves, planner, session).await;
             if inputs.len() >= 3
                 && let Some(better) = better_order(plan, &inputs, planner, session).await
             {
@@ -96,24 +86,33 @@ fn rewrite<'a>(
             }
             return rebuild(plan, &mut inputs.into_iter()).ok();
         }
-        let children = plan.inputs();
-        let mut new_children = Vec::with_capacity(children.len());
-        let mut changed = false;
-        for child in children {
-            match rewrite(child, planner, session).await {
-                Some(new) => {
-                    changed = true;
-                    new_children.push(new);
-                }
-                None => new_children.push(child.clone()),
-            }
-        }
+        let (new_children, changed) = rewrite_each(plan.inputs(), planner, session).await;
         if !changed {
             return None;
         }
         plan.with_new_exprs(plan.expressions(), new_children).ok()
     }
     .boxed()
+}
+
+/// Each of `plans` rewritten (or as it was), and whether any changed.
+async fn rewrite_each(
+    plans: Vec<&LogicalPlan>,
+    planner: &DefaultPhysicalPlanner,
+    session: &dyn Session,
+) -> (Vec<LogicalPlan>, bool) {
+    let mut out = Vec::with_capacity(plans.len());
+    let mut changed = false;
+    for plan in plans {
+        match rewrite(plan, planner, session).await {
+            Some(new) => {
+                changed = true;
+                out.push(new);
+            }
+            None => out.push(plan.clone()),
+        }
+    }
+    (out, changed)
 }
 
 /// Whether `new` outputs the columns of `old`: same qualifiers, names and types, in order.

@@ -733,14 +733,8 @@ mod tests {
         }
     }
 
-    /// Reads one block with `projection`, returning (sum of k if read, rows).
-    fn read(
-        store: &SliceStore,
-        cache: &BlockCache,
-        block: &ScanBlock,
-        projection: Vec<usize>,
-    ) -> Result<(i64, usize)> {
-        let spec = ScanSpec {
+    fn spec(projection: Vec<usize>) -> ScanSpec {
+        ScanSpec {
             table: table(),
             projection: Some(projection),
             row_ids: false,
@@ -751,7 +745,45 @@ mod tests {
             predicate: None,
             layout: ScanLayout::Unknown,
             stats: None,
-        };
+        }
+    }
+
+    /// A block of `n` rows (k = 0..n, s = `text(k)`) on slice 0, with `deletes` deleted.
+    fn stored_block(
+        store: &SliceStore,
+        n: i64,
+        text: fn(i64) -> String,
+        deletes: &[u64],
+    ) -> ScanBlock {
+        let def = table();
+        let batch = RecordBatch::try_new(
+            def.schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values((0..n).map(text))),
+            ],
+        )
+        .unwrap();
+        let (meta, bytes) = crate::block::encode_block(&def, &[batch]).unwrap();
+        store.put_block(0, &meta, &bytes).unwrap();
+        let delete_vector =
+            (!deletes.is_empty()).then(|| store.put_delete_vector(0, &meta, deletes).unwrap().id);
+        ScanBlock {
+            index: 0,
+            id: meta.id,
+            rows: meta.rows,
+            delete_vector,
+        }
+    }
+
+    /// Reads one block with `projection`, returning (sum of k if read, rows).
+    fn read(
+        store: &SliceStore,
+        cache: &BlockCache,
+        block: &ScanBlock,
+        projection: Vec<usize>,
+    ) -> Result<(i64, usize)> {
+        let spec = spec(projection);
         let schema = spec.output_schema();
         let (mut sum, mut rows) = (0, 0);
         read_block(
@@ -780,28 +812,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SliceStore::open(dir.path()).unwrap();
         let n = crate::block::ROW_GROUP_ROWS as i64 * 2 + 10;
-        let def = table();
-        let batch = RecordBatch::try_new(
-            def.schema(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(0..n)),
-                Arc::new(StringArray::from_iter_values(
-                    (0..n).map(|i| format!("v{}", i % 7)),
-                )),
-            ],
-        )
-        .unwrap();
-        let (meta, bytes) = crate::block::encode_block(&def, &[batch]).unwrap();
-        store.put_block(0, &meta, &bytes).unwrap();
-        let dv = store
-            .put_delete_vector(0, &meta, &[0, 5, n as u64 - 1])
-            .unwrap();
-        let block = ScanBlock {
-            index: 0,
-            id: meta.id.clone(),
-            rows: meta.rows,
-            delete_vector: Some(dv.id),
-        };
+        let block = stored_block(&store, n, |i| format!("v{}", i % 7), &[0, 5, n as u64 - 1]);
         let all = n * (n - 1) / 2 - 5 - (n - 1);
         let cache = BlockCache::new(256 << 20);
 
@@ -814,7 +825,7 @@ mod tests {
         assert!(cache.figures().entries >= 4, "{:?}", cache.figures());
 
         // The file gone, the cached column and a count(*) still answer, deletes applied.
-        std::fs::remove_file(store.block_path(0, &meta.id)).unwrap();
+        std::fs::remove_file(store.block_path(0, &block.id)).unwrap();
         assert_eq!(
             read(&store, &cache, &block, vec![0]).unwrap(),
             (all, n as usize - 3)
@@ -827,7 +838,7 @@ mod tests {
 
         // A column never read needs the file: its absence is an error, not empty rows.
         let err = read(&store, &cache, &block, vec![0, 1]).unwrap_err();
-        assert!(err.to_string().contains(&meta.id), "{err}");
+        assert!(err.to_string().contains(&block.id), "{err}");
         // And without a cache, the same.
         assert!(read(&store, &BlockCache::new(0), &block, vec![0]).is_err());
     }
@@ -837,25 +848,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SliceStore::open(dir.path()).unwrap();
         let n = crate::block::ROW_GROUP_ROWS as i64 + 5;
-        let def = table();
-        let batch = RecordBatch::try_new(
-            def.schema(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(0..n)),
-                Arc::new(StringArray::from_iter_values(
-                    (0..n).map(|i| format!("v{i}")),
-                )),
-            ],
-        )
-        .unwrap();
-        let (meta, bytes) = crate::block::encode_block(&def, &[batch]).unwrap();
-        store.put_block(0, &meta, &bytes).unwrap();
-        let block = ScanBlock {
-            index: 0,
-            id: meta.id.clone(),
-            rows: meta.rows,
-            delete_vector: None,
-        };
+        let block = stored_block(&store, n, |i| format!("v{i}"), &[]);
         // A 1 MiB cache keeps entries of 128 KiB at most: the footer and the 5-row group,
         // not the 1 MiB one (read batch by batch).
         let small = BlockCache::new(1 << 20);
@@ -867,18 +860,7 @@ mod tests {
         assert!(small.figures().bytes < 64 << 10, "{:?}", small.figures());
 
         // A consumer that takes one batch and goes: the read stops there.
-        let spec = ScanSpec {
-            table: def.clone(),
-            projection: Some(vec![0]),
-            row_ids: false,
-            nullable: false,
-            partitions: vec![],
-            blocks_total: 1,
-            blocks_skipped: 0,
-            predicate: None,
-            layout: ScanLayout::Unknown,
-            stats: None,
-        };
+        let spec = spec(vec![0]);
         let schema = spec.output_schema();
         for cache in [BlockCache::new(0), BlockCache::new(256 << 20)] {
             let mut batches = 0;
@@ -887,7 +869,7 @@ mod tests {
                 Some(&cache),
                 &spec,
                 &schema,
-                &def.schema(),
+                &table().schema(),
                 None,
                 0,
                 &block,
