@@ -38,11 +38,13 @@
 
 mod access;
 mod auth;
+mod broadcast_joins;
 mod casts;
 mod catalog;
 mod config;
 mod engine;
 mod error;
+mod estimates;
 mod explain;
 mod identity;
 mod join_order;

@@ -482,7 +482,7 @@ fn local_hash(
 
 /// Whether a single-partition subtree reads only DISTSTYLE ALL tables through slice-local
 /// operators: every node can run it against its own copy.
-fn reads_local_copies(plan: &Arc<dyn ExecutionPlan>) -> bool {
+pub(crate) fn reads_local_copies(plan: &Arc<dyn ExecutionPlan>) -> bool {
     fn walk(plan: &Arc<dyn ExecutionPlan>) -> bool {
         if let Some(scan) = plan.downcast_ref::<SliceScanExec>() {
             return scan.reads_local_copy();

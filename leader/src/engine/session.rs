@@ -142,9 +142,18 @@ impl Engine {
                 let mut rules: Vec<
                     Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>,
                 > = vec![Arc::new(crate::windows::HideWindowOrderings)];
-                rules.extend(
-                    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
-                );
+                for rule in
+                    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules
+                {
+                    let after = rule.name() == "join_selection";
+                    rules.push(rule);
+                    // Before the exchanges are placed: a join it changes gets its own.
+                    if after {
+                        rules.push(Arc::new(crate::broadcast_joins::BroadcastSmallSides {
+                            nodes: self.cluster.topology.nodes as usize,
+                        }));
+                    }
+                }
                 rules
             })
             .build();

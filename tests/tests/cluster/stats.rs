@@ -51,7 +51,7 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
     c.batch_execute(&format!(
         "CREATE TABLE k (id BIGINT, v BIGINT) DISTKEY(id);
          CREATE TABLE e (id BIGINT, x BIGINT, s VARCHAR(20)) DISTSTYLE EVEN;
-         INSERT INTO k SELECT value, value % 7 FROM generate_series(1, 200000);
+         INSERT INTO k SELECT value, value % 7 FROM generate_series(1, 750000);
          INSERT INTO e SELECT value, value, CASE WHEN value % 10 = 0 THEN NULL ELSE 'v' || (value % 50)::text END
            FROM generate_series(1, {n});"
     ))
@@ -86,11 +86,12 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
     .unwrap();
     assert_eq!(stats_off(&c, "e").await, 100.0);
     let join = "SELECT count(*) FROM k JOIN e ON k.id = e.id WHERE e.x <= 100";
-    // Without a range, the filter is thought to keep every row: too many to broadcast, so
-    // the side is redistributed onto the DISTKEY side.
+    // Without a range, the filter is thought to keep every row of `e` (1.4M stored, the
+    // deleted ones among them): too many to broadcast, and sending all of `k` to both
+    // nodes (1.5M rows) moves more than redistributing `e` onto the DISTKEY side.
     assert_eq!(join_label(&c, join).await, "[DS_DIST_OUTER]");
     assert!(estimate(&c, join, "XN Seq Scan on e").await > 128 * 1024);
-    assert_eq!(estimate(&c, join, "XN Seq Scan on k").await, 200_000);
+    assert_eq!(estimate(&c, join, "XN Seq Scan on k").await, 750_000);
     assert_eq!(one(&c, join).await, "100");
 
     c.batch_execute("ANALYZE e").await.unwrap();
@@ -196,16 +197,20 @@ async fn inner_joins_run_in_the_order_the_statistics_favour() {
         "CREATE TABLE f (id BIGINT, a INT, b INT, v INT) DISTKEY(id);
          CREATE TABLE d1 (a INT, tag VARCHAR(5)) DISTSTYLE EVEN;
          CREATE TABLE d2 (b INT, name VARCHAR(10)) DISTSTYLE EVEN;
+         CREATE TABLE d3 (a INT, tag VARCHAR(5)) DISTSTYLE EVEN;
+         CREATE TABLE s (sk INT, sn INT) DISTSTYLE EVEN;
+         CREATE TABLE n (nk INT, nname VARCHAR(5)) DISTSTYLE EVEN;
          INSERT INTO f SELECT value, value % 1000, value % 997, value % 13 FROM generate_series(1, 100000);
          INSERT INTO d1 SELECT value, CASE WHEN value % 100 = 0 THEN 'x' ELSE 'y' END FROM generate_series(0, 999);
          INSERT INTO d2 SELECT value, 'n' || value::text FROM generate_series(0, 999);
-         ANALYZE f; ANALYZE d1; ANALYZE d2;",
+         INSERT INTO d3 SELECT value, 't' || (value % 100)::text FROM generate_series(0, 999);
+         INSERT INTO s SELECT value, value % 25 FROM generate_series(0, 999);
+         INSERT INTO n SELECT value, 'n' || value::text FROM generate_series(0, 24);
+         ANALYZE f; ANALYZE d1; ANALYZE d2; ANALYZE d3; ANALYZE s; ANALYZE n;",
     )
     .await
     .unwrap();
-    // Which of d1 and d2 the plan joins first (the deeper join is listed later, but its
-    // inner scan comes before the other join's).
-    let first = |sql: String| {
+    let explain = |sql: String| {
         let c = &c;
         async move {
             let lines: Vec<String> = rows(c, &format!("EXPLAIN {sql}"))
@@ -213,19 +218,69 @@ async fn inner_joins_run_in_the_order_the_statistics_favour() {
                 .into_iter()
                 .filter_map(|r| r[0].clone())
                 .collect();
+            lines
+        }
+    };
+    // Which of two dimensions the plan joins first (the deeper join is listed later, but
+    // its inner scan comes before the other join's).
+    let first = |sql: String, x: &'static str, y: &'static str| {
+        let explain = &explain;
+        async move {
+            let lines = explain(sql).await;
             let at = |t: &str| {
                 lines
                     .iter()
                     .position(|l| l.contains(&format!("Seq Scan on {t} ")))
                     .unwrap_or_else(|| panic!("no scan of {t} in {lines:#?}"))
             };
-            if at("d1") < at("d2") { "d1" } else { "d2" }
+            if at(x) < at(y) { x } else { y }
         }
     };
     let poor = "FROM f JOIN d2 ON f.b = d2.b JOIN d1 ON f.a = d1.a WHERE d1.tag = 'x'";
     let good = "FROM f JOIN d1 ON f.a = d1.a JOIN d2 ON f.b = d2.b WHERE d1.tag = 'x'";
-    assert_eq!(first(format!("SELECT count(*) {poor}")).await, "d1");
-    assert_eq!(first(format!("SELECT count(*) {good}")).await, "d1");
+    assert_eq!(
+        first(format!("SELECT count(*) {poor}"), "d1", "d2").await,
+        "d1"
+    );
+    assert_eq!(
+        first(format!("SELECT count(*) {good}"), "d1", "d2").await,
+        "d1"
+    );
+
+    // A string equality keeps 1 row in ndv (here 1 in 100), not DataFusion's default
+    // 1 in 5, which would make `d3` look as big as `d2` (filtered to 20% by its range).
+    let by_name =
+        "FROM f JOIN d2 ON f.b = d2.b JOIN d3 ON f.a = d3.a WHERE d3.tag = 't7' AND d2.b < 200";
+    let by_name_good =
+        "FROM f JOIN d3 ON f.a = d3.a JOIN d2 ON f.b = d2.b WHERE d3.tag = 't7' AND d2.b < 200";
+    assert_eq!(
+        first(format!("SELECT count(*) {by_name}"), "d3", "d2").await,
+        "d3"
+    );
+    assert_eq!(
+        one(&c, &format!("SELECT count(*) {by_name}")).await,
+        one(&c, &format!("SELECT count(*) {by_name_good}")).await
+    );
+
+    // A chain whose small end is not the fact table: the filtered `n` joins `s` first,
+    // and only the few suppliers left meet `f` (the top join is then f's).
+    let chain = "FROM f JOIN s ON f.b = s.sk JOIN n ON s.sn = n.nk WHERE n.nname = 'n7'";
+    let top = explain(format!("SELECT count(*) {chain}"))
+        .await
+        .into_iter()
+        .find(|l| l.contains("Hash Cond"))
+        .expect("a hash join");
+    assert!(top.contains("\"outer\".b = \"inner\".sk"), "{top}");
+    let written = one(&c, &format!("SELECT count(*) {chain}")).await;
+    assert_eq!(
+        written,
+        one(
+            &c,
+            "SELECT count(*) FROM f WHERE b IN (SELECT sk FROM s WHERE sn = 7)"
+        )
+        .await
+    );
+    assert_eq!(written, "4012");
     // Two joins only: nothing to choose but the build sides.
     assert_eq!(
         one(&c, "SELECT count(*) FROM f JOIN d2 ON f.b = d2.b").await,
