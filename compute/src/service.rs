@@ -118,7 +118,7 @@ impl ComputeService {
         let exchanges = Arc::new(crate::exchange::ExchangeRegistry::default());
         // The block cache's share of the memory limit is not the queries'.
         let queries = opts.memory_limit - opts.block_cache;
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_extension(Arc::clone(&store))
             .with_extension(Arc::new(BlockCache::new(opts.block_cache)))
             .with_extension(Arc::new(LocalNode(opts.node)))
@@ -129,6 +129,13 @@ impl ComputeService {
                 queries,
                 opts.slices.len(),
             ));
+        // A partial aggregate that keeps more than half its rows as groups costs more
+        // than it saves: its rows pass on to the exchange as they are.
+        config
+            .options_mut()
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold =
+            crate::memory::SKIP_PARTIAL_AGGREGATION_RATIO;
         let runtime = crate::memory::runtime(queries, &opts.data_dir.join("spill"))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Stages name these functions; the plans are decoded with this context.

@@ -17,8 +17,8 @@
 //! exchanges, so every requirement above a changed join is worked out for the new mode.
 //! It changes only joins that may broadcast their build side (the join never emits a
 //! build row on its own: inner, right, right semi and anti; never a null-aware one),
-//! and only while the build side stays under [`MAX_BROADCAST_ROWS`], which every node
-//! then holds in a hash table.
+//! and only while the build side stays under [`MAX_BROADCAST_ROWS`] and
+//! [`MAX_BROADCAST_BYTES`], which every node then holds in a hash table.
 
 use std::sync::Arc;
 
@@ -35,6 +35,10 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitio
 
 /// The most rows a build side may have (as estimated) to be sent whole to every node.
 pub const MAX_BROADCAST_ROWS: usize = 1_000_000;
+
+/// The most bytes (as estimated from its rows and column types) a build side may have to
+/// be sent whole to every node: a collected build side cannot spill.
+pub const MAX_BROADCAST_BYTES: usize = 64 << 20;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -83,7 +87,9 @@ impl PhysicalOptimizerRule for BroadcastSmallSides {
             } else {
                 build.saturating_mul(self.nodes)
             };
-            if build > MAX_BROADCAST_ROWS || broadcast >= partitioned {
+            let bytes = build.saturating_mul(row_width(join.left().schema().as_ref()));
+            if build > MAX_BROADCAST_ROWS || bytes > MAX_BROADCAST_BYTES || broadcast >= partitioned
+            {
                 return Ok(Transformed::no(node));
             }
             let collect = join
@@ -115,6 +121,17 @@ fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
         Precision::Exact(n) | Precision::Inexact(n) => Some(n),
         Precision::Absent => None,
     }
+}
+
+/// A row's bytes in a hash table, roughly: fixed widths as they are, strings and other
+/// variable-width values at 32 bytes.
+fn row_width(schema: &datafusion::arrow::datatypes::Schema) -> usize {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().primitive_width().unwrap_or(32))
+        .sum::<usize>()
+        .max(1)
 }
 
 /// Whether `plan`'s rows already lie by `keys` (a DISTKEY scan on the join key).

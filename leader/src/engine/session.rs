@@ -114,6 +114,10 @@ impl Engine {
         opts.optimizer.enable_join_dynamic_filter_pushdown = false;
         opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
         opts.sql_parser.parse_float_as_decimal = true;
+        // As on the compute nodes, for the aggregates the leader runs itself.
+        opts.execution
+            .skip_partial_aggregation_probe_ratio_threshold =
+            blueshift_compute::memory::SKIP_PARTIAL_AGGREGATION_RATIO;
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(Arc::clone(&self.runtime))

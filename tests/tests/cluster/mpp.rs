@@ -405,6 +405,23 @@ async fn explain_analyze_and_svl_query_summary_show_what_moved() {
             ],
         ]
     );
+    // A partial aggregate whose groups are most of its rows (two in three here, every
+    // group on one slice) stops grouping and passes its rows on: grouping them cost
+    // more than redistributing them. DataFusion's own bar (4 in 5) would keep grouping.
+    c.batch_execute(
+        "CREATE TABLE g (d BIGINT, g BIGINT) DISTKEY(d);
+         INSERT INTO g SELECT value * 2 / 3, value * 2 / 3 FROM generate_series(1, 1200000);",
+    )
+    .await
+    .unwrap();
+    let grouped = "SELECT count(*) FROM (SELECT g, count(*) FROM g GROUP BY g) t";
+    let plan = explain(&c, &format!("ANALYZE {grouped}")).await;
+    let partial = plan
+        .lines()
+        .find(|l| l.contains("AggregateExec: mode=Partial, gby=[g@"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(figure(partial, "rows") > 960_000, "{partial}");
+    assert_eq!(one(&c, grouped).await, "800001");
 }
 
 /// A grouped side of a join reads only rows whose key the other side can match (the key

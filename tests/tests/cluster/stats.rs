@@ -119,6 +119,19 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
     assert_eq!(stats_off(&c, "e").await, 0.0);
     assert_eq!(stats_off(&c, "k").await, 0.0);
 
+    // Two EVEN sides, 200K and 665K rows: DataFusion would hash both (its build side is
+    // over 128K rows), moving 865K rows; sending the small side to both nodes moves 400K
+    // and leaves the large one where it is.
+    c.batch_execute(
+        "CREATE TABLE m (id BIGINT) DISTSTYLE EVEN;
+         INSERT INTO m SELECT value FROM generate_series(1, 200000);",
+    )
+    .await
+    .unwrap();
+    let both_even = "SELECT count(*) FROM m JOIN e ON m.id = e.id";
+    assert_eq!(join_label(&c, both_even).await, "[DS_BCAST_INNER]");
+    assert_eq!(one(&c, both_even).await, "165000");
+
     // Clear errors for what cannot be analyzed.
     c.batch_execute("CREATE VIEW ev AS SELECT * FROM e; CREATE USER bob PASSWORD 'Bob-Pw123'")
         .await
