@@ -24,13 +24,11 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::logical_expr::JoinType;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
-use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 
 /// The most rows a build side may have (as estimated) to be sent whole to every node.
@@ -113,14 +111,7 @@ impl PhysicalOptimizerRule for BroadcastSmallSides {
 
 /// The estimated rows of `plan`, with the filter estimates of [`crate::estimates`].
 fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
-    let refined = crate::estimates::refine(Arc::clone(plan)).ok()?;
-    let stats = StatisticsContext::new()
-        .compute(refined.as_ref(), &StatisticsArgs::new())
-        .ok()?;
-    match stats.num_rows {
-        Precision::Exact(n) | Precision::Inexact(n) => Some(n),
-        Precision::Absent => None,
-    }
+    crate::estimates::rows(&crate::estimates::statistics(plan)?)
 }
 
 /// A row's bytes in a hash table, roughly: fixed widths as they are, strings and other

@@ -32,7 +32,7 @@ use datafusion::physical_expr::intervals::utils::check_support;
 use datafusion::physical_expr::projection::ProjectionRef;
 use datafusion::physical_expr::{AnalysisContext, PhysicalExpr, analyze};
 use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
@@ -62,6 +62,24 @@ pub fn refine(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
         ))
     })
     .map(|t| t.data)
+}
+
+/// What DataFusion estimates for `plan` once its filters are [`refine`]d: the one place
+/// the join-order planner and the broadcast rule read their figures from.
+pub fn statistics(plan: &Arc<dyn ExecutionPlan>) -> Option<Statistics> {
+    let refined = refine(Arc::clone(plan)).ok()?;
+    let stats = StatisticsContext::new()
+        .compute(refined.as_ref(), &StatisticsArgs::new())
+        .ok()?;
+    Some(stats.as_ref().clone())
+}
+
+/// The estimated row count in `stats`, if there is one.
+pub fn rows(stats: &Statistics) -> Option<usize> {
+    match stats.num_rows {
+        Precision::Exact(n) | Precision::Inexact(n) => Some(n),
+        Precision::Absent => None,
+    }
 }
 
 /// A filter that is only estimated (see the module comment).

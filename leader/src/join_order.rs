@@ -33,7 +33,6 @@ use datafusion::common::{Column, NullEquality, Result};
 use datafusion::logical_expr::{
     Expr, Join, JoinConstraint, JoinType, LogicalPlan, LogicalPlanBuilder,
 };
-use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -243,14 +242,8 @@ async fn estimate(
         return None;
     }
     let physical = planner.create_physical_plan(plan, session).await.ok()?;
-    let physical = crate::estimates::refine(physical).ok()?;
-    let stats = StatisticsContext::new()
-        .compute(physical.as_ref(), &StatisticsArgs::new())
-        .ok()?;
-    let rows = match stats.num_rows {
-        Precision::Exact(n) | Precision::Inexact(n) => n as f64,
-        Precision::Absent => return None,
-    };
+    let stats = crate::estimates::statistics(&physical)?;
+    let rows = crate::estimates::rows(&stats)? as f64;
     let mut distinct = HashMap::new();
     for ((qualifier, field), column) in plan.schema().iter().zip(&stats.column_statistics) {
         if let Precision::Exact(n) | Precision::Inexact(n) = column.distinct_count {
