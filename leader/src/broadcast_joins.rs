@@ -15,10 +15,20 @@
 //!
 //! [`BroadcastSmallSides`] runs after DataFusion's join selection and before it adds the
 //! exchanges, so every requirement above a changed join is worked out for the new mode.
-//! It changes only joins that may broadcast their build side (the join never emits a
-//! build row on its own: inner, right, right semi and anti; never a null-aware one),
-//! and only while the build side stays under [`MAX_BROADCAST_ROWS`] and
-//! [`MAX_BROADCAST_BYTES`], which every node then holds in a hash table.
+//! It weighs three placements of each partitioned join by the rows they move, with the
+//! filter estimates of [`crate::estimates`] (which DataFusion's join selection lacks):
+//!
+//! - keep it partitioned, with the smaller side as the build side (swapping the sides
+//!   when DataFusion's own estimates put the larger one there);
+//! - broadcast the left (build) side, when the join never emits a build row on its own
+//!   (inner, right, right semi and anti);
+//! - swap the sides and broadcast the old right side, when that side is the one the join
+//!   only tests (inner, left, left semi and anti): `orders ⋈ (lineitem ⋈ supplier)` with
+//!   a small right side leaves orders where they are.
+//!
+//! Never a null-aware join (its build side must be seen whole), and a broadcast side stays
+//! under [`MAX_BROADCAST_ROWS`] and [`MAX_BROADCAST_BYTES`], which every node then holds in
+//! a hash table.
 
 use std::sync::Arc;
 
@@ -57,45 +67,27 @@ impl PhysicalOptimizerRule for BroadcastSmallSides {
             let Some(join) = node.downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
             };
-            if *join.partition_mode() != PartitionMode::Partitioned
-                || join.null_aware
-                || !matches!(
-                    join.join_type(),
-                    JoinType::Inner | JoinType::Right | JoinType::RightSemi | JoinType::RightAnti
-                )
-            {
+            if *join.partition_mode() != PartitionMode::Partitioned || join.null_aware {
                 return Ok(Transformed::no(node));
             }
-            let (Some(build), Some(probe)) = (rows(join.left()), rows(join.right())) else {
+            let (Some(left), Some(right)) = (rows(join.left()), rows(join.right())) else {
                 return Ok(Transformed::no(node));
             };
-            let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
-            let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
-            let partitioned = if hashed_on(join.left(), &left_keys) {
-                0
-            } else {
-                build
-            } + if hashed_on(join.right(), &right_keys) {
-                0
-            } else {
-                probe
-            };
-            let broadcast = if crate::stages::reads_local_copies(join.left()) {
-                0
-            } else {
-                build.saturating_mul(self.nodes)
-            };
-            let bytes = build.saturating_mul(row_width(join.left().schema().as_ref()));
-            if build > MAX_BROADCAST_ROWS || bytes > MAX_BROADCAST_BYTES || broadcast >= partitioned
-            {
-                return Ok(Transformed::no(node));
+            match self.choose(join, left, right) {
+                Choice::Keep => Ok(Transformed::no(node)),
+                Choice::Swap => Ok(Transformed::yes(
+                    join.swap_inputs(PartitionMode::Partitioned)?,
+                )),
+                Choice::BroadcastLeft => Ok(Transformed::yes(
+                    join.builder()
+                        .with_partition_mode(PartitionMode::CollectLeft)
+                        .reset_state()
+                        .build_exec()?,
+                )),
+                Choice::BroadcastRight => Ok(Transformed::yes(
+                    join.swap_inputs(PartitionMode::CollectLeft)?,
+                )),
             }
-            let collect = join
-                .builder()
-                .with_partition_mode(PartitionMode::CollectLeft)
-                .reset_state()
-                .build_exec()?;
-            Ok(Transformed::yes(collect))
         })
         .map(|t| t.data)
     }
@@ -109,8 +101,96 @@ impl PhysicalOptimizerRule for BroadcastSmallSides {
     }
 }
 
+/// What [`BroadcastSmallSides`] does with one partitioned join.
+#[derive(Debug, PartialEq)]
+enum Choice {
+    Keep,
+    /// Stay partitioned, with the smaller side (by our estimates) as the build side.
+    Swap,
+    BroadcastLeft,
+    /// Swap the sides, then broadcast the new build side (the old right).
+    BroadcastRight,
+}
+
+impl BroadcastSmallSides {
+    /// The cheapest placement of `join` by rows moved, given its sides' estimated rows.
+    fn choose(&self, join: &HashJoinExec, left: usize, right: usize) -> Choice {
+        let on = join.on();
+        let left_keys: Vec<_> = on.iter().map(|(l, _)| Arc::clone(l)).collect();
+        let right_keys: Vec<_> = on.iter().map(|(_, r)| Arc::clone(r)).collect();
+        let partitioned = if hashed_on(join.left(), &left_keys) {
+            0
+        } else {
+            left
+        } + if hashed_on(join.right(), &right_keys) {
+            0
+        } else {
+            right
+        };
+        let swappable = matches!(
+            join.join_type(),
+            JoinType::Inner
+                | JoinType::Left
+                | JoinType::Right
+                | JoinType::Full
+                | JoinType::LeftSemi
+                | JoinType::RightSemi
+                | JoinType::LeftAnti
+                | JoinType::RightAnti
+        );
+        // A broadcast build side is probed on every node, so the join may only test it:
+        // it must never emit a build row on its own.
+        let left_broadcast = matches!(
+            join.join_type(),
+            JoinType::Inner | JoinType::Right | JoinType::RightSemi | JoinType::RightAnti
+        )
+        .then(|| self.broadcast_cost(join.left(), left))
+        .flatten();
+        let right_broadcast = (swappable
+            && matches!(
+                join.join_type(),
+                JoinType::Inner | JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti
+            ))
+        .then(|| self.broadcast_cost(join.right(), right))
+        .flatten();
+        tracing::debug!(
+            left,
+            right,
+            partitioned,
+            ?left_broadcast,
+            ?right_broadcast,
+            "broadcast rule"
+        );
+        let best = [
+            (left_broadcast, Choice::BroadcastLeft),
+            (right_broadcast, Choice::BroadcastRight),
+        ]
+        .into_iter()
+        .filter_map(|(cost, choice)| cost.filter(|c| *c < partitioned).map(|c| (c, choice)))
+        .min_by_key(|(cost, _)| *cost);
+        match best {
+            Some((_, choice)) => choice,
+            // Partitioned: hash the smaller side, as DataFusion would with these estimates.
+            None if swappable && left > right => Choice::Swap,
+            None => Choice::Keep,
+        }
+    }
+
+    /// The rows broadcasting `side` (of `rows` rows) moves, if it may be broadcast at all.
+    fn broadcast_cost(&self, side: &Arc<dyn ExecutionPlan>, rows: usize) -> Option<usize> {
+        let bytes = rows.saturating_mul(row_width(side.schema().as_ref()));
+        if rows > MAX_BROADCAST_ROWS || bytes > MAX_BROADCAST_BYTES {
+            return None;
+        }
+        if crate::stages::reads_local_copies(side) {
+            return Some(0);
+        }
+        Some(rows.saturating_mul(self.nodes))
+    }
+}
+
 /// The estimated rows of `plan`, with the filter estimates of [`crate::estimates`].
-fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
+pub(crate) fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
     crate::estimates::rows(&crate::estimates::statistics(plan)?)
 }
 
@@ -126,7 +206,7 @@ fn row_width(schema: &datafusion::arrow::datatypes::Schema) -> usize {
 }
 
 /// Whether `plan`'s rows already lie by `keys` (a DISTKEY scan on the join key).
-fn hashed_on(plan: &Arc<dyn ExecutionPlan>, keys: &[Arc<dyn PhysicalExpr>]) -> bool {
+pub(crate) fn hashed_on(plan: &Arc<dyn ExecutionPlan>, keys: &[Arc<dyn PhysicalExpr>]) -> bool {
     match plan.output_partitioning() {
         Partitioning::Hash(exprs, _) => {
             exprs.len() == keys.len() && exprs.iter().zip(keys).all(|(a, b)| a.eq(b))

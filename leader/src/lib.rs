@@ -56,6 +56,7 @@ mod push_down;
 mod reduce_groups;
 mod run;
 mod schema;
+mod semi_join_reduction;
 mod server;
 mod snapshots;
 mod sql_split;

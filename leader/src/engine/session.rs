@@ -153,8 +153,12 @@ impl Engine {
                     rules.push(rule);
                     // Before the exchanges are placed: a join it changes gets its own.
                     if after {
+                        let nodes = self.cluster.topology.nodes as usize;
                         rules.push(Arc::new(crate::broadcast_joins::BroadcastSmallSides {
-                            nodes: self.cluster.topology.nodes as usize,
+                            nodes,
+                        }));
+                        rules.push(Arc::new(crate::semi_join_reduction::ReduceProbeSides {
+                            nodes,
                         }));
                     }
                 }

@@ -131,6 +131,44 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
     let both_even = "SELECT count(*) FROM m JOIN e ON m.id = e.id";
     assert_eq!(join_label(&c, both_even).await, "[DS_BCAST_INNER]");
     assert_eq!(one(&c, both_even).await, "165000");
+    // A left join keeps every row of `e`, so `e` cannot be the broadcast side; `m` can,
+    // once the sides are swapped (a right join with `m` as its build side).
+    let left_join = "SELECT count(*), count(m.id) FROM e LEFT JOIN m ON e.id = m.id";
+    assert_eq!(join_label(&c, left_join).await, "[DS_BCAST_INNER]");
+    assert_eq!(
+        rows(&c, left_join).await[0],
+        [Some("665000".to_string()), Some("165000".to_string())]
+    );
+
+    // EXISTS and NOT EXISTS against the large side: the few keys of the small side go to
+    // every node first, and only the rows of `e` that have one of them are redistributed.
+    c.batch_execute(
+        "CREATE TABLE g (id BIGINT, g INT) DISTSTYLE EVEN;
+         INSERT INTO g SELECT value, value % 100 FROM generate_series(1, 200000);",
+    )
+    .await
+    .unwrap();
+    let exists = |not: &str| {
+        format!(
+            "SELECT count(*) FROM g WHERE g.g = 0 AND {not} EXISTS \
+             (SELECT 1 FROM e WHERE e.id = g.id AND e.x > 0)"
+        )
+    };
+    for (not, count) in [("", "1650"), ("NOT", "350")] {
+        let sql = exists(not);
+        let plan: Vec<String> = rows(&c, &format!("EXPLAIN {sql}"))
+            .await
+            .into_iter()
+            .filter_map(|r| r[0].clone())
+            .collect();
+        assert!(
+            plan.iter().any(|l| l.contains("join_type=RightSemi")
+                && l.contains("__reduction_key_0")
+                && l.ends_with("[DS_BCAST_INNER]")),
+            "{plan:#?}"
+        );
+        assert_eq!(one(&c, &sql).await, count, "{sql}");
+    }
 
     // Clear errors for what cannot be analyzed.
     c.batch_execute("CREATE VIEW ev AS SELECT * FROM e; CREATE USER bob PASSWORD 'Bob-Pw123'")
