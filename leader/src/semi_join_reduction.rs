@@ -40,6 +40,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
@@ -150,6 +151,9 @@ impl ReduceProbeSides {
             .enumerate()
             .map(|(i, k)| ProjectionExpr::new(Arc::clone(k), format!("__reduction_key_{i}")))
             .collect();
+        // A copy with its own run state: a collect-left join shares its build side with
+        // every clone until reset, and two occurrences must not share one.
+        let source = reset_plan_states(source)?;
         let key_columns = ProjectionExec::try_new(projected, source)?;
         let on = probe_keys
             .iter()
