@@ -26,6 +26,7 @@ mod cancel;
 mod client;
 mod codec;
 mod config;
+mod conjunction;
 mod error;
 mod exchange;
 mod load;

@@ -169,11 +169,9 @@ impl ComputeService {
     )> {
         let ctx = self.task_ctx();
         let plan = self.stages.get(ticket, || {
-            Ok(physical_plan_from_bytes_with_extension_codec(
-                &ticket.plan,
-                &ctx,
-                &BlueshiftCodec,
-            )?)
+            let plan =
+                physical_plan_from_bytes_with_extension_codec(&ticket.plan, &ctx, &BlueshiftCodec)?;
+            Ok(crate::conjunction::split_filters(plan)?)
         })?;
         if ticket.exchange {
             let exchange = plan
