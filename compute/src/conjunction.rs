@@ -43,11 +43,15 @@ use datafusion::physical_plan::{ChildrenPropertiesMode, ExecutionPlan, ReplaceCh
 /// `plan` with every filter whose predicate is an AND of two or more conjuncts evaluating
 /// them as a [`Conjunction`].
 ///
-/// A plan that is an exchange (a producer's ticket) has its input rewritten: this node runs
-/// it. Below that, an exchange's input is another stage, which its producers run (and
-/// rewrite) from the plan the consumer sends them, so it stays as written.
-pub fn split_filters(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    if let Some(exchange) = plan.downcast_ref::<crate::exchange::ExchangeExec>() {
+/// For a producer's ticket (`producer`: the plan is the exchange it feeds), the exchange's
+/// input is rewritten: this node runs it. Anywhere else an exchange's input is another
+/// stage, which its producers run (and rewrite) from the plan the consumer encodes and
+/// sends them, so it stays as written (a `Conjunction` has no encoding).
+pub fn split_filters(
+    plan: Arc<dyn ExecutionPlan>,
+    producer: bool,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if producer && let Some(exchange) = plan.downcast_ref::<crate::exchange::ExchangeExec>() {
         let input = split_below(Arc::clone(exchange.input()))?;
         return plan.replace_children(
             vec![input],
@@ -69,23 +73,51 @@ fn split_below(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
             return Ok(Transformed::no(node));
         };
         let schema = filter.input().schema();
-        let mut parts: Vec<(u8, Arc<dyn PhysicalExpr>)> = split_conjunction(filter.predicate())
+        // Column equalities stay plain AND conjuncts: DataFusion reads constants and
+        // equal columns off them, and the operators above rely on those.
+        let (equalities, mut parts): (Vec<_>, Vec<_>) = split_conjunction(filter.predicate())
             .into_iter()
             .map(|p| (class(p, &schema), Arc::clone(p)))
-            .collect();
+            .partition(|(_, p)| is_column_equality(p));
         if parts.len() < 2 {
             return Ok(Transformed::no(node));
         }
         parts.sort_by_key(|(class, _)| *class);
-        let conjunction = Conjunction {
+        let conjunction: Arc<dyn PhysicalExpr> = Arc::new(Conjunction {
             parts: parts.into_iter().map(|(_, p)| p).collect(),
-        };
+        });
+        let predicate = equalities.into_iter().fold(conjunction, |acc, (_, e)| {
+            Arc::new(BinaryExpr::new(acc, Operator::And, e)) as Arc<dyn PhysicalExpr>
+        });
         let rebuilt = FilterExecBuilder::from(filter)
-            .with_predicate(Arc::new(conjunction))
+            .with_predicate(predicate)
             .build()?;
+        // Constants DataFusion finds from ranges (`a >= 5 AND a <= 5`) would be lost in
+        // the conjunction: where anything the operators above see changes, the filter
+        // stays as written.
+        let same = |f: &FilterExec| {
+            let p = f.properties();
+            (
+                p.equivalence_properties().to_string(),
+                format!("{:?}", p.output_ordering()),
+                format!("{:?}", p.output_partitioning()),
+            )
+        };
+        if same(&rebuilt) != same(filter) {
+            return Ok(Transformed::no(node));
+        }
         Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>))
     })
     .map(|t| t.data)
+}
+
+/// `col = expr` or `expr = col`: what DataFusion takes equal columns and constants from.
+fn is_column_equality(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    expr.downcast_ref::<BinaryExpr>().is_some_and(|b| {
+        *b.op() == Operator::Eq
+            && (b.left().downcast_ref::<Column>().is_some()
+                || b.right().downcast_ref::<Column>().is_some())
+    })
 }
 
 /// Which conjuncts go first: 0 fixed-width comparisons that cannot fail, 1 such
@@ -143,7 +175,8 @@ fn cannot_fail(expr: &Arc<dyn PhysicalExpr>) -> bool {
         return cannot_fail(l.expr()) && l.list().iter().all(cannot_fail);
     }
     if let Some(l) = expr.downcast_ref::<LikeExpr>() {
-        return cannot_fail(l.expr()) && cannot_fail(l.pattern());
+        // A pattern from a column could be one the matcher cannot build.
+        return cannot_fail(l.expr()) && l.pattern().downcast_ref::<Literal>().is_some();
     }
     false
 }
@@ -170,6 +203,12 @@ impl fmt::Display for Conjunction {
 /// The rows where `value` is TRUE.
 fn true_rows(value: ColumnarValue, rows: usize) -> Result<BooleanBuffer> {
     let array: ArrayRef = value.into_array(rows)?;
+    if array.len() != rows {
+        return Err(datafusion::error::DataFusionError::Internal(format!(
+            "a filter conjunct gave {} values for {rows} rows",
+            array.len()
+        )));
+    }
     let array = array.as_boolean_opt().ok_or_else(|| {
         datafusion::error::DataFusionError::Internal(format!(
             "a filter conjunct gave {} instead of booleans",
@@ -285,9 +324,10 @@ mod tests {
         let a = || col("a", &schema).unwrap();
         let s = || col("s", &schema).unwrap();
         let cmp = |l, op, r| binary(l, op, r, &schema).unwrap();
-        // Selective first (a < 10), then a string part, then a part that could fail.
+        // Selective first (a < 10), then a string part, then a part that could fail, and
+        // an equality that stays a plain AND conjunct.
         let parts = [
-            cmp(s(), Operator::Eq, lit("v1")),
+            cmp(s(), Operator::Gt, lit("v0")),
             cmp(a(), Operator::Lt, lit(10i64)),
             cmp(
                 cmp(a(), Operator::Divide, lit(2i64)),
@@ -295,6 +335,7 @@ mod tests {
                 lit(1i64),
             ),
             cmp(a(), Operator::NotEq, lit(ScalarValue::Int64(None))),
+            cmp(s(), Operator::Eq, lit("v1")),
         ];
         for n in 2..=parts.len() {
             let written = parts[1..n].iter().fold(Arc::clone(&parts[0]), |acc, p| {
@@ -309,10 +350,15 @@ mod tests {
             )
             .build()
             .unwrap();
-            let split = split_filters(Arc::new(filter)).unwrap();
+            let split = split_filters(Arc::new(filter), false).unwrap();
             let filter = split.downcast_ref::<FilterExec>().unwrap();
-            let conjunction = filter.predicate().downcast_ref::<Conjunction>().unwrap();
-            assert_eq!(conjunction.parts.len(), n);
+            let mut predicate = Arc::clone(filter.predicate());
+            while let Some(and) = predicate.downcast_ref::<BinaryExpr>() {
+                assert_eq!(and.right().to_string(), "s@1 = v1");
+                predicate = Arc::clone(and.left());
+            }
+            let conjunction = predicate.downcast_ref::<Conjunction>().unwrap();
+            assert_eq!(conjunction.parts.len(), n.min(4));
             // The fixed-width comparison leads, the one that could fail comes last.
             assert_eq!(conjunction.parts[0].to_string(), "a@0 < 10");
             let got = true_rows(filter.predicate().evaluate(&batch).unwrap(), 100).unwrap();

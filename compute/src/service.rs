@@ -171,7 +171,7 @@ impl ComputeService {
         let plan = self.stages.get(ticket, || {
             let plan =
                 physical_plan_from_bytes_with_extension_codec(&ticket.plan, &ctx, &BlueshiftCodec)?;
-            Ok(crate::conjunction::split_filters(plan)?)
+            Ok(crate::conjunction::split_filters(plan, ticket.exchange)?)
         })?;
         if ticket.exchange {
             let exchange = plan

@@ -322,6 +322,19 @@ async fn joined_writes_and_leader_joins_stay_exact() {
         .await,
         "400000"
     );
+
+    // A join whose condition needs the leader gathers its redistributed sides there: the
+    // stages the leader asks for end in an exchange, and their filters (two ranges each)
+    // are sent on to the producers as written.
+    let leader_join = "SELECT count(*) FROM l1 JOIN l2 ON l1.k = l2.k \
+         AND pg_size_pretty(l1.k + l2.k) <> 'x' \
+         WHERE l1.k > 10 AND l1.k <= 190000 AND l2.k > 5 AND l2.k <= 195000";
+    let plan = explain(&c, leader_join).await;
+    assert!(
+        plan.contains("On the leader") && plan.contains("Distribute by k"),
+        "{plan}"
+    );
+    assert_eq!(one(&c, leader_join).await, "189990");
 }
 
 /// EXPLAIN ANALYZE and svl_query_summary show what the nodes measured: the rows and bytes
