@@ -13,6 +13,7 @@
 //!   mask = all rows
 //!   for each conjunct, cheapest class first (stable within a class):
 //!     comparisons that cannot fail:  evaluated on the whole batch, mask &= result
+//!                                    (on the kept rows only once mask keeps under 1/5)
 //!     anything else:                 evaluated on the rows mask keeps, scattered back
 //!   a row passes when every conjunct is TRUE (NULL counts as FALSE, as in WHERE)
 //! ```
@@ -83,9 +84,9 @@ fn split_below(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
             return Ok(Transformed::no(node));
         }
         parts.sort_by_key(|(class, _)| *class);
-        let conjunction: Arc<dyn PhysicalExpr> = Arc::new(Conjunction {
-            parts: parts.into_iter().map(|(_, p)| p).collect(),
-        });
+        let conjunction: Arc<dyn PhysicalExpr> = Arc::new(Conjunction::new(
+            parts.into_iter().map(|(_, p)| p).collect(),
+        ));
         let predicate = equalities.into_iter().fold(conjunction, |acc, (_, e)| {
             Arc::new(BinaryExpr::new(acc, Operator::And, e)) as Arc<dyn PhysicalExpr>
         });
@@ -186,6 +187,15 @@ fn cannot_fail(expr: &Arc<dyn PhysicalExpr>) -> bool {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Conjunction {
     parts: Vec<Arc<dyn PhysicalExpr>>,
+    /// Per part: whether it cannot fail, so it may run on rows earlier parts dropped.
+    safe: Vec<bool>,
+}
+
+impl Conjunction {
+    fn new(parts: Vec<Arc<dyn PhysicalExpr>>) -> Self {
+        let safe = parts.iter().map(cannot_fail).collect();
+        Conjunction { parts, safe }
+    }
 }
 
 impl fmt::Display for Conjunction {
@@ -233,7 +243,7 @@ impl PhysicalExpr for Conjunction {
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         let rows = batch.num_rows();
         let mut mask: Option<BooleanBuffer> = None;
-        for part in &self.parts {
+        for (part, safe) in self.parts.iter().zip(&self.safe) {
             let Some(kept) = &mask else {
                 mask = Some(true_rows(part.evaluate(batch)?, rows)?);
                 continue;
@@ -242,7 +252,7 @@ impl PhysicalExpr for Conjunction {
             if selected == 0 {
                 break;
             }
-            let whole = cannot_fail(part) && selected * 5 >= rows;
+            let whole = *safe && selected * 5 >= rows;
             mask = Some(if whole {
                 kept & &true_rows(part.evaluate(batch)?, rows)?
             } else {
@@ -273,7 +283,7 @@ impl PhysicalExpr for Conjunction {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        Ok(Arc::new(Conjunction { parts: children }))
+        Ok(Arc::new(Conjunction::new(children)))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -386,9 +396,7 @@ mod tests {
             &schema,
         )
         .unwrap();
-        let conjunction = Conjunction {
-            parts: vec![guard, risky],
-        };
+        let conjunction = Conjunction::new(vec![guard, risky]);
         let kept = true_rows(conjunction.evaluate(&batch).unwrap(), 100).unwrap();
         // a in 1..40, not a multiple of 7.
         assert_eq!(

@@ -196,7 +196,7 @@ pub(crate) fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
 
 /// A row's bytes in a hash table, roughly: fixed widths as they are, strings and other
 /// variable-width values at 32 bytes.
-fn row_width(schema: &datafusion::arrow::datatypes::Schema) -> usize {
+pub(crate) fn row_width(schema: &datafusion::arrow::datatypes::Schema) -> usize {
     schema
         .fields()
         .iter()
