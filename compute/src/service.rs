@@ -116,6 +116,7 @@ impl ComputeService {
     pub fn new(opts: ComputeNodeOpts) -> Result<Self> {
         let store = Arc::new(SliceStore::open(&opts.data_dir)?);
         let exchanges = Arc::new(crate::exchange::ExchangeRegistry::default());
+        let telemetry = Arc::new(crate::telemetry::Telemetry::default());
         // The block cache's share of the memory limit is not the queries'.
         let queries = opts.memory_limit - opts.block_cache;
         let mut config = SessionConfig::new()
@@ -123,6 +124,7 @@ impl ComputeService {
             .with_extension(Arc::new(BlockCache::new(opts.block_cache)))
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_extension(Arc::clone(&exchanges))
+            .with_extension(Arc::clone(&telemetry))
             .with_target_partitions(1)
             .with_batch_size(crate::memory::batch_rows(queries, opts.slices.len()))
             .with_sort_spill_reservation_bytes(crate::memory::merge_reserve(
@@ -147,7 +149,7 @@ impl ComputeService {
             ctx,
             stages: Arc::new(StageCache::default()),
             exchanges,
-            telemetry: Arc::default(),
+            telemetry,
             runs: Arc::default(),
         })
     }

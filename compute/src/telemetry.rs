@@ -142,17 +142,36 @@ impl<S> Measured<S> {
     }
 }
 
-impl<S, E> Stream for Measured<S>
+/// What a stream's item put on the network.
+pub trait Sent {
+    fn sent_bytes(&self) -> u64;
+}
+
+impl Sent for FlightData {
+    fn sent_bytes(&self) -> u64 {
+        (self.data_header.len() + self.data_body.len()) as u64
+    }
+}
+
+/// A batch handed over in the process (an exchange's consumer on a producer node).
+impl Sent for arrow::array::RecordBatch {
+    fn sent_bytes(&self) -> u64 {
+        0
+    }
+}
+
+impl<S, T, E> Stream for Measured<S>
 where
-    S: Stream<Item = Result<FlightData, E>> + Unpin,
+    S: Stream<Item = Result<T, E>> + Unpin,
+    T: Sent,
 {
-    type Item = Result<FlightData, E>;
+    type Item = Result<T, E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         match &polled {
             Poll::Ready(Some(Ok(data))) => {
-                self.figures.bytes += (data.data_header.len() + data.data_body.len()) as u64;
+                self.figures.bytes += data.sent_bytes();
             }
             Poll::Ready(_) => self.finish(),
             Poll::Pending => {}

@@ -16,8 +16,9 @@
 //! A third form sends every row to one consumer, slice 0 on node 0 (`single`).
 //!
 //! [`ExchangeExec`] is both sides. Its child is the producer stage. On a consumer node,
-//! `execute(c)` sends a `do_get` to every producer node at once (so every producer learns
-//! of every consumer, and a consumer that goes away closes its stream) and merges the
+//! `execute(c)` sends a `do_get` to every other producer node at once (so every producer
+//! learns of every consumer, and a consumer that goes away closes its stream), takes its
+//! own node's share in the process (no encoding, no call to itself), and merges the
 //! answers through a bounded channel. On a producer node the first such call starts the
 //! stage's local partitions once (an entry in the node's [`ExchangeRegistry`]); each
 //! partition's rows are split by [`hash_rows`] modulo the consumer count (the very hash
@@ -57,6 +58,7 @@ use tokio::sync::mpsc;
 use crate::client::ComputeClient;
 use crate::codec::BlueshiftCodec;
 use crate::protocol::StageTicket;
+use crate::telemetry::{After, Measured, RowCount, StreamFigures, Telemetry, operator_figures};
 
 /// Batches a producer may have queued for one consumer before it waits.
 const BUFFERED_BATCHES: usize = 2;
@@ -133,6 +135,8 @@ pub struct ExchangeExec {
     keys: Vec<Arc<dyn PhysicalExpr>>,
     spec: ExchangeSpec,
     encoded: OnceLock<std::result::Result<Bytes, String>>,
+    /// The producer stage as this node runs it, for a consumer on a producer node.
+    local: OnceLock<std::result::Result<Arc<dyn ExecutionPlan>, String>>,
     metrics: ExecutionPlanMetricsSet,
     cache: Arc<PlanProperties>,
 }
@@ -211,6 +215,7 @@ impl ExchangeExec {
             keys,
             spec,
             encoded: OnceLock::new(),
+            local: OnceLock::new(),
             metrics: ExecutionPlanMetricsSet::new(),
             cache: Arc::new(cache),
         }
@@ -249,6 +254,78 @@ impl ExchangeExec {
                     self.spec.id
                 ))
             })
+    }
+
+    /// The producer side as a `do_get` from another node would run it here (its filters
+    /// split conjunct by conjunct), for a consumer on a node that produces too: its share
+    /// of the rows is handed over in the process, not encoded and sent to itself.
+    fn local_producer(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        self.local
+            .get_or_init(|| {
+                crate::conjunction::split_filters(self.same(), true).map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| DataFusionError::Internal(format!("exchange {}: {e}", self.spec.id)))
+    }
+
+    /// This node's rows for `consumer`, read in the process: measured like a stream
+    /// served to another node (no bytes cross the network), and the producers' figures
+    /// read when it ends if they ran from this plan.
+    fn pull_local(
+        &self,
+        builder: &mut RecordBatchReceiverStreamBuilder,
+        consumer: usize,
+        node: u32,
+        context: Arc<TaskContext>,
+        rows: datafusion::physical_plan::metrics::Count,
+    ) -> Result<()> {
+        let plan = self.local_producer()?;
+        let producer = plan.downcast_ref::<ExchangeExec>().ok_or_else(|| {
+            DataFusionError::Internal(format!("exchange {}: no producer plan", self.spec.id))
+        })?;
+        let stream = producer.produce(consumer, Arc::clone(&context))?;
+        let counted = RowCount::default();
+        let counter = counted.clone();
+        let stream = stream.inspect(move |b| {
+            if let Ok(b) = b {
+                counter.add(b.num_rows());
+            }
+        });
+        let stream: std::pin::Pin<Box<dyn futures::Stream<Item = Result<RecordBatch>> + Send>> =
+            match context.session_config().get_extension::<Telemetry>() {
+                Some(telemetry) => {
+                    let figures = StreamFigures {
+                        boundary: self.spec.id.clone(),
+                        label: if self.spec.broadcast { "bcast" } else { "dist" }.into(),
+                        node,
+                        partition: consumer as u32,
+                        ..Default::default()
+                    };
+                    let input = Arc::clone(producer.input());
+                    let after: After = Box::new(move || operator_figures(&input, None));
+                    Box::pin(Measured::new(
+                        stream,
+                        figures,
+                        counted,
+                        Some(after),
+                        telemetry,
+                    ))
+                }
+                None => Box::pin(stream),
+            };
+        let tx = builder.tx();
+        builder.spawn(async move {
+            let mut stream = stream;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows.add(batch.num_rows());
+                if tx.send(Ok(batch)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        Ok(())
     }
 
     /// The nodes that run a partition of the producer stage.
@@ -582,8 +659,22 @@ impl ExecutionPlan for ExchangeExec {
         let timeout = Duration::from_secs(self.spec.timeout_secs.max(1));
         let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), BUFFERED_BATCHES);
+        let local = context
+            .session_config()
+            .get_extension::<ExchangeRegistry>()
+            .and_then(|_| local_node(&context).ok());
         // Every producer node is asked at once, so each learns of this consumer now.
         for node in self.producer_nodes() {
+            if Some(node) == local {
+                self.pull_local(
+                    &mut builder,
+                    consumer,
+                    node,
+                    Arc::clone(&context),
+                    rows.clone(),
+                )?;
+                continue;
+            }
             let client = crate::write::peer(&self.spec.nodes, node, timeout)?;
             let ticket = StageTicket {
                 plan: plan.to_vec(),

@@ -385,7 +385,10 @@ async fn explain_analyze_and_svl_query_summary_show_what_moved() {
     for scan in scans {
         assert_eq!(figure(scan, "rows"), 200_000, "{scan}");
     }
-    assert!(sent.iter().map(|l| figure(l, "bytes")).sum::<u64>() > 200_000 * 8);
+    // Bytes are what crossed the network: a node hands the rows for its own slices over
+    // in the process, so about half of them (those bound for the other node) count.
+    let bytes = sent.iter().map(|l| figure(l, "bytes")).sum::<u64>();
+    assert!(bytes > 80_000 * 8 && bytes < 200_000 * 8, "{plan}");
 
     assert_eq!(one(&c, join).await, "200000");
     let query = one(
