@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use blueshift_storage::{ScanSpec, SliceScanExec};
 
-use crate::exchange::{ExchangeExec, ExchangeSpec};
+use crate::exchange::{ExchangeExec, ExchangeSpec, KeysExec};
 use crate::write::{WriteExec, WriteSpec};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -20,6 +20,7 @@ use prost::Message;
 const TAG_SLICE_SCAN: u8 = 1;
 const TAG_WRITE: u8 = 2;
 const TAG_EXCHANGE: u8 = 3;
+const TAG_KEYS: u8 = 4;
 
 /// Splits a u32-length-prefixed piece off the front of `buf`.
 fn piece(buf: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -89,6 +90,25 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
                 }
                 Ok(Arc::new(ExchangeExec::new(Arc::clone(input), keys, spec)))
             }
+            // tag, the tap's number (u32), then the source exchange's own encoding: a key
+            // tap is a leaf whose producers are the source exchange's.
+            Some((&TAG_KEYS, body)) => {
+                let (tap, plan) = body.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
+                let tap = u32::from_le_bytes(tap.try_into().expect("4 bytes")) as usize;
+                let source =
+                    datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+                        plan, ctx, self,
+                    )?;
+                let source = source
+                    .downcast_ref::<ExchangeExec>()
+                    .ok_or_else(|| bad("a key tap without its exchange"))?;
+                let source = Arc::new(ExchangeExec::new(
+                    Arc::clone(source.input()),
+                    source.keys().to_vec(),
+                    source.spec().clone(),
+                ));
+                Ok(Arc::new(KeysExec::new(source, tap)?))
+            }
             _ => Err(DataFusionError::Internal(
                 "unknown Blueshift plan node".into(),
             )),
@@ -130,6 +150,12 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
             for key in exchange.keys() {
                 put_piece(buf, &serialize_physical_expr(key, self)?.encode_to_vec());
             }
+            return Ok(());
+        }
+        if let Some(keys) = node.downcast_ref::<KeysExec>() {
+            buf.push(TAG_KEYS);
+            buf.extend_from_slice(&(keys.tap() as u32).to_le_bytes());
+            buf.extend_from_slice(&keys.source().encoded()?);
             return Ok(());
         }
         Err(DataFusionError::Internal(format!(

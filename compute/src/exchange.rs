@@ -7,9 +7,11 @@
 //!   broadcast (to every node), node to node.
 
 mod gather;
+mod keys;
 mod shuffle;
 
 pub use gather::GatherExec;
+pub use keys::KeysExec;
 pub use shuffle::{ExchangeExec, ExchangeRegistry, ExchangeSpec, home_node};
 
 use std::sync::Arc;

@@ -43,7 +43,7 @@ pub use client::ComputeClient;
 pub use codec::BlueshiftCodec;
 pub use config::{ComputeConfig, ComputeNodeOpts};
 pub use error::{Error, Result};
-pub use exchange::{ExchangeExec, ExchangeRegistry, ExchangeSpec, GatherExec, home_node};
+pub use exchange::{ExchangeExec, ExchangeRegistry, ExchangeSpec, GatherExec, KeysExec, home_node};
 pub use peers::Peers;
 pub use protocol::{
     DeleteRowsRequest, ErrorDetails, GcRequest, GcResponse, HealthRequest, HealthResponse,

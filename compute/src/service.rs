@@ -181,12 +181,7 @@ impl ComputeService {
                 .ok_or_else(|| Error::BadRequest("exchange ticket without an exchange".into()))?;
             let figures = crate::telemetry::StreamFigures {
                 boundary: exchange.spec().id.clone(),
-                label: if exchange.spec().broadcast {
-                    "bcast"
-                } else {
-                    "dist"
-                }
-                .into(),
+                label: exchange.spec().label(ticket.partition as usize).into(),
                 node: self.opts.node,
                 partition: ticket.partition,
                 ..Default::default()

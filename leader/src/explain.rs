@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use blueshift_compute::{ExchangeExec, GatherExec};
+use blueshift_compute::{ExchangeExec, GatherExec, KeysExec};
 use blueshift_storage::SliceScanExec;
 use datafusion::common::JoinType;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -258,6 +258,18 @@ fn describe(
             format!("Distribute by {}", keys.join(", "))
         };
         return ("Network".into(), vec![how], all());
+    }
+    if plan.is::<KeysExec>() {
+        let schema = plan.schema();
+        let keys: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        return (
+            "Network".into(),
+            vec![format!(
+                "Broadcast keys {} of a redistributed build side",
+                keys.join(", ")
+            )],
+            all(),
+        );
     }
     let title = match plan.name() {
         "GlobalLimitExec" | "LocalLimitExec" => "Limit".to_string(),

@@ -229,7 +229,7 @@ fn key_source(
 }
 
 /// The table rows `plan` reads: what running it a second time costs, roughly.
-fn scanned_rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
+pub(crate) fn scanned_rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
     let mut total = Some(0usize);
     let _ = plan.apply(|node| {
         if node.downcast_ref::<SliceScanExec>().is_some() {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use blueshift_compute::telemetry::StreamFigures;
-use blueshift_compute::{ExchangeExec, ExchangeSpec, GatherExec, Peers, home_node};
+use blueshift_compute::{ExchangeExec, ExchangeSpec, GatherExec, KeysExec, Peers, home_node};
 use blueshift_storage::SliceScanExec;
 use datafusion::common::JoinType;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -130,6 +130,8 @@ struct Cutter<'a> {
     /// Numbers gathers and exchanges alike, so each boundary of a run has its own
     /// (`svl_query_summary.seg`).
     next_stage: usize,
+    /// Key taps placed on the run's exchanges (`key_taps`).
+    taps: crate::key_taps::Taps,
 }
 
 /// Cuts a single-node physical plan into stages: [`GatherExec`] where rows go to the
@@ -154,9 +156,11 @@ pub fn distribute(
         ),
         timeout_secs: cluster.timeout().as_secs().max(1),
         next_stage: 1,
+        taps: Default::default(),
     };
     let (plan, place) = cutter.place(plan)?;
-    cutter.gather(plan, place)
+    let plan = cutter.gather(plan, place)?;
+    crate::key_taps::attach(plan, &cutter.taps)
 }
 
 impl Cutter<'_> {
@@ -174,6 +178,7 @@ impl Cutter<'_> {
             topology: self.cluster.topology,
             nodes: self.cluster.addrs(),
             timeout_secs: self.timeout_secs,
+            taps: Vec::new(),
         }
     }
 
@@ -403,6 +408,13 @@ impl Cutter<'_> {
         if on_slices {
             match join.partition_mode() {
                 PartitionMode::Partitioned if merge.is_none() && self.on_slices(&left) => {
+                    let right = crate::key_taps::tap_probe(
+                        join,
+                        &left,
+                        right,
+                        self.cluster.topology.nodes as usize,
+                        &mut self.taps,
+                    )?;
                     let join = join.builder().with_new_children(vec![left, right])?;
                     return Ok((join.reset_state().build_exec()?, Place::Slices));
                 }
@@ -436,6 +448,13 @@ impl Cutter<'_> {
                         let spec = self.spec();
                         let right: Arc<dyn ExecutionPlan> =
                             Arc::new(ExchangeExec::redistribute(right, right_keys, spec));
+                        let right = crate::key_taps::tap_probe(
+                            join,
+                            &build,
+                            right,
+                            self.cluster.topology.nodes as usize,
+                            &mut self.taps,
+                        )?;
                         let join = join
                             .builder()
                             .with_partition_mode(PartitionMode::Partitioned)
@@ -516,6 +535,9 @@ pub fn join_label(join: &HashJoinExec, on_slices: bool) -> &'static str {
         return "on leader";
     }
     let kind = |p| exchange_below(p).map(|s| (s.broadcast, s.single));
+    if join.left().is::<KeysExec>() {
+        return "DS_BCAST_INNER";
+    }
     match (kind(join.left()), kind(join.right())) {
         (Some((true, _)), _) => "DS_BCAST_INNER",
         (Some((_, true)), _) => "DS_DIST_ALL_INNER",

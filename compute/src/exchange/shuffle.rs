@@ -63,6 +63,12 @@ use crate::telemetry::{After, Measured, RowCount, StreamFigures, Telemetry, oper
 /// Batches a producer may have queued for one consumer before it waits.
 const BUFFERED_BATCHES: usize = 2;
 
+/// Batches of keys a producer may have queued for one tap before it waits. A tap's reader
+/// (a probe side's build) starts with the query, as the rows' consumers (a build side) do;
+/// this slack only keeps one from waiting on the other's pace. Keys are tapped from build
+/// sides estimated at most 1M rows, so it is rarely used in full.
+const TAP_BUFFERED_BATCHES: usize = 256;
+
 /// How long a producer entry waits for consumers that never came (a query that failed or
 /// was cancelled while starting) before it is dropped and its producers stopped.
 const UNCLAIMED_KEPT: Duration = Duration::from_secs(300);
@@ -83,10 +89,30 @@ pub struct ExchangeSpec {
     /// Every compute node's address, node 0 first.
     pub nodes: Vec<String>,
     pub timeout_secs: u64,
+    /// Key taps: for each, the columns of every row that also go to every node, where a
+    /// [`KeysExec`](super::KeysExec) reads them (a probe side filtered by this build side's
+    /// keys, without running the build side twice).
+    #[serde(default)]
+    pub taps: Vec<Vec<usize>>,
 }
 
 impl ExchangeSpec {
+    /// Every consumer: the rows' own, then each tap's one per node.
     fn consumers(&self) -> usize {
+        self.row_consumers() + self.taps.len() * self.topology.nodes as usize
+    }
+
+    /// How a consumer's stream is labelled: `bcast` for a broadcast's or a tap's.
+    pub fn label(&self, consumer: usize) -> &'static str {
+        if self.broadcast || consumer >= self.row_consumers() {
+            "bcast"
+        } else {
+            "dist"
+        }
+    }
+
+    /// The consumers of the rows themselves (a partition per slice, or one per node).
+    pub fn row_consumers(&self) -> usize {
         if self.broadcast {
             self.topology.nodes as usize
         } else if self.single {
@@ -241,7 +267,8 @@ impl ExchangeExec {
         ))
     }
 
-    fn encoded(&self) -> Result<Bytes> {
+    /// The exchange as its producers are sent it (encoded once).
+    pub(crate) fn encoded(&self) -> Result<Bytes> {
         self.encoded
             .get_or_init(|| {
                 physical_plan_to_bytes_with_extension_codec(self.same(), &BlueshiftCodec)
@@ -296,7 +323,7 @@ impl ExchangeExec {
                 Some(telemetry) => {
                     let figures = StreamFigures {
                         boundary: self.spec.id.clone(),
-                        label: if self.spec.broadcast { "bcast" } else { "dist" }.into(),
+                        label: self.spec.label(consumer).into(),
                         node,
                         partition: consumer as u32,
                         ..Default::default()
@@ -366,7 +393,23 @@ impl ExchangeExec {
         let rows = futures::stream::unfold((rx, producers), |(mut rx, producers)| async move {
             rx.recv().await.map(|item| (item, (rx, producers)))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), rows)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.consumer_schema(consumer)?,
+            rows,
+        )))
+    }
+
+    /// What consumer `consumer` receives: the rows, or a tap's key columns.
+    pub(super) fn consumer_schema(&self, consumer: usize) -> Result<arrow::datatypes::SchemaRef> {
+        let rows = self.spec.row_consumers();
+        if consumer < rows {
+            return Ok(self.schema());
+        }
+        let tap = (consumer - rows) / self.spec.topology.nodes as usize;
+        let columns = self.spec.taps.get(tap).ok_or_else(|| {
+            DataFusionError::Internal(format!("exchange {} has no tap {tap}", self.spec.id))
+        })?;
+        Ok(Arc::new(self.schema().project(columns)?))
     }
 
     fn start_producers(
@@ -375,8 +418,16 @@ impl ExchangeExec {
         consumers: usize,
         context: &Arc<TaskContext>,
     ) -> Producing {
+        let rows = self.spec.row_consumers();
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..consumers)
-            .map(|_| mpsc::channel::<Result<RecordBatch>>(BUFFERED_BATCHES))
+            .map(|c| {
+                let buffered = if c < rows {
+                    BUFFERED_BATCHES
+                } else {
+                    TAP_BUFFERED_BATCHES
+                };
+                mpsc::channel::<Result<RecordBatch>>(buffered)
+            })
             .unzip();
         let n = self.input.output_partitioning().partition_count();
         let tasks = (0..n)
@@ -384,11 +435,16 @@ impl ExchangeExec {
             .map(|p| {
                 let input = Arc::clone(&self.input);
                 let keys = self.keys.clone();
+                let taps = Taps {
+                    columns: self.spec.taps.clone(),
+                    rows,
+                    nodes: self.spec.topology.nodes as usize,
+                };
                 let senders = senders.clone();
                 let context = Arc::clone(context);
                 let watched = senders.clone();
                 let id = self.spec.id.clone();
-                let task = tokio::spawn(produce_partition(input, p, context, keys, senders));
+                let task = tokio::spawn(produce_partition(input, p, context, keys, taps, senders));
                 let abort = task.abort_handle();
                 // A producer that panics must not look like one that finished: its
                 // consumers would take a cut-off stream for the whole.
@@ -414,7 +470,7 @@ impl ExchangeExec {
     }
 }
 
-fn local_node(context: &TaskContext) -> Result<u32> {
+pub(super) fn local_node(context: &TaskContext) -> Result<u32> {
     context
         .session_config()
         .get_extension::<LocalNode>()
@@ -428,6 +484,7 @@ async fn produce_partition(
     partition: usize,
     context: Arc<TaskContext>,
     keys: Vec<Arc<dyn PhysicalExpr>>,
+    taps: Taps,
     senders: Vec<mpsc::Sender<Result<RecordBatch>>>,
 ) {
     let mut open = vec![true; senders.len()];
@@ -437,7 +494,7 @@ async fn produce_partition(
         Err(e) => return fail(&senders, &open, named(e)).await,
     };
     while let Some(item) = stream.next().await {
-        let parts = match item.and_then(|batch| split(&batch, &keys, senders.len())) {
+        let parts = match item.and_then(|batch| split(&batch, &keys, &taps)) {
             Ok(parts) => parts,
             Err(e) => return fail(&senders, &open, named(e)).await,
         };
@@ -463,15 +520,39 @@ async fn fail(senders: &[mpsc::Sender<Result<RecordBatch>>], open: &[bool], e: D
     }
 }
 
-/// A batch's rows per consumer: by key hash, or (no keys: broadcast) all rows to each.
+/// Where an exchange's key taps start among its consumers, and what each takes.
+struct Taps {
+    columns: Vec<Vec<usize>>,
+    /// The rows' consumers, numbered before the taps'.
+    rows: usize,
+    nodes: usize,
+}
+
+/// A batch's rows per consumer: by key hash, or (no keys: broadcast) all rows to each;
+/// then each tap's columns of every row to each node's tap consumer.
 fn split(
     batch: &RecordBatch,
     keys: &[Arc<dyn PhysicalExpr>],
-    consumers: usize,
+    taps: &Taps,
 ) -> Result<Vec<(usize, RecordBatch)>> {
     if batch.num_rows() == 0 {
         return Ok(vec![]);
     }
+    let mut parts = split_rows(batch, keys, taps.rows)?;
+    for (t, columns) in taps.columns.iter().enumerate() {
+        let tapped = batch.project(columns)?;
+        for node in 0..taps.nodes {
+            parts.push((taps.rows + t * taps.nodes + node, tapped.clone()));
+        }
+    }
+    Ok(parts)
+}
+
+fn split_rows(
+    batch: &RecordBatch,
+    keys: &[Arc<dyn PhysicalExpr>],
+    consumers: usize,
+) -> Result<Vec<(usize, RecordBatch)>> {
     if keys.is_empty() {
         return Ok((0..consumers).map(|c| (c, batch.clone())).collect());
     }
@@ -655,10 +736,28 @@ impl ExecutionPlan for ExchangeExec {
         } else {
             partition
         };
+        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        self.consume(consumer, self.schema(), rows, context)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+impl ExchangeExec {
+    /// Consumer `consumer`'s rows (of `schema`: a tap's are its key columns), merged from
+    /// every producer node, counted in `rows`.
+    pub(super) fn consume(
+        &self,
+        consumer: usize,
+        schema: arrow::datatypes::SchemaRef,
+        rows: datafusion::physical_plan::metrics::Count,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let plan = self.encoded()?;
         let timeout = Duration::from_secs(self.spec.timeout_secs.max(1));
-        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
-        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), BUFFERED_BATCHES);
+        let mut builder = RecordBatchReceiverStreamBuilder::new(schema, BUFFERED_BATCHES);
         let local = context
             .session_config()
             .get_extension::<ExchangeRegistry>()
@@ -687,9 +786,5 @@ impl ExecutionPlan for ExchangeExec {
             pull(&mut builder, client, ticket, rows.clone());
         }
         Ok(builder.build())
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
     }
 }

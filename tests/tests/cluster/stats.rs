@@ -170,6 +170,44 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
         assert_eq!(one(&c, &sql).await, count, "{sql}");
     }
 
+    // When the small side is itself redistributed (a join's output here) and costs more
+    // to run again than `e` has rows, its producers also send its keys to every node (a
+    // key tap), and `e` is filtered by them before it is redistributed.
+    c.batch_execute(
+        "CREATE TABLE m2 (id BIGINT) DISTSTYLE EVEN;
+         INSERT INTO m2 SELECT value FROM generate_series(1, 900000);",
+    )
+    .await
+    .unwrap();
+    let tapped = |not: &str| {
+        format!(
+            "SELECT count(*) FROM (SELECT g.id, g.g FROM g JOIN m2 ON g.id = m2.id WHERE g.g = 1) b \
+             WHERE {not} EXISTS (SELECT 1 FROM e WHERE e.id = b.id AND e.x <> b.g)"
+        )
+    };
+    for (not, count) in [("", "1650"), ("NOT", "350")] {
+        let sql = tapped(not);
+        let plan: Vec<String> = rows(&c, &format!("EXPLAIN {sql}"))
+            .await
+            .into_iter()
+            .filter_map(|r| r[0].clone())
+            .collect();
+        let at = plan
+            .iter()
+            .position(|l| l.contains("join_type=RightSemi") && l.ends_with("[DS_BCAST_INNER]"))
+            .unwrap_or_else(|| panic!("{plan:#?}"));
+        assert!(
+            plan[at + 1].contains("BroadcastKeysExec: keys=[id]"),
+            "{plan:#?}"
+        );
+        assert!(plan[at + 2].contains("table=e"), "{plan:#?}");
+        assert!(
+            plan.iter().any(|l| l.contains("Broadcast keys id")),
+            "{plan:#?}"
+        );
+        assert_eq!(one(&c, &sql).await, count, "{sql}");
+    }
+
     // Clear errors for what cannot be analyzed.
     c.batch_execute("CREATE VIEW ev AS SELECT * FROM e; CREATE USER bob PASSWORD 'Bob-Pw123'")
         .await

@@ -140,7 +140,7 @@ async fn run_queries(c: &tokio_postgres::Client, schema: &str) -> Vec<String> {
                     bad.push(format!("{schema} q{q:02}: {diff}"));
                 }
             }
-            Err(e) => bad.push(format!("{schema} q{q:02}: error {e}")),
+            Err(e) => bad.push(format!("{schema} q{q:02}: error {e:?}")),
         }
     }
     bad
