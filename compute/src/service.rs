@@ -117,6 +117,7 @@ impl ComputeService {
         let store = Arc::new(SliceStore::open(&opts.data_dir)?);
         let exchanges = Arc::new(crate::exchange::ExchangeRegistry::default());
         let telemetry = Arc::new(crate::telemetry::Telemetry::default());
+        let runs = Arc::new(crate::cancel::Runs::default());
         // The block cache's share of the memory limit is not the queries'.
         let queries = opts.memory_limit - opts.block_cache;
         let mut config = SessionConfig::new()
@@ -125,6 +126,7 @@ impl ComputeService {
             .with_extension(Arc::new(LocalNode(opts.node)))
             .with_extension(Arc::clone(&exchanges))
             .with_extension(Arc::clone(&telemetry))
+            .with_extension(Arc::clone(&runs))
             .with_target_partitions(1)
             .with_batch_size(crate::memory::batch_rows(queries, opts.slices.len()))
             .with_sort_spill_reservation_bytes(crate::memory::merge_reserve(
@@ -150,7 +152,7 @@ impl ComputeService {
             stages: Arc::new(StageCache::default()),
             exchanges,
             telemetry,
-            runs: Arc::default(),
+            runs,
         })
     }
 
@@ -180,7 +182,7 @@ impl ComputeService {
                 .downcast_ref::<crate::exchange::ExchangeExec>()
                 .ok_or_else(|| Error::BadRequest("exchange ticket without an exchange".into()))?;
             let figures = crate::telemetry::StreamFigures {
-                boundary: exchange.spec().id.clone(),
+                boundary: exchange.spec().boundary(ticket.partition as usize),
                 label: exchange.spec().label(ticket.partition as usize).into(),
                 node: self.opts.node,
                 partition: ticket.partition,

@@ -31,12 +31,11 @@ use datafusion::common::{JoinType, NullEquality};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
-use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
 use crate::broadcast_joins::{MAX_BROADCAST_BYTES, MAX_BROADCAST_ROWS, row_width, rows};
-use crate::semi_join_reduction::{MIN_REDUCTION, scanned_rows};
+use crate::semi_join_reduction::{MIN_REDUCTION, key_origin, scanned_rows};
 
 /// The key taps a run's exchanges carry, by exchange id: each tap's key columns.
 pub type Taps = HashMap<String, Vec<Vec<usize>>>;
@@ -69,7 +68,15 @@ pub fn tap_probe(
     let Some(probe) = right.downcast_ref::<ExchangeExec>() else {
         return Ok(right);
     };
-    if probe.spec().broadcast || probe.spec().single || already_reduced(probe.input()) {
+    // Each node's tap is read by the probe stage's producers on that node: every node
+    // must run some (a partition per slice), or a tap nobody reads would hold the build
+    // side's producers.
+    if probe.spec().broadcast
+        || probe.spec().single
+        || already_reduced(probe.input())
+        || probe.input().output_partitioning().partition_count()
+            != probe.spec().topology.total_slices() as usize
+    {
         return Ok(right);
     }
     let build_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
@@ -180,45 +187,20 @@ fn already_reduced(probe: &Arc<dyn ExecutionPlan>) -> bool {
 }
 
 /// The redistribute exchange below a build side whose rows give (a superset of) the
-/// values `keys` take over `plan` — through semi and anti joins' left sides (built whole)
-/// and projections that pass the keys on — and the key columns of its rows.
+/// values `keys` take over `plan` (`key_origin`: through semi and anti joins' left sides,
+/// built whole, and projections that pass the keys on), and the key columns of its rows.
 fn tapped(
     plan: &Arc<dyn ExecutionPlan>,
     keys: Vec<Arc<dyn PhysicalExpr>>,
 ) -> Option<(Arc<dyn ExecutionPlan>, Vec<usize>)> {
-    let mut plan = Arc::clone(plan);
-    let mut keys = keys;
-    loop {
-        if let Some(x) = plan.downcast_ref::<ExchangeExec>() {
-            if x.spec().broadcast || x.spec().single {
-                return None;
-            }
-            let columns = keys
-                .iter()
-                .map(|k| k.downcast_ref::<Column>().map(Column::index))
-                .collect::<Option<Vec<_>>>()?;
-            return Some((plan, columns));
-        }
-        if let Some(join) = plan.downcast_ref::<HashJoinExec>()
-            && matches!(join.join_type(), JoinType::LeftSemi | JoinType::LeftAnti)
-            && join.projection.is_none()
-        {
-            plan = Arc::clone(join.left());
-            continue;
-        }
-        if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
-            let exprs = projection.expr();
-            keys = keys
-                .iter()
-                .map(|k| {
-                    let column = k.downcast_ref::<Column>()?;
-                    let expr = &exprs.get(column.index())?.expr;
-                    expr.downcast_ref::<Column>().map(|_| Arc::clone(expr))
-                })
-                .collect::<Option<Vec<_>>>()?;
-            plan = Arc::clone(projection.input());
-            continue;
-        }
+    let (plan, keys) = key_origin(plan, keys);
+    let x = plan.downcast_ref::<ExchangeExec>()?;
+    if x.spec().broadcast || x.spec().single {
         return None;
     }
+    let columns = keys
+        .iter()
+        .map(|k| k.downcast_ref::<Column>().map(Column::index))
+        .collect::<Option<Vec<_>>>()?;
+    Some((plan, columns))
 }

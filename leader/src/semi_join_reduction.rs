@@ -186,7 +186,7 @@ impl ReduceProbeSides {
 }
 
 /// A plan to run a second time, and the key expressions over its rows.
-type KeySource = (Arc<dyn ExecutionPlan>, Vec<Arc<dyn PhysicalExpr>>);
+pub(crate) type KeySource = (Arc<dyn ExecutionPlan>, Vec<Arc<dyn PhysicalExpr>>);
 
 /// The plan whose `keys` give (a superset of) the values `keys` take over `plan`, and those
 /// keys over it, if that plan is cheap and safe to run a second time.
@@ -194,10 +194,21 @@ fn key_source(
     plan: &Arc<dyn ExecutionPlan>,
     keys: Vec<Arc<dyn PhysicalExpr>>,
 ) -> Option<KeySource> {
+    let (plan, keys) = key_origin(plan, keys);
+    (keys.iter().all(|k| !is_volatile(k)) && repeatable(&plan)).then_some((plan, keys))
+}
+
+/// The deepest plan below `plan` whose rows give (a superset of) the values `keys` take
+/// over `plan`, and those keys over it: through semi and anti joins to their left sides
+/// (a subset of whose rows they keep, as they are) and projections that pass the key
+/// columns on.
+pub(crate) fn key_origin(
+    plan: &Arc<dyn ExecutionPlan>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+) -> KeySource {
     let mut plan = Arc::clone(plan);
     let mut keys = keys;
     loop {
-        // A semi or anti join keeps a subset of its left side's rows, as they are.
         if let Some(join) = plan.downcast_ref::<HashJoinExec>()
             && matches!(join.join_type(), JoinType::LeftSemi | JoinType::LeftAnti)
             && join.projection.is_none()
@@ -205,7 +216,6 @@ fn key_source(
             plan = Arc::clone(join.left());
             continue;
         }
-        // Through a projection that passes the key columns on as they are.
         if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
             let exprs = projection.expr();
             let Some(inner) = keys
@@ -225,7 +235,7 @@ fn key_source(
         }
         break;
     }
-    (keys.iter().all(|k| !is_volatile(k)) && repeatable(&plan)).then_some((plan, keys))
+    (plan, keys)
 }
 
 /// The table rows `plan` reads: what running it a second time costs, roughly.

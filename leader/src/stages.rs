@@ -653,6 +653,15 @@ pub fn explain(
                         .filter(|f| f.boundary == x.spec().id && f.node == node);
                     out.push(format!("  node {node} sent: {}", measured(f)));
                 }
+                if !x.spec().taps.is_empty() {
+                    let keys = format!("{}k", x.spec().id);
+                    for node in 0..cluster.topology.nodes {
+                        let f = figures
+                            .iter()
+                            .filter(|f| f.boundary == keys && f.node == node);
+                        out.push(format!("  node {node} sent keys: {}", measured(f)));
+                    }
+                }
             }
         }
         let operators = operator_figures(boundary, figures);

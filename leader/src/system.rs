@@ -316,10 +316,14 @@ fn users_by_query(logs: &SystemLogs) -> std::collections::HashMap<i64, String> {
         .collect()
 }
 
-/// The step a boundary (`<run>/s<n>`, `<run>/x<n>`) is within its run: `n`.
+/// The step a boundary (`<run>/s<n>`, `<run>/x<n>`, `<run>/x<n>k`) is within its run: `n`.
 fn segment_of(boundary: &str) -> i32 {
     let last = boundary.rsplit('/').next().unwrap_or_default();
-    last.trim_start_matches(['s', 'x']).parse().unwrap_or(0)
+    // A key tap's streams (`x<n>k`) are a step of their exchange's.
+    last.trim_start_matches(['s', 'x'])
+        .trim_end_matches('k')
+        .parse()
+        .unwrap_or(0)
 }
 
 /// Redshift's `stv_exec_state`: one row per stream a compute node is serving at the moment

@@ -102,6 +102,16 @@ impl ExchangeSpec {
         self.row_consumers() + self.taps.len() * self.topology.nodes as usize
     }
 
+    /// The boundary a consumer's stream is measured under: the exchange's id, or for a
+    /// tap's `<id>k` (its keys are not the exchange's rows).
+    pub fn boundary(&self, consumer: usize) -> String {
+        if consumer >= self.row_consumers() {
+            format!("{}k", self.id)
+        } else {
+            self.id.clone()
+        }
+    }
+
     /// How a consumer's stream is labelled: `bcast` for a broadcast's or a tap's.
     pub fn label(&self, consumer: usize) -> &'static str {
         if self.broadcast || consumer >= self.row_consumers() {
@@ -306,6 +316,15 @@ impl ExchangeExec {
         context: Arc<TaskContext>,
         rows: datafusion::physical_plan::metrics::Count,
     ) -> Result<()> {
+        // A cancelled run's tickets are refused (as a `do_get` is): its producers must not
+        // start again here.
+        if let Some(runs) = context
+            .session_config()
+            .get_extension::<crate::cancel::Runs>()
+        {
+            runs.check(&format!("{}/", self.spec.id))
+                .map_err(|s| DataFusionError::Execution(s.message().to_string()))?;
+        }
         let plan = self.local_producer()?;
         let producer = plan.downcast_ref::<ExchangeExec>().ok_or_else(|| {
             DataFusionError::Internal(format!("exchange {}: no producer plan", self.spec.id))
@@ -322,7 +341,7 @@ impl ExchangeExec {
             match context.session_config().get_extension::<Telemetry>() {
                 Some(telemetry) => {
                     let figures = StreamFigures {
-                        boundary: self.spec.id.clone(),
+                        boundary: self.spec.boundary(consumer),
                         label: self.spec.label(consumer).into(),
                         node,
                         partition: consumer as u32,
@@ -503,7 +522,16 @@ async fn produce_partition(
                 open[c] = false;
             }
         }
-        if !open.iter().any(|o| *o) {
+        if !open[..taps.rows].iter().any(|o| *o) {
+            // Every reader of the rows is gone (a limit met, a failed or cancelled query),
+            // so the join that reads the taps is too. A tap still open gets an error, never
+            // a key set cut short.
+            if open.iter().any(|o| *o) {
+                let e = DataFusionError::Execution(
+                    "the build side's readers are gone; its keys are incomplete".into(),
+                );
+                fail(&senders, &open, e).await;
+            }
             return;
         }
     }
@@ -623,9 +651,19 @@ impl ExchangeRegistry {
         self.sweep();
         let mut producing = self.producing.lock().expect("exchange registry");
         let entry = producing.entry(id.to_string()).or_insert_with(start);
-        let rx = entry.receivers[consumer].take().ok_or_else(|| {
-            DataFusionError::Internal(format!("exchange {id}: consumer {consumer} came twice"))
-        })?;
+        let count = entry.receivers.len();
+        let rx = entry
+            .receivers
+            .get_mut(consumer)
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "exchange {id}: no consumer {consumer} of {count}"
+                ))
+            })?
+            .take()
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("exchange {id}: consumer {consumer} came twice"))
+            })?;
         let producers = Arc::clone(&entry.producers);
         if entry.receivers.iter().all(Option::is_none) {
             producing.remove(id);

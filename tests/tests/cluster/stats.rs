@@ -207,6 +207,22 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
         );
         assert_eq!(one(&c, &sql).await, count, "{sql}");
     }
+    // The tap carries the build side's 2,000 keys to each of the 2 nodes, measured apart
+    // from the rows its exchange redistributes.
+    let analyzed: Vec<String> = rows(&c, &format!("EXPLAIN ANALYZE {}", tapped("")))
+        .await
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect();
+    let sent_keys: u64 = analyzed
+        .iter()
+        .filter(|l| l.contains(" sent keys: "))
+        .map(|l| {
+            let at = l.find("rows=").unwrap() + 5;
+            l[at..].split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(sent_keys, 4000, "{analyzed:#?}");
 
     // Clear errors for what cannot be analyzed.
     c.batch_execute("CREATE VIEW ev AS SELECT * FROM e; CREATE USER bob PASSWORD 'Bob-Pw123'")
