@@ -341,9 +341,12 @@ impl Drop for TestCluster {
 
 /// Runs a query through the simple protocol and returns every row as text cells.
 pub async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    try_rows(client, sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    try_rows(client, sql).await.unwrap_or_else(|e| {
+        panic!(
+            "{sql}: {e} {:?}",
+            e.as_db_error().map(|d| (d.code().code(), d.message()))
+        )
+    })
 }
 
 pub async fn try_rows(
