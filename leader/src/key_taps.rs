@@ -35,7 +35,7 @@ use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
 use crate::broadcast_joins::{MAX_BROADCAST_BYTES, MAX_BROADCAST_ROWS, row_width, rows};
-use crate::semi_join_reduction::{MIN_REDUCTION, key_origin, scanned_rows};
+use crate::semi_join_reduction::{MIN_REDUCTION, filtered_by_keys, key_origin, scanned_rows};
 
 /// The key taps a run's exchanges carry, by exchange id: each tap's key columns.
 pub type Taps = HashMap<String, Vec<Vec<usize>>>;
@@ -109,26 +109,8 @@ pub fn tap_probe(
     let tap = list.len();
     list.push(columns);
     let keys = Arc::new(KeysExec::new(with_taps(source, list.clone()), tap)?);
-    let on = join
-        .on()
-        .iter()
-        .enumerate()
-        .map(|(i, (_, probe_key))| {
-            let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(keys_schema.field(i).name(), i));
-            (key, Arc::clone(probe_key))
-        })
-        .collect();
-    let reduced = HashJoinExec::try_new(
-        keys,
-        Arc::clone(probe.input()),
-        on,
-        None,
-        &JoinType::RightSemi,
-        None,
-        PartitionMode::CollectLeft,
-        NullEquality::NullEqualsNothing,
-        false,
-    )?;
+    let probe_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+    let reduced = filtered_by_keys(keys, Arc::clone(probe.input()), &probe_keys)?;
     Ok(Arc::new(ExchangeExec::redistribute(
         Arc::new(reduced),
         probe.keys().to_vec(),

@@ -161,28 +161,39 @@ impl ReduceProbeSides {
         if bytes > crate::broadcast_joins::MAX_BROADCAST_BYTES {
             return Ok(None);
         }
-        let on = probe_keys
-            .iter()
-            .enumerate()
-            .map(|(i, probe)| {
-                let key: Arc<dyn PhysicalExpr> =
-                    Arc::new(Column::new(&format!("__reduction_key_{i}"), i));
-                (key, Arc::clone(probe))
-            })
-            .collect();
-        let reduced = HashJoinExec::try_new(
-            Arc::new(key_columns),
-            Arc::clone(join.right()),
-            on,
-            None,
-            &JoinType::RightSemi,
-            None,
-            PartitionMode::CollectLeft,
-            NullEquality::NullEqualsNothing,
-            false,
-        )?;
+        let reduced =
+            filtered_by_keys(Arc::new(key_columns), Arc::clone(join.right()), &probe_keys)?;
         Ok(Some(Arc::new(reduced)))
     }
+}
+
+/// `probe` filtered by the keys `keys` brings (its columns, in the order of `probe_keys`):
+/// a collect-left right semi join, so `keys` is built once per node and `probe` streams.
+pub(crate) fn filtered_by_keys(
+    keys: Arc<dyn ExecutionPlan>,
+    probe: Arc<dyn ExecutionPlan>,
+    probe_keys: &[Arc<dyn PhysicalExpr>],
+) -> Result<HashJoinExec> {
+    let schema = keys.schema();
+    let on = probe_keys
+        .iter()
+        .enumerate()
+        .map(|(i, probe_key)| {
+            let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema.field(i).name(), i));
+            (key, Arc::clone(probe_key))
+        })
+        .collect();
+    HashJoinExec::try_new(
+        keys,
+        probe,
+        on,
+        None,
+        &JoinType::RightSemi,
+        None,
+        PartitionMode::CollectLeft,
+        NullEquality::NullEqualsNothing,
+        false,
+    )
 }
 
 /// A plan to run a second time, and the key expressions over its rows.
