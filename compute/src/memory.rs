@@ -3,6 +3,7 @@
 //! ```text
 //!  memory_limit ("auto" | "512MiB" | bytes)
 //!     └─► FairSpillPool(limit)            sorts, aggregates, repartitions: spill to disk
+//!            │                            (a sort at the latest past `sort_cap`)
 //!            └─► DiskManager(<data>/spill)  when their fair share is used up;
 //!                                         hash joins (cannot spill): out of memory, 53200
 //! ```
@@ -20,9 +21,12 @@ use std::sync::Arc;
 use blueshift_storage::placement::LocalNode;
 use blueshift_storage::{Code, CodedError, datafusion_message};
 use datafusion::error::DataFusionError;
+use datafusion::error::Result as DfResult;
 use datafusion::execution::TaskContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryLimit, TrackConsumersPool};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
+};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 
 use crate::error::{Error, Result};
@@ -118,11 +122,21 @@ fn parse_size(name: &str, setting: &str) -> Result<usize> {
     Ok(bytes as usize)
 }
 
-/// What each sort sets aside to merge its spill files: DataFusion's 10 MiB, less when the
-/// limit is small, so that every slice's sorts (a few stages each, two per merge join)
-/// can spill together.
+/// What each sort sets aside to merge the rows it holds (and later its spill files): an
+/// eighth of a slice's share of the limit, so that every slice's sorts (a few stages
+/// each, two per merge join) can spill together, and at most 64 MiB.
 pub fn merge_reserve(limit: usize, slices: usize) -> usize {
-    (limit / (8 * slices.max(1))).min(10 << 20)
+    (limit / (8 * slices.max(1))).min(64 << 20)
+}
+
+/// The most one sort holds before it spills: twice [`merge_reserve`]. A sort reserves
+/// twice the bytes of the rows it holds, and merging them into a spill file holds them
+/// once more; so the merge fits in the memory the sort set aside for it, whatever its
+/// neighbours on the node took meanwhile (without a cap, a sort alone on a node fills
+/// the pool, and its merge then needs memory nobody has).
+pub fn sort_cap(limit: usize, slices: usize) -> usize {
+    // Not below a few batches, whatever the limit.
+    (2 * merge_reserve(limit, slices)).max(1 << 20)
 }
 
 /// Rows per batch on a node: DataFusion's 8192, fewer when each slice has little memory.
@@ -138,10 +152,25 @@ pub fn batch_rows(limit: usize, slices: usize) -> usize {
     }
 }
 
+/// How many sorted runs a sort that spilled merges at once (more take further passes).
+/// A merge sets aside memory for a batch or two of every run it reads, and left
+/// unbounded it takes as many runs as the pool allows: the first of a node's sorts to
+/// merge (a merge join has two per slice) could take all the memory the others need
+/// for their first two runs, and they would fail. Each merge's share stays small.
+pub fn merge_fan_in(limit: usize, slices: usize) -> usize {
+    let per_slice = limit / slices.max(1);
+    match per_slice >> 20 {
+        0..32 => 4,
+        32..128 => 8,
+        128..512 => 16,
+        _ => 64,
+    }
+}
+
 /// The runtime a process's queries run in: a pool of `limit` bytes shared fairly by the
 /// operators that can spill, and spill files in `spill_dir` (emptied here: files a
-/// killed process left behind belong to no query).
-pub fn runtime(limit: usize, spill_dir: &Path) -> Result<Arc<RuntimeEnv>> {
+/// killed process left behind belong to no query); `slices` share the limit.
+pub fn runtime(limit: usize, slices: usize, spill_dir: &Path) -> Result<Arc<RuntimeEnv>> {
     if spill_dir.exists() {
         std::fs::remove_dir_all(spill_dir)
             .map_err(|e| Error::BadRequest(format!("cannot empty {}: {e}", spill_dir.display())))?;
@@ -149,14 +178,74 @@ pub fn runtime(limit: usize, spill_dir: &Path) -> Result<Arc<RuntimeEnv>> {
     std::fs::create_dir_all(spill_dir)
         .map_err(|e| Error::BadRequest(format!("cannot create {}: {e}", spill_dir.display())))?;
     let top = NonZeroUsize::new(3).expect("three");
-    let pool = TrackConsumersPool::new(FairSpillPool::new(limit), top);
+    let pool = SortCap {
+        inner: TrackConsumersPool::new(FairSpillPool::new(limit), top),
+        cap: sort_cap(limit, slices),
+    };
     Ok(RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(pool))
         .with_disk_manager_builder(
             DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()])),
+                .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()]))
+                .with_max_spill_merge_fan_in(merge_fan_in(limit, slices)),
         )
         .build_arc()?)
+}
+
+/// The process's pool, with one rule added: a sort (DataFusion's `ExternalSorter`, by its
+/// consumer's name) cannot grow past `cap`; refused, it spills its rows and goes on.
+#[derive(Debug)]
+struct SortCap<P> {
+    inner: P,
+    cap: usize,
+}
+
+/// The name DataFusion gives a sort's memory for the rows it holds (`ExternalSorter[n]`;
+/// its merges are `ExternalSorterMerge[n]`).
+const SORT_CONSUMER: &str = "ExternalSorter[";
+
+impl<P: MemoryPool> MemoryPool for SortCap<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.inner.register(consumer)
+    }
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.inner.unregister(consumer)
+    }
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.inner.grow(reservation, additional)
+    }
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.inner.shrink(reservation, shrink)
+    }
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> DfResult<()> {
+        let consumer = reservation.consumer();
+        if consumer.can_spill()
+            && consumer.name().starts_with(SORT_CONSUMER)
+            && reservation.size() + additional > self.cap
+        {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{} may hold at most {} bytes before it spills",
+                consumer.name(),
+                self.cap
+            )));
+        }
+        self.inner.try_grow(reservation, additional)
+    }
+    fn reserved(&self) -> usize {
+        self.inner.reserved()
+    }
+    fn memory_limit(&self) -> MemoryLimit {
+        self.inner.memory_limit()
+    }
+}
+
+impl<P: MemoryPool> std::fmt::Display for SortCap<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (a sort spills past {} bytes)", self.inner, self.cap)
+    }
 }
 
 /// A query's error as the user should read it: running out of memory says which process
@@ -222,9 +311,32 @@ mod tests {
     }
 
     #[test]
+    fn a_sort_spills_at_its_cap_and_nothing_else_does() {
+        let dir = std::env::temp_dir().join(format!("bs-sort-cap-{}", std::process::id()));
+        let rt = runtime(64 << 20, 2, &dir).unwrap();
+        let cap = sort_cap(64 << 20, 2);
+        assert_eq!(cap, 8 << 20);
+        let sort = MemoryConsumer::new("ExternalSorter[1]")
+            .with_can_spill(true)
+            .register(&rt.memory_pool);
+        sort.try_grow(cap - 10).unwrap();
+        let refused = sort.try_grow(11).unwrap_err();
+        assert!(matches!(refused, DataFusionError::ResourcesExhausted(_)));
+        assert_eq!(sort.size(), cap - 10, "a refused grow takes nothing");
+        // A sort's merge, an aggregate and a hash join grow on to the pool's limit.
+        for name in ["ExternalSorterMerge[1]", "GroupedHashAggregateStream[0]"] {
+            let other = MemoryConsumer::new(name)
+                .with_can_spill(name.starts_with("Grouped"))
+                .register(&rt.memory_pool);
+            other.try_grow(cap + 1).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn only_exhaustion_is_named() {
         let dir = std::env::temp_dir().join(format!("bs-memory-{}", std::process::id()));
-        let rt = runtime(64 << 20, &dir).unwrap();
+        let rt = runtime(64 << 20, 2, &dir).unwrap();
         let node = SessionConfig::new().with_extension(Arc::new(LocalNode(1)));
         let node = SessionContext::new_with_config_rt(node, Arc::clone(&rt)).task_ctx();
         let leader = SessionContext::new_with_config_rt(SessionConfig::new(), rt).task_ctx();

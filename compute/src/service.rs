@@ -140,7 +140,8 @@ impl ComputeService {
             .execution
             .skip_partial_aggregation_probe_ratio_threshold =
             crate::memory::SKIP_PARTIAL_AGGREGATION_RATIO;
-        let runtime = crate::memory::runtime(queries, &opts.data_dir.join("spill"))?;
+        let runtime =
+            crate::memory::runtime(queries, opts.slices.len(), &opts.data_dir.join("spill"))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // Stages name these functions; the plans are decoded with this context.
         blueshift_functions::register(&ctx);
