@@ -204,6 +204,17 @@ struct SortCap<P> {
 /// its merges are `ExternalSorterMerge[n]`).
 const SORT_CONSUMER: &str = "ExternalSorter[";
 
+/// Whether a sort holding `size` bytes may not take `additional` more under `cap`. A
+/// batch's worth past the cap is refused, so the sort spills; a sliver (at most 1/64 of
+/// the cap, up to 1/16 past it) is let through: a sort that never spilled realigns its
+/// reservation once at its end to its rows concatenated (which can be a little larger,
+/// a null bitmap made for every row, say) and cannot spill then, so a refusal would
+/// fail its query.
+fn over_cap(size: usize, additional: usize, cap: usize) -> bool {
+    let after = size.saturating_add(additional);
+    after > cap && (additional > cap / 64 || after > cap + cap / 16)
+}
+
 impl<P: MemoryPool> MemoryPool for SortCap<P> {
     fn name(&self) -> &str {
         self.inner.name()
@@ -224,7 +235,7 @@ impl<P: MemoryPool> MemoryPool for SortCap<P> {
         let consumer = reservation.consumer();
         if consumer.can_spill()
             && consumer.name().starts_with(SORT_CONSUMER)
-            && reservation.size() + additional > self.cap
+            && over_cap(reservation.size(), additional, self.cap)
         {
             return Err(DataFusionError::ResourcesExhausted(format!(
                 "{} may hold at most {} bytes before it spills",
@@ -320,9 +331,18 @@ mod tests {
             .with_can_spill(true)
             .register(&rt.memory_pool);
         sort.try_grow(cap - 10).unwrap();
-        let refused = sort.try_grow(11).unwrap_err();
+        let refused = sort.try_grow(cap / 64 + 1).unwrap_err();
         assert!(matches!(refused, DataFusionError::ResourcesExhausted(_)));
         assert_eq!(sort.size(), cap - 10, "a refused grow takes nothing");
+        // Slivers pass, up to a sixteenth past the cap.
+        while sort.size() + cap / 64 <= cap + cap / 16 {
+            sort.try_grow(cap / 64).unwrap();
+        }
+        assert!(sort.size() > cap);
+        assert!(
+            sort.try_grow(cap / 64).is_err(),
+            "no further than a sixteenth"
+        );
         // A sort's merge, an aggregate and a hash join grow on to the pool's limit.
         for name in ["ExternalSorterMerge[1]", "GroupedHashAggregateStream[0]"] {
             let other = MemoryConsumer::new(name)
