@@ -152,6 +152,10 @@ pub fn batch_rows(limit: usize, slices: usize) -> usize {
     }
 }
 
+/// The share of its pool the leader sizes its sorts' memory by, as if it had this many
+/// slices (its sorts share the pool as one node's slices do).
+pub const LEADER_SLICES: usize = 4;
+
 /// How many sorted runs a sort that spilled merges at once (more take further passes).
 /// A merge sets aside memory for a batch or two of every run it reads, and left
 /// unbounded it takes as many runs as the pool allows: the first of a node's sorts to
@@ -344,7 +348,11 @@ mod tests {
             "no further than a sixteenth"
         );
         // A sort's merge, an aggregate and a hash join grow on to the pool's limit.
-        for name in ["ExternalSorterMerge[1]", "GroupedHashAggregateStream[0]"] {
+        for name in [
+            "ExternalSorterMerge[1]",
+            "GroupedHashAggregateStream[0]",
+            "HashJoinInput[0]",
+        ] {
             let other = MemoryConsumer::new(name)
                 .with_can_spill(name.starts_with("Grouped"))
                 .register(&rt.memory_pool);

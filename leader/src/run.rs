@@ -67,8 +67,7 @@ pub async fn run_leader(
     let (ended_sessions, ended) = tokio::sync::mpsc::unbounded_channel();
     let runtime = blueshift_compute::memory::runtime(
         blueshift_compute::memory::parse_limit(&lc.memory_limit)?,
-        // Its sorts share the pool as one node's slices do (`Engine::new_session`).
-        4,
+        blueshift_compute::memory::LEADER_SLICES,
         // Not `spill`: a compute node started on the same folder empties that one.
         &storage.data_dir.join("leader-spill"),
     )?;

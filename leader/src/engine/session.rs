@@ -95,10 +95,11 @@ impl Engine {
         if let datafusion::execution::memory_pool::MemoryLimit::Finite(limit) =
             self.runtime.memory_pool.memory_limit()
         {
-            // The leader's sorts share its pool like one node's slices do.
-            config = config.with_sort_spill_reservation_bytes(
-                blueshift_compute::memory::merge_reserve(limit, 4),
-            );
+            config =
+                config.with_sort_spill_reservation_bytes(blueshift_compute::memory::merge_reserve(
+                    limit,
+                    blueshift_compute::memory::LEADER_SLICES,
+                ));
         }
         let opts = config.options_mut();
         // Parallelism comes from slices. The hash repartitions DataFusion plans for joins
