@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::caught_shutdown_signal;
 use crate::error::{Error, Result};
-use crate::shutdown_signal;
 
 /// A free loopback port, with the listener that holds it until the caller drops it.
 fn free_port() -> Result<(StdListener, u16)> {
@@ -70,6 +70,11 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::Io(e.to_string()))?;
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(|e| Error::Io(format!("{}: {e}", opts.data_dir.display())))?;
+    // Signals are caught before the first child starts: a stop while the cluster is still
+    // starting stops the children too (the default action would end this process alone and
+    // leave them running, holding whatever output they inherited).
+    let stop = caught_shutdown_signal();
+    tokio::pin!(stop);
     let mut children = Children(Vec::new());
     let mut addrs = Vec::new();
     // The cluster secret: made at the first start, kept owner-only in the data folder, and
@@ -141,19 +146,33 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
 
     // Healthy = the leader accepts connections (it does so only after every node answered).
     let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(name) = exited(&mut children) {
-            return Err(Error::NotReady(format!("{name} exited during start-up")));
+    let healthy = async {
+        loop {
+            if let Some(name) = exited(&mut children) {
+                return Err(Error::NotReady(format!("{name} exited during start-up")));
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", opts.port)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::NotReady(
+                    "the leader did not start listening in time".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if std::net::TcpStream::connect(("127.0.0.1", opts.port)).is_ok() {
-            break;
+    };
+    let started = tokio::select! {
+        r = healthy => Some(r),
+        _ = &mut stop => None,
+    };
+    match started {
+        Some(r) => r?,
+        None => {
+            children.stop();
+            println!("Blueshift stopped while starting.");
+            return Ok(());
         }
-        if Instant::now() > deadline {
-            return Err(Error::NotReady(
-                "the leader did not start listening in time".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!(
         "Blueshift is running: leader on 127.0.0.1:{}, {} compute nodes x {} slices, data in {}",
@@ -182,7 +201,7 @@ pub async fn run_dev(opts: DevOpts) -> Result<()> {
         }
     };
     let outcome = tokio::select! {
-        _ = shutdown_signal() => None,
+        _ = &mut stop => None,
         name = watch => Some(name),
     };
     children.stop();

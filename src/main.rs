@@ -411,14 +411,24 @@ async fn run(cli: Cli, mut config: Config) -> error::Result<()> {
     }
 }
 
-/// Resolves when the process receives SIGINT or SIGTERM.
+/// Resolves when the process receives SIGINT or SIGTERM after its first poll. Until then
+/// the signals keep their default action (the process ends at once), which is what a
+/// leader or compute node still starting up should do.
 pub async fn shutdown_signal() {
+    caught_shutdown_signal().await
+}
+
+/// SIGINT or SIGTERM, caught from this call on (not from the first poll), for a process
+/// that must stop its children even when told to stop while it is still starting them.
+pub fn caught_shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 

@@ -93,7 +93,12 @@ async fn connect(
         .unwrap_or_else(|| config.leader.host.clone());
     let port = addr.port.unwrap_or(config.leader.port);
     let mut pg = tokio_postgres::Config::new();
-    pg.host(&host).port(port).user(&addr.user).dbname("dev");
+    // A port that accepts and never answers is an error, not a wait without end.
+    pg.host(&host)
+        .port(port)
+        .user(&addr.user)
+        .dbname("dev")
+        .connect_timeout(Duration::from_secs(30));
     if let Some(password) = password_for(config, &addr.user) {
         pg.password(password);
     }

@@ -109,3 +109,69 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
     drop(c);
     stop(child);
 }
+
+/// Live (not zombie) processes whose command line names `dir`.
+fn processes_on(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true);
+        if cmdline.contains(&needle) && !zombie {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// SIGTERM while `dev` is still starting its children stops them too: none is left
+/// running, and the output they shared with `dev` closes (a caller reading it to its end
+/// would otherwise wait forever).
+#[tokio::test]
+async fn dev_stopped_while_starting_leaves_no_process() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(blueshift_bin())
+            .args(["dev", "--port", &free_port().to_string(), "--nodes", "2"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("BLUESHIFT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The moment varies by round: as soon as a compute process runs, once the leader
+        // runs too, and a little later.
+        let wanted = if round == 0 { "compute" } else { "leader" };
+        while !processes_on(dir.path()).iter().any(|p| p.contains(wanted)) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if round == 2 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "round {round}: dev exited with {status}");
+        assert_eq!(
+            processes_on(dir.path()),
+            Vec::<String>::new(),
+            "round {round}"
+        );
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut rest).unwrap();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut rest).unwrap();
+    }
+}
