@@ -55,14 +55,7 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
         assert!(printed.contains("admin_password"), "{printed}");
         (child, out)
     };
-    let stop = |mut child: std::process::Child| {
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.success(), "dev exited with {status}");
-    };
+    let stop = |mut child: std::process::Child| stop_dev(&mut child, "");
 
     let (child, _out) = start();
     // No admin_password configured: dev made one, kept it owner-readable only, and said
@@ -110,6 +103,16 @@ async fn dev_starts_stops_and_restarts_with_the_same_data() {
     stop(child);
 }
 
+/// SIGTERM to `dev`, which must then exit 0 (`what` prefixes the failure).
+fn stop_dev(child: &mut std::process::Child, what: &str) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{what}dev exited with {status}");
+}
+
 /// Live (not zombie) processes whose command line names `dir`.
 fn processes_on(dir: &std::path::Path) -> Vec<String> {
     let needle = dir.display().to_string();
@@ -154,17 +157,15 @@ async fn dev_stopped_while_starting_leaves_no_process() {
         // runs too, and a little later.
         let wanted = if round == 0 { "compute" } else { "leader" };
         while !processes_on(dir.path()).iter().any(|p| p.contains(wanted)) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("round {round}: dev exited before its {wanted} started: {status}");
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         if round == 2 {
             std::thread::sleep(Duration::from_millis(50));
         }
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.success(), "round {round}: dev exited with {status}");
+        stop_dev(&mut child, &format!("round {round}: "));
         assert_eq!(
             processes_on(dir.path()),
             Vec::<String>::new(),
