@@ -14,9 +14,14 @@
 //!   for each conjunct, cheapest class first (stable within a class):
 //!     comparisons that cannot fail:  evaluated on the whole batch, mask &= result
 //!                                    (on the kept rows only once mask keeps under 1/5)
-//!     anything else:                 evaluated on the rows mask keeps, scattered back
+//!     anything else:                 evaluated on the rows mask keeps
 //!   a row passes when every conjunct is TRUE (NULL counts as FALSE, as in WHERE)
 //! ```
+//!
+//! Once a conjunct runs on the kept rows only, the rest do too: the kept rows become a
+//! list of row numbers, each later conjunct sees only the columns it reads, gathered at
+//! those rows, and its answer shortens the list. The mask is written from the list once,
+//! at the end.
 //!
 //! A conjunct that could fail (arithmetic, casts, functions) keeps its place after the
 //! ones written before it and sees only the rows they keep, so the rewrite never raises an
@@ -26,9 +31,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array,
+};
 use arrow::buffer::{BooleanBuffer, MutableBuffer};
-use arrow::compute::filter_record_batch;
+use arrow::compute::{filter, take};
 use arrow::datatypes::{DataType, Schema};
 use arrow::util::bit_util;
 use datafusion::common::Result;
@@ -37,6 +44,7 @@ use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::expressions::{
     BinaryExpr, Column, InListExpr, IsNotNullExpr, IsNullExpr, LikeExpr, Literal, NotExpr,
 };
+use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{PhysicalExpr, split_conjunction};
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::{ChildrenPropertiesMode, ExecutionPlan, ReplaceChildrenOptions};
@@ -86,7 +94,7 @@ fn split_below(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
         parts.sort_by_key(|(class, _)| *class);
         let conjunction: Arc<dyn PhysicalExpr> = Arc::new(Conjunction::new(
             parts.into_iter().map(|(_, p)| p).collect(),
-        ));
+        )?);
         let predicate = equalities.into_iter().fold(conjunction, |acc, (_, e)| {
             Arc::new(BinaryExpr::new(acc, Operator::And, e)) as Arc<dyn PhysicalExpr>
         });
@@ -189,13 +197,56 @@ pub struct Conjunction {
     parts: Vec<Arc<dyn PhysicalExpr>>,
     /// Per part: whether it cannot fail, so it may run on rows earlier parts dropped.
     safe: Vec<bool>,
+    /// Per part: the columns it reads (ascending), and the part reading them from a batch
+    /// of those columns alone, for running it on a few kept rows.
+    narrow: Vec<(Vec<usize>, Arc<dyn PhysicalExpr>)>,
 }
 
 impl Conjunction {
-    fn new(parts: Vec<Arc<dyn PhysicalExpr>>) -> Self {
+    fn new(parts: Vec<Arc<dyn PhysicalExpr>>) -> Result<Self> {
         let safe = parts.iter().map(cannot_fail).collect();
-        Conjunction { parts, safe }
+        let narrow = parts.iter().map(narrowed).collect::<Result<_>>()?;
+        Ok(Conjunction {
+            parts,
+            safe,
+            narrow,
+        })
     }
+
+    /// Part `i`'s answer for the rows `rows` of `batch`, in their order.
+    fn on_rows(&self, i: usize, batch: &RecordBatch, rows: &UInt32Array) -> Result<BooleanBuffer> {
+        let (columns, part) = &self.narrow[i];
+        let arrays = columns
+            .iter()
+            .map(|c| take(batch.column(*c), rows, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let subset = RecordBatch::try_new_with_options(
+            Arc::new(batch.schema().project(columns)?),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?;
+        true_rows(part.evaluate(&subset)?, rows.len())
+    }
+}
+
+/// The columns `part` reads, ascending, and `part` renumbered to read them from a batch of
+/// those columns alone.
+fn narrowed(part: &Arc<dyn PhysicalExpr>) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
+    let mut columns: Vec<usize> = collect_columns(part).iter().map(Column::index).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    let renumbered = Arc::clone(part).transform_up(|e| {
+        let Some(c) = e.downcast_ref::<Column>() else {
+            return Ok(Transformed::no(e));
+        };
+        let at = columns.binary_search(&c.index()).map_err(|_| {
+            datafusion::error::DataFusionError::Internal(format!("column {c} not collected"))
+        })?;
+        Ok(Transformed::yes(
+            Arc::new(Column::new(c.name(), at)) as Arc<dyn PhysicalExpr>
+        ))
+    });
+    Ok((columns, renumbered?.data))
 }
 
 impl fmt::Display for Conjunction {
@@ -242,34 +293,48 @@ impl PhysicalExpr for Conjunction {
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         let rows = batch.num_rows();
+        if u32::try_from(rows).is_err() {
+            return Err(datafusion::error::DataFusionError::Internal(format!(
+                "a batch of {rows} rows is past a filter's row numbers"
+            )));
+        }
         let mut mask: Option<BooleanBuffer> = None;
-        for (part, safe) in self.parts.iter().zip(&self.safe) {
-            let Some(kept) = &mask else {
-                mask = Some(true_rows(part.evaluate(batch)?, rows)?);
-                continue;
+        // Once parts run on the kept rows only: those rows' numbers, ascending.
+        let mut kept_rows: Option<UInt32Array> = None;
+        for (i, (part, safe)) in self.parts.iter().zip(&self.safe).enumerate() {
+            let list = match (&kept_rows, &mask) {
+                (Some(list), _) => list.clone(),
+                (None, None) => {
+                    mask = Some(true_rows(part.evaluate(batch)?, rows)?);
+                    continue;
+                }
+                (None, Some(kept)) => {
+                    let selected = kept.count_set_bits();
+                    if *safe && selected * 5 >= rows {
+                        mask = Some(kept & &true_rows(part.evaluate(batch)?, rows)?);
+                        continue;
+                    }
+                    UInt32Array::from_iter_values(kept.set_indices().map(|i| i as u32))
+                }
             };
-            let selected = kept.count_set_bits();
-            if selected == 0 {
+            if list.is_empty() {
+                kept_rows = Some(list);
                 break;
             }
-            let whole = *safe && selected * 5 >= rows;
-            mask = Some(if whole {
-                kept & &true_rows(part.evaluate(batch)?, rows)?
-            } else {
-                // Only the rows still kept, their answers put back in place.
-                let keep = BooleanArray::new(kept.clone(), None);
-                let subset = filter_record_batch(batch, &keep)?;
-                let answers = true_rows(part.evaluate(&subset)?, selected)?;
+            let answers = BooleanArray::new(self.on_rows(i, batch, &list)?, None);
+            kept_rows = Some(filter(&list, &answers)?.as_primitive().clone());
+        }
+        let mask = match (kept_rows, mask) {
+            (Some(list), _) => {
                 let mut bits = MutableBuffer::from_len_zeroed(rows.div_ceil(8));
-                for (j, i) in kept.set_indices().enumerate() {
-                    if answers.value(j) {
-                        bit_util::set_bit(bits.as_slice_mut(), i);
-                    }
+                for i in list.values() {
+                    bit_util::set_bit(bits.as_slice_mut(), *i as usize);
                 }
                 BooleanBuffer::new(bits.into(), 0, rows)
-            });
-        }
-        let mask = mask.unwrap_or_else(|| BooleanBuffer::new_set(rows));
+            }
+            (None, Some(mask)) => mask,
+            (None, None) => BooleanBuffer::new_set(rows),
+        };
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(
             mask, None,
         ))))
@@ -283,7 +348,7 @@ impl PhysicalExpr for Conjunction {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        Ok(Arc::new(Conjunction::new(children)))
+        Ok(Arc::new(Conjunction::new(children)?))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -396,12 +461,41 @@ mod tests {
             &schema,
         )
         .unwrap();
-        let conjunction = Conjunction::new(vec![guard, risky]);
+        let conjunction = Conjunction::new(vec![guard, risky]).unwrap();
         let kept = true_rows(conjunction.evaluate(&batch).unwrap(), 100).unwrap();
         // a in 1..40, not a multiple of 7.
         assert_eq!(
             kept.count_set_bits(),
             (1..40).filter(|i| i % 7 != 0).count()
         );
+    }
+
+    #[test]
+    fn parts_after_the_rows_thin_out_read_only_their_columns() {
+        let batch = batch();
+        let schema = batch.schema();
+        let a = || col("a", &schema).unwrap();
+        let s = || col("s", &schema).unwrap();
+        let cmp = |l, op, r| binary(l, op, r, &schema).unwrap();
+        // `a < 10` keeps under a fifth; the string part reads `s` alone (renumbered to its
+        // first column) and the constant part no column at all.
+        let parts = vec![
+            cmp(a(), Operator::Lt, lit(10i64)),
+            cmp(s(), Operator::Eq, lit("v1")),
+            cmp(lit(1i64), Operator::Eq, lit(1i64)),
+            cmp(a(), Operator::Gt, lit(2i64)),
+        ];
+        let conjunction = Conjunction::new(parts.clone()).unwrap();
+        assert_eq!(conjunction.narrow[1].0, vec![1]);
+        assert_eq!(conjunction.narrow[1].1.to_string(), "s@0 = v1");
+        assert!(conjunction.narrow[2].0.is_empty());
+        let written = parts[1..].iter().fold(Arc::clone(&parts[0]), |acc, p| {
+            cmp(acc, Operator::And, Arc::clone(p))
+        });
+        let expected = true_rows(written.evaluate(&batch).unwrap(), 100).unwrap();
+        let got = true_rows(conjunction.evaluate(&batch).unwrap(), 100).unwrap();
+        assert_eq!(got, expected);
+        // Row 4 alone: a < 10, s = v1 (4 % 3 = 1) and a > 2 (row 1 has s = v1 but a = 1).
+        assert_eq!(got.set_indices().collect::<Vec<_>>(), vec![4]);
     }
 }
