@@ -4,7 +4,8 @@
 //! zero when it becomes an integer) and `CAST(2.7::float8 AS INT)` is 3 (a float rounds to
 //! the nearest integer, ties to even); DataFusion's casts truncate (2 and 2), a silent wrong
 //! answer. [`RoundingCasts`] rounds first. [`PositiveZero`] keeps IEEE's negative zero out
-//! of comparisons.
+//! of comparisons. [`DecimalLiteralScale`] is not about answers but speed: it writes a
+//! decimal literal added to or subtracted from a decimal at the other side's scale.
 
 use std::sync::Arc;
 
@@ -15,7 +16,8 @@ use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::{Case, Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{ExprSchemable, LogicalPlan, Operator};
-use datafusion::optimizer::AnalyzerRule;
+use datafusion::optimizer::optimizer::ApplyOrder;
+use datafusion::optimizer::{AnalyzerRule, OptimizerConfig, OptimizerRule};
 use datafusion::prelude::Expr;
 
 #[derive(Debug, Default)]
@@ -102,6 +104,14 @@ fn rewrite_expressions(
     plan: LogicalPlan,
     f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
+    rewrite_plan_expressions(plan, f).map(|t| t.data)
+}
+
+/// [`rewrite_expressions`], saying whether anything changed.
+fn rewrite_plan_expressions(
+    plan: LogicalPlan,
+    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
     plan.transform_up_with_subqueries(|node| {
         let inputs = node.inputs();
         if inputs.is_empty() {
@@ -118,7 +128,6 @@ fn rewrite_expressions(
                 .map(|t| t.update_data(|e| saved.restore(e)))
         })
     })
-    .map(|t| t.data)
 }
 
 /// IEEE floats have a negative zero (`-7.25 * 0`). PostgreSQL and Redshift compare it equal
@@ -170,4 +179,143 @@ fn is_zero_literal(e: &Expr) -> bool {
         e,
         Expr::Literal(ScalarValue::Float32(Some(v)), _) if *v == 0.0 && v.is_sign_positive()
     )
+}
+
+/// `1 - l_discount` (TPC-H's discounted price) subtracts a DECIMAL(15,2) from the literal 1,
+/// which DataFusion types DECIMAL(20,0). Arrow's kernel then brings both sides to scale 2
+/// row by row: two checked 128-bit multiplications for every row, costlier than the
+/// subtraction itself. [`DecimalLiteralScale`] writes the literal as 1.00 (DECIMAL(22,2))
+/// once at planning, so the kernel only subtracts.
+///
+/// The answer's type cannot change: a sum or difference of decimals has the larger scale
+/// and `max(p - s) + 1` more digits, and the literal keeps its `p - s`; the rule checks the
+/// type is the same before it keeps a rewrite. The value is exact (a multiple of ten).
+#[derive(Debug, Default)]
+pub struct DecimalLiteralScale;
+
+impl OptimizerRule for DecimalLiteralScale {
+    fn name(&self) -> &str {
+        "blueshift_decimal_literal_scale"
+    }
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        // The rule walks the whole plan, subqueries included, itself.
+        None
+    }
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        rewrite_plan_expressions(plan, rescale_decimal_literal)
+    }
+}
+
+/// `lit ± x` or `x ± lit` for a decimal literal with a smaller scale than the decimal `x`:
+/// the literal at `x`'s scale.
+fn rescale_decimal_literal(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(b) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    if !matches!(b.op, Operator::Plus | Operator::Minus) {
+        return Ok(Transformed::no(e));
+    }
+    let decimal = |x: &Expr| match x {
+        Expr::Literal(ScalarValue::Decimal128(Some(v), p, s), None) => Some((*v, *p, *s)),
+        _ => None,
+    };
+    let (literal, other, literal_left) = match (decimal(&b.left), decimal(&b.right)) {
+        (Some(l), None) => (l, &b.right, true),
+        (None, Some(r)) => (r, &b.left, false),
+        _ => return Ok(Transformed::no(e)),
+    };
+    let Ok(DataType::Decimal128(_, scale)) = other.get_type(schema) else {
+        return Ok(Transformed::no(e));
+    };
+    let Some(scaled) = rescaled(literal, scale) else {
+        return Ok(Transformed::no(e));
+    };
+    let scaled = Expr::Literal(scaled, None);
+    let rewritten = if literal_left {
+        Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+            Box::new(scaled),
+            b.op,
+            b.right.clone(),
+        ))
+    } else {
+        Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+            b.left.clone(),
+            b.op,
+            Box::new(scaled),
+        ))
+    };
+    match (e.get_type(schema), rewritten.get_type(schema)) {
+        (Ok(before), Ok(after)) if before == after => Ok(Transformed::yes(rewritten)),
+        _ => Ok(Transformed::no(e)),
+    }
+}
+
+/// The decimal `(value, precision, scale)` written at the larger scale `to`, with as many
+/// more digits of precision; none when `to` is not larger or the digits pass 38.
+fn rescaled((value, precision, scale): (i128, u8, i8), to: i8) -> Option<ScalarValue> {
+    let more = u8::try_from(i16::from(to) - i16::from(scale))
+        .ok()
+        .filter(|d| *d > 0)?;
+    let precision = precision.checked_add(more).filter(|p| *p <= 38)?;
+    let value = value.checked_mul(10i128.checked_pow(u32::from(more))?)?;
+    Some(ScalarValue::Decimal128(Some(value), precision, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_literal_is_rescaled_exactly_or_not_at_all() {
+        assert_eq!(
+            rescaled((1, 20, 0), 2),
+            Some(ScalarValue::Decimal128(Some(100), 22, 2))
+        );
+        assert_eq!(
+            rescaled((-25, 3, 1), 4),
+            Some(ScalarValue::Decimal128(Some(-25_000), 6, 4))
+        );
+        // Same or smaller scale: nothing to gain.
+        assert_eq!(rescaled((1, 20, 2), 2), None);
+        assert_eq!(rescaled((1, 20, 3), 2), None);
+        // Past 38 digits: left as written.
+        assert_eq!(rescaled((1, 37, 0), 2), None);
+    }
+
+    #[test]
+    fn one_minus_a_decimal_column_keeps_its_type_and_value() {
+        let schema = DFSchema::try_from(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("d", DataType::Decimal128(15, 2), true),
+        ]))
+        .expect("schema");
+        let one = Expr::Literal(ScalarValue::Decimal128(Some(1), 20, 0), None);
+        let column = Expr::Column(datafusion::common::Column::from_name("d"));
+        for e in [one.clone() - column.clone(), column.clone() + one.clone()] {
+            let before = e.get_type(&schema).expect("type");
+            let out = rescale_decimal_literal(e, &schema).expect("rewrite");
+            assert!(out.transformed);
+            assert_eq!(out.data.get_type(&schema).expect("type"), before);
+            let has_scaled = out
+                .data
+                .exists(|x| {
+                    Ok(matches!(
+                        x,
+                        Expr::Literal(ScalarValue::Decimal128(Some(100), 22, 2), _)
+                    ))
+                })
+                .expect("walk");
+            assert!(has_scaled, "{}", out.data);
+        }
+        // A product has no rescaling to save.
+        let product = one * column;
+        assert!(
+            !rescale_decimal_literal(product, &schema)
+                .expect("rewrite")
+                .transformed
+        );
+    }
 }

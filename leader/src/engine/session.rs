@@ -139,7 +139,10 @@ impl Engine {
                         "push_down_filter" => Arc::new(crate::push_down::PushDownFilter(rule)) as _,
                         _ => rule,
                     })
-                    .chain([Arc::new(crate::reduce_groups::ReduceGroups) as _])
+                    .chain([
+                        Arc::new(crate::reduce_groups::ReduceGroups) as _,
+                        Arc::new(crate::casts::DecimalLiteralScale) as _,
+                    ])
                     .collect(),
             )
             .with_physical_optimizer_rules({
