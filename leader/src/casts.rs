@@ -122,10 +122,20 @@ fn rewrite_plan_expressions(
             schema.merge(input.schema());
         }
         let names = NamePreserver::new(&node);
-        node.map_expressions(|e| {
+        let rewrite = |e: Expr| {
             let saved = names.save(&e);
             e.transform_up(|x| f(x, &schema))
                 .map(|t| t.update_data(|e| saved.restore(e)))
+        };
+        node.map_expressions(|e| {
+            // A grouping set (ROLLUP, CUBE, GROUPING SETS) keeps its names per
+            // expression inside it: an alias around the set itself would make the
+            // aggregate stop seeing a grouping set.
+            if matches!(e, Expr::GroupingSet(_)) {
+                e.map_children(rewrite)
+            } else {
+                rewrite(e)
+            }
         })
     })
 }
