@@ -7,6 +7,7 @@ use std::sync::Arc;
 use blueshift_storage::{ScanSpec, SliceScanExec};
 
 use crate::exchange::{ExchangeExec, ExchangeSpec, KeysExec};
+use crate::key_filter::KeyFilterExec;
 use crate::write::{WriteExec, WriteSpec};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -21,6 +22,7 @@ const TAG_SLICE_SCAN: u8 = 1;
 const TAG_WRITE: u8 = 2;
 const TAG_EXCHANGE: u8 = 3;
 const TAG_KEYS: u8 = 4;
+const TAG_KEY_FILTER: u8 = 5;
 
 /// Splits a u32-length-prefixed piece off the front of `buf`.
 fn piece(buf: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -109,6 +111,20 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
                 ));
                 Ok(Arc::new(KeysExec::new(source, tap)?))
             }
+            // tag, then the key expression over the input; the keys and the input are
+            // the node's children.
+            Some((&TAG_KEY_FILTER, on)) => {
+                let [keys, input] = inputs else {
+                    return Err(bad("a key filter without its keys and input"));
+                };
+                let node = PhysicalExprNode::decode(on).map_err(|e| bad(&e.to_string()))?;
+                let on = parse_physical_expr(&node, ctx, &input.schema(), self)?;
+                Ok(Arc::new(KeyFilterExec::try_new(
+                    Arc::clone(keys),
+                    Arc::clone(input),
+                    on,
+                )?))
+            }
             _ => Err(DataFusionError::Internal(
                 "unknown Blueshift plan node".into(),
             )),
@@ -156,6 +172,11 @@ impl PhysicalExtensionCodec for BlueshiftCodec {
             buf.push(TAG_KEYS);
             buf.extend_from_slice(&(keys.tap() as u32).to_le_bytes());
             buf.extend_from_slice(&keys.source().encoded()?);
+            return Ok(());
+        }
+        if let Some(filter) = node.downcast_ref::<KeyFilterExec>() {
+            buf.push(TAG_KEY_FILTER);
+            buf.extend_from_slice(&serialize_physical_expr(filter.on(), self)?.encode_to_vec());
             return Ok(());
         }
         Err(DataFusionError::Internal(format!(
@@ -305,6 +326,29 @@ mod tests {
         let mut buf = Vec::new();
         BlueshiftCodec.try_encode(plan, &mut buf, &DefaultPhysicalProtoConverter {})?;
         Ok(buf)
+    }
+
+    #[test]
+    fn key_filter_round_trips_with_its_key_and_children() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let keys = Arc::new(EmptyExec::new(Arc::new(Schema::new(vec![Field::new(
+            "k",
+            DataType::Int64,
+            true,
+        )]))));
+        let input = Arc::new(EmptyExec::new(Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Int64, true),
+        ]))));
+        let on = col("b", &input.schema()).unwrap();
+        let filter = KeyFilterExec::try_new(keys, input, on).unwrap();
+        let decoded = round_trip(Arc::new(filter));
+        let decoded = decoded
+            .downcast_ref::<KeyFilterExec>()
+            .expect("a KeyFilterExec");
+        assert_eq!(decoded.on().to_string(), "b@1");
+        assert_eq!(decoded.keys().schema().field(0).name(), "k");
+        assert_eq!(decoded.input().schema().fields().len(), 2);
     }
 
     #[test]

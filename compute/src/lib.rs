@@ -29,6 +29,7 @@ mod config;
 mod conjunction;
 mod error;
 mod exchange;
+mod key_filter;
 mod load;
 pub mod memory;
 mod peers;
@@ -44,6 +45,7 @@ pub use codec::BlueshiftCodec;
 pub use config::{ComputeConfig, ComputeNodeOpts};
 pub use error::{Error, Result};
 pub use exchange::{ExchangeExec, ExchangeRegistry, ExchangeSpec, GatherExec, KeysExec, home_node};
+pub use key_filter::{KeyFilterExec, filterable};
 pub use peers::Peers;
 pub use protocol::{
     DeleteRowsRequest, ErrorDetails, GcRequest, GcResponse, HealthRequest, HealthResponse,

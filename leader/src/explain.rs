@@ -23,9 +23,10 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use blueshift_compute::{ExchangeExec, GatherExec, KeysExec};
+use blueshift_compute::{ExchangeExec, GatherExec, KeyFilterExec, KeysExec};
 use blueshift_storage::SliceScanExec;
 use datafusion::common::JoinType;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, SortMergeJoinExec};
@@ -34,7 +35,7 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 
-use crate::stages::{join_label, merge_join_label};
+use crate::stages::{join_label, merge_join_label, sides_label};
 
 /// The `XN` lines of `plan` (the leader's root of a distributed plan).
 pub fn xn_lines(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
@@ -195,6 +196,27 @@ fn describe(
             title,
             details,
             vec![Child::Plan(join.right()), Child::Hash(join.left())],
+        );
+    }
+    if let Some(filter) = plan.downcast_ref::<KeyFilterExec>() {
+        // The semi join it stands for: the keys are its build (inner) side.
+        let kind = join_kind("Hash", &JoinType::RightSemi);
+        let title = if on_slices {
+            let label = sides_label(filter.keys(), filter.input(), on_slices);
+            format!("{kind} {label}")
+        } else {
+            kind
+        };
+        let key_name = filter.keys().schema().field(0).name().clone();
+        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&key_name, 0));
+        let mut details = join_details("Hash", std::iter::once((filter.on(), &key)), None);
+        if !on_slices {
+            details.push("On the leader".into());
+        }
+        return (
+            title,
+            details,
+            vec![Child::Plan(filter.input()), Child::Hash(filter.keys())],
         );
     }
     if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {

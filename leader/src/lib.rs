@@ -48,6 +48,7 @@ mod estimates;
 mod explain;
 mod identity;
 mod join_order;
+mod key_filters;
 mod key_taps;
 mod logs;
 mod outer_joins;

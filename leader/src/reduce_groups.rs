@@ -19,8 +19,9 @@
 //! - the key is a GROUP BY column, so a group is kept or dropped whole, and a kept group
 //!   sees all its rows (its aggregates are exact);
 //! - every value of the other side's key occurs in the relation the keys come from (only
-//!   inner joins, semi/anti joins on the kept side, filters and renames lie between), so
-//!   a dropped group had no partner;
+//!   inner joins, semi/anti joins on the kept side, filters and renames lie between, or
+//!   the key is one side of an inner or semi join's `=`, whose kept rows hold a value the
+//!   other side holds), so a dropped group had no partner;
 //! - the join is one in which the grouped side's unmatched rows never show (inner, or the
 //!   grouped side is the filtering side of a semi or anti join), and its keys compare
 //!   with `=` (NULL matches nothing, so NULL groups may go); never a null-aware anti join
@@ -137,7 +138,26 @@ fn key_source(plan: &LogicalPlan, column: &Column) -> Option<(LogicalPlan, Colum
                 }
                 _ => return None,
             };
-            key_source(side, column)
+            if let Some(found) = key_source(side, column) {
+                return Some(found);
+            }
+            // Through the join's equality: a row an inner or semi join keeps holds a
+            // key value the other side holds too (TPC-H Q20: `ps_partkey` of partsupp
+            // kept by `ps_partkey IN (SELECT p_partkey FROM part WHERE …)`).
+            let other = match (j.join_type, from_left) {
+                (JoinType::Inner | JoinType::LeftSemi, true) => &j.right,
+                (JoinType::Inner | JoinType::RightSemi, false) => &j.left,
+                _ => return None,
+            };
+            j.on.iter().find_map(|(l, r)| {
+                let (mine, theirs) = if from_left { (l, r) } else { (r, l) };
+                match (mine, theirs) {
+                    (Expr::Column(mine), Expr::Column(theirs)) if mine == column => {
+                        key_source(other, theirs)
+                    }
+                    _ => None,
+                }
+            })
         }
         LogicalPlan::Filter(f) if has_join(&f.input) => key_source(&f.input, column),
         LogicalPlan::Filter(f) if is_plain_scan(&f.input) && !has_subquery(plan) => {

@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use blueshift_compute::telemetry::StreamFigures;
-use blueshift_compute::{ExchangeExec, ExchangeSpec, GatherExec, KeysExec, Peers, home_node};
+use blueshift_compute::{
+    ExchangeExec, ExchangeSpec, GatherExec, KeyFilterExec, KeysExec, Peers, home_node,
+};
 use blueshift_storage::SliceScanExec;
 use datafusion::common::JoinType;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -160,7 +162,8 @@ pub fn distribute(
     };
     let (plan, place) = cutter.place(plan)?;
     let plan = cutter.gather(plan, place)?;
-    crate::key_taps::attach(plan, &cutter.taps)
+    let plan = crate::key_taps::attach(plan, &cutter.taps)?;
+    crate::key_filters::rewrite(plan)
 }
 
 impl Cutter<'_> {
@@ -531,20 +534,29 @@ fn rebuild(
 
 /// Redshift's label for where a join runs and what moved to get it there.
 pub fn join_label(join: &HashJoinExec, on_slices: bool) -> &'static str {
+    sides_label(join.left(), join.right(), on_slices)
+}
+
+/// [`join_label`] of a join whose build (inner) side is `left` and probe side `right`.
+pub fn sides_label(
+    left: &Arc<dyn ExecutionPlan>,
+    right: &Arc<dyn ExecutionPlan>,
+    on_slices: bool,
+) -> &'static str {
     if !on_slices {
         return "on leader";
     }
     let kind = |p| exchange_below(p).map(|s| (s.broadcast, s.single));
-    if join.left().is::<KeysExec>() {
+    if left.is::<KeysExec>() {
         return "DS_BCAST_INNER";
     }
-    match (kind(join.left()), kind(join.right())) {
+    match (kind(left), kind(right)) {
         (Some((true, _)), _) => "DS_BCAST_INNER",
         (Some((_, true)), _) => "DS_DIST_ALL_INNER",
         (Some(_), Some(_)) => "DS_DIST_BOTH",
         (Some(_), None) => "DS_DIST_INNER",
         (None, Some(_)) => "DS_DIST_OUTER",
-        _ if reads_local_copies(join.left()) => "DS_DIST_ALL_NONE",
+        _ if reads_local_copies(left) => "DS_DIST_ALL_NONE",
         _ => "DS_DIST_NONE",
     }
 }
@@ -780,6 +792,10 @@ fn render<'a>(
     }
     if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
         line.push_str(&format!(" [{}]", merge_join_label(join)));
+    }
+    if let Some(filter) = plan.downcast_ref::<KeyFilterExec>() {
+        let label = sides_label(filter.keys(), filter.input(), on_slices);
+        line.push_str(&format!(" [{label}]"));
     }
     let boundary = plan.is::<GatherExec>() || plan.is::<ExchangeExec>();
     if boundary {

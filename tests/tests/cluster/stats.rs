@@ -162,8 +162,8 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
             .filter_map(|r| r[0].clone())
             .collect();
         assert!(
-            plan.iter().any(|l| l.contains("join_type=RightSemi")
-                && l.contains("__reduction_key_0")
+            plan.iter().any(|l| l.contains("KeyFilterExec: id@")
+                && l.contains("in keys [__reduction_key_0]")
                 && l.ends_with("[DS_BCAST_INNER]")),
             "{plan:#?}"
         );
@@ -194,7 +194,7 @@ async fn analyze_records_figures_that_choose_the_join_placement() {
             .collect();
         let at = plan
             .iter()
-            .position(|l| l.contains("join_type=RightSemi") && l.ends_with("[DS_BCAST_INNER]"))
+            .position(|l| l.contains("KeyFilterExec: id@") && l.ends_with("[DS_BCAST_INNER]"))
             .unwrap_or_else(|| panic!("{plan:#?}"));
         assert!(
             plan[at + 1].contains("BroadcastKeysExec: keys=[id]"),

@@ -1,0 +1,385 @@
+//! A probe side filtered by a set of integer join keys: the semi join that keeps only the
+//! rows whose key the other side holds, without a hash join's match lists.
+//!
+//! ```text
+//!   keys (one partition: a broadcast build side, or a key tap) ──► set, built once per node
+//!                                                                     │ contains?
+//!   input partition p ── batch ── key column ── mask ── filter ──► output partition p
+//! ```
+//!
+//! A right semi join of a small build side with a large probe side (a key tap's filter,
+//! a grouped side reduced to the keys the other side can match) spends most of its time
+//! building match lists it then throws away. Here a batch's keys are looked up in a
+//! bitmap (keys within a span of [`MAX_BITMAP_SPAN`]) or a hash set, and the batch is
+//! filtered by the answer. Only one Int32 or Int64 key column qualifies; the planner keeps
+//! the hash join for anything else. A NULL key matches nothing, as in the join.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{JoinType, NullEquality, Statistics};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::OnceCell;
+
+/// Keys spanning at most this many values are kept as a bitmap (16 MiB at most).
+pub const MAX_BITMAP_SPAN: i64 = 1 << 27;
+
+/// Whether a key of this type can be filtered by a [`KeyFilterExec`].
+pub fn filterable(key: &DataType) -> bool {
+    matches!(key, DataType::Int32 | DataType::Int64)
+}
+
+/// The keys, for lookups.
+enum KeySet {
+    /// Bit `k - low` is set for each key `k`.
+    Bitmap {
+        low: i64,
+        bits: Vec<u64>,
+    },
+    Hash(HashSet<i64>),
+}
+
+impl KeySet {
+    fn build(keys: Vec<i64>) -> KeySet {
+        let (Some(&low), Some(&high)) = (keys.iter().min(), keys.iter().max()) else {
+            return KeySet::Hash(HashSet::new());
+        };
+        match high.checked_sub(low) {
+            Some(span) if span < MAX_BITMAP_SPAN => {
+                let mut bits = vec![0u64; (span as usize) / 64 + 1];
+                for k in keys {
+                    let at = (k - low) as usize;
+                    bits[at / 64] |= 1 << (at % 64);
+                }
+                KeySet::Bitmap { low, bits }
+            }
+            _ => KeySet::Hash(keys.into_iter().collect()),
+        }
+    }
+
+    fn contains(&self, k: i64) -> bool {
+        match self {
+            KeySet::Bitmap { low, bits } => match k.checked_sub(*low) {
+                Some(at) if at >= 0 => {
+                    let at = at as u64;
+                    bits.get((at / 64) as usize)
+                        .is_some_and(|w| w & (1 << (at % 64)) != 0)
+                }
+                _ => false,
+            },
+            KeySet::Hash(set) => set.contains(&k),
+        }
+    }
+
+    /// Which rows of `column` (Int32 or Int64) hold a key of the set; NULL holds none.
+    fn mask(&self, column: &dyn Array) -> Result<BooleanArray> {
+        let len = column.len();
+        let bits = match column.data_type() {
+            DataType::Int64 => {
+                let a = column.as_primitive::<Int64Type>();
+                let v = a.values();
+                BooleanBuffer::collect_bool(len, |i| a.is_valid(i) && self.contains(v[i]))
+            }
+            DataType::Int32 => {
+                let a = column.as_primitive::<Int32Type>();
+                let v = a.values();
+                BooleanBuffer::collect_bool(len, |i| a.is_valid(i) && self.contains(v[i] as i64))
+            }
+            other => {
+                return Err(DataFusionError::Internal(format!(
+                    "key filter on a {other} column"
+                )));
+            }
+        };
+        Ok(BooleanArray::new(bits, None))
+    }
+}
+
+fn key_values(column: &dyn Array, into: &mut Vec<i64>) -> Result<()> {
+    match column.data_type() {
+        DataType::Int64 => into.extend(column.as_primitive::<Int64Type>().iter().flatten()),
+        DataType::Int32 => into.extend(
+            column
+                .as_primitive::<Int32Type>()
+                .iter()
+                .flatten()
+                .map(i64::from),
+        ),
+        other => {
+            return Err(DataFusionError::Internal(format!(
+                "key filter keys of type {other}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+type Shared = Result<Arc<KeySet>, Arc<DataFusionError>>;
+
+/// `input`'s rows whose `on` value is among the first column of `keys` (one partition,
+/// read once per node however many of `input`'s partitions run there).
+pub struct KeyFilterExec {
+    keys: Arc<dyn ExecutionPlan>,
+    input: Arc<dyn ExecutionPlan>,
+    on: Arc<dyn PhysicalExpr>,
+    set: Arc<OnceCell<Shared>>,
+    metrics: ExecutionPlanMetricsSet,
+    cache: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for KeyFilterExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyFilterExec")
+            .field("on", &self.on)
+            .finish()
+    }
+}
+
+impl KeyFilterExec {
+    pub fn try_new(
+        keys: Arc<dyn ExecutionPlan>,
+        input: Arc<dyn ExecutionPlan>,
+        on: Arc<dyn PhysicalExpr>,
+    ) -> Result<Self> {
+        let key_type = keys
+            .schema()
+            .fields()
+            .first()
+            .map(|f| f.data_type().clone())
+            .ok_or_else(|| DataFusionError::Internal("key filter without keys".into()))?;
+        let on_type = on.data_type(&input.schema())?;
+        if !filterable(&key_type) || !filterable(&on_type) {
+            return Err(DataFusionError::Internal(format!(
+                "key filter of {on_type} by {key_type} keys"
+            )));
+        }
+        if keys.output_partitioning().partition_count() != 1 {
+            return Err(DataFusionError::Internal(
+                "key filter keys must be one partition".into(),
+            ));
+        }
+        // Rows are only dropped: the input's partitioning and order hold.
+        let cache = Arc::new(input.properties().as_ref().clone());
+        Ok(KeyFilterExec {
+            keys,
+            input,
+            on,
+            set: Arc::new(OnceCell::new()),
+            metrics: ExecutionPlanMetricsSet::new(),
+            cache,
+        })
+    }
+
+    pub fn keys(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.keys
+    }
+
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    pub fn on(&self) -> &Arc<dyn PhysicalExpr> {
+        &self.on
+    }
+}
+
+impl DisplayAs for KeyFilterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let key = self
+            .keys
+            .schema()
+            .fields()
+            .first()
+            .map(|f| f.name().clone())
+            .unwrap_or_default();
+        write!(f, "KeyFilterExec: {} in keys [{key}]", self.on)
+    }
+}
+
+impl ExecutionPlan for KeyFilterExec {
+    fn name(&self) -> &'static str {
+        "KeyFilterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.cache
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.keys, &self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        f(&self.on)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [keys, input]: [Arc<dyn ExecutionPlan>; 2] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("KeyFilterExec has two children".into()))?;
+        Ok(Arc::new(KeyFilterExec::try_new(
+            keys,
+            input,
+            Arc::clone(&self.on),
+        )?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, Arc::clone(&context))?;
+        let schema: SchemaRef = self.input.schema();
+        let keys = Arc::clone(&self.keys);
+        let set = Arc::clone(&self.set);
+        let on = Arc::clone(&self.on);
+        let metrics = BaselineMetrics::new(&self.metrics, partition);
+        let stream = futures::stream::once(async move {
+            let set = set
+                .get_or_init(|| async move {
+                    let mut values = Vec::new();
+                    let mut batches = keys.execute(0, context)?;
+                    while let Some(batch) = batches.next().await {
+                        key_values(batch?.column(0).as_ref(), &mut values)?;
+                    }
+                    Ok(Arc::new(KeySet::build(values)))
+                })
+                .await
+                .clone()
+                .map_err(DataFusionError::Shared)?;
+            Ok::<_, DataFusionError>(input.and_then(move |batch: RecordBatch| {
+                let set = Arc::clone(&set);
+                let on = Arc::clone(&on);
+                let metrics = metrics.clone();
+                async move {
+                    let _timer = metrics.elapsed_compute().timer();
+                    let keys = on.evaluate(&batch)?.into_array(batch.num_rows())?;
+                    let kept = filter_record_batch(&batch, &set.mask(keys.as_ref())?)?;
+                    metrics.record_output(kept.num_rows());
+                    Ok(kept)
+                }
+            }))
+        })
+        .try_flatten()
+        .try_filter(|batch| futures::future::ready(batch.num_rows() > 0));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    /// The estimates of the semi join this filter stands for.
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        match partition {
+            Some(_) => vec![ChildStats::At(None), ChildStats::At(partition)],
+            None => vec![ChildStats::At(None), ChildStats::At(None)],
+        }
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        self.as_join()?.statistics_from_inputs(input_stats, args)
+    }
+}
+
+impl KeyFilterExec {
+    /// The collect-left right semi join that keeps the same rows.
+    fn as_join(&self) -> Result<HashJoinExec> {
+        let name = self.keys.schema().field(0).name().clone();
+        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, 0));
+        HashJoinExec::try_new(
+            Arc::clone(&self.keys),
+            Arc::clone(&self.input),
+            vec![(key, Arc::clone(&self.on))],
+            None,
+            &JoinType::RightSemi,
+            None,
+            PartitionMode::CollectLeft,
+            NullEquality::NullEqualsNothing,
+            false,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, Int64Array};
+
+    #[test]
+    fn a_bitmap_and_a_hash_set_keep_the_same_rows() {
+        let keys = vec![5, 9, 64, 65, 1_000, -3];
+        let probe = Int64Array::from(vec![
+            Some(5),
+            None,
+            Some(6),
+            Some(-3),
+            Some(65),
+            Some(i64::MIN),
+            Some(i64::MAX),
+            Some(1_000),
+            Some(1_001),
+            Some(-4),
+        ]);
+        let bitmap = KeySet::build(keys.clone());
+        assert!(matches!(bitmap, KeySet::Bitmap { .. }));
+        let hash = KeySet::Hash(keys.into_iter().collect());
+        let want = vec![
+            true, false, false, true, true, false, false, true, false, false,
+        ];
+        for set in [bitmap, hash] {
+            let got: Vec<bool> = set
+                .mask(&probe)
+                .unwrap()
+                .iter()
+                .map(|b| b.unwrap())
+                .collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn keys_far_apart_use_a_hash_set_and_int32_columns_match() {
+        let set = KeySet::build(vec![i64::MIN, 7, i64::MAX]);
+        assert!(matches!(set, KeySet::Hash(_)));
+        let probe = Int32Array::from(vec![Some(7), Some(8), None]);
+        let got: Vec<bool> = set
+            .mask(&probe)
+            .unwrap()
+            .iter()
+            .map(|b| b.unwrap())
+            .collect();
+        assert_eq!(got, vec![true, false, false]);
+        let empty = KeySet::build(vec![]);
+        assert!(!empty.mask(&probe).unwrap().iter().any(|b| b.unwrap()));
+    }
+}
