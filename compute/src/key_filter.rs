@@ -16,16 +16,17 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::filter_record_batch;
+use arrow::compute::BatchCoalescer;
 use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{JoinType, NullEquality, Statistics};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
@@ -36,8 +37,8 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
     SendableRecordBatchStream,
 };
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::OnceCell;
 
 /// Keys spanning at most this many values are kept as a bitmap (16 MiB at most).
 pub const MAX_BITMAP_SPAN: i64 = 1 << 27;
@@ -72,6 +73,14 @@ impl KeySet {
                 KeySet::Bitmap { low, bits }
             }
             _ => KeySet::Hash(keys.into_iter().collect()),
+        }
+    }
+
+    /// Bytes held.
+    fn size(&self) -> usize {
+        match self {
+            KeySet::Bitmap { bits, .. } => bits.capacity() * size_of::<u64>(),
+            KeySet::Hash(set) => set.capacity() * (size_of::<i64>() + 8),
         }
     }
 
@@ -132,7 +141,13 @@ fn key_values(column: &dyn Array, into: &mut Vec<i64>) -> Result<()> {
     Ok(())
 }
 
-type Shared = Result<Arc<KeySet>, Arc<DataFusionError>>;
+/// The keys' set, and the memory it holds in the node's pool.
+struct Built {
+    set: KeySet,
+    _reservation: MemoryReservation,
+}
+
+type Building = Shared<BoxFuture<'static, Result<Arc<Built>, Arc<DataFusionError>>>>;
 
 /// `input`'s rows whose `on` value is among the first column of `keys` (one partition,
 /// read once per node however many of `input`'s partitions run there).
@@ -140,7 +155,8 @@ pub struct KeyFilterExec {
     keys: Arc<dyn ExecutionPlan>,
     input: Arc<dyn ExecutionPlan>,
     on: Arc<dyn PhysicalExpr>,
-    set: Arc<OnceCell<Shared>>,
+    /// Started by the first partition executed on this node: the keys are read once.
+    set: Arc<Mutex<Option<Building>>>,
     metrics: ExecutionPlanMetricsSet,
     cache: Arc<PlanProperties>,
 }
@@ -182,7 +198,7 @@ impl KeyFilterExec {
             keys,
             input,
             on,
-            set: Arc::new(OnceCell::new()),
+            set: Arc::new(Mutex::new(None)),
             metrics: ExecutionPlanMetricsSet::new(),
             cache,
         })
@@ -253,40 +269,28 @@ impl ExecutionPlan for KeyFilterExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, Arc::clone(&context))?;
+        let set = self.keys_set(&context)?;
+        let context_batch_size = context.session_config().batch_size();
+        let input = self.input.execute(partition, context)?;
         let schema: SchemaRef = self.input.schema();
-        let keys = Arc::clone(&self.keys);
-        let set = Arc::clone(&self.set);
         let on = Arc::clone(&self.on);
         let metrics = BaselineMetrics::new(&self.metrics, partition);
+        // Kept rows are gathered into full batches: a selective filter would otherwise
+        // send many small ones on to the next exchange.
+        let coalescer = BatchCoalescer::new(Arc::clone(&schema), context_batch_size);
         let stream = futures::stream::once(async move {
-            let set = set
-                .get_or_init(|| async move {
-                    let mut values = Vec::new();
-                    let mut batches = keys.execute(0, context)?;
-                    while let Some(batch) = batches.next().await {
-                        key_values(batch?.column(0).as_ref(), &mut values)?;
-                    }
-                    Ok(Arc::new(KeySet::build(values)))
-                })
-                .await
-                .clone()
-                .map_err(DataFusionError::Shared)?;
-            Ok::<_, DataFusionError>(input.and_then(move |batch: RecordBatch| {
-                let set = Arc::clone(&set);
-                let on = Arc::clone(&on);
-                let metrics = metrics.clone();
-                async move {
-                    let _timer = metrics.elapsed_compute().timer();
-                    let keys = on.evaluate(&batch)?.into_array(batch.num_rows())?;
-                    let kept = filter_record_batch(&batch, &set.mask(keys.as_ref())?)?;
-                    metrics.record_output(kept.num_rows());
-                    Ok(kept)
-                }
-            }))
+            let built = set.await.map_err(DataFusionError::Shared)?;
+            let state = Filtering {
+                input,
+                coalescer,
+                built,
+                on,
+                metrics,
+                done: false,
+            };
+            Ok::<_, DataFusionError>(futures::stream::unfold(state, Filtering::next))
         })
-        .try_flatten()
-        .try_filter(|batch| futures::future::ready(batch.num_rows() > 0));
+        .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
@@ -311,7 +315,91 @@ impl ExecutionPlan for KeyFilterExec {
     }
 }
 
+/// One partition's filtering: input batches in, full batches of kept rows out.
+struct Filtering {
+    input: SendableRecordBatchStream,
+    coalescer: BatchCoalescer,
+    built: Arc<Built>,
+    on: Arc<dyn PhysicalExpr>,
+    metrics: BaselineMetrics,
+    done: bool,
+}
+
+impl Filtering {
+    async fn next(mut self) -> Option<(Result<RecordBatch>, Self)> {
+        loop {
+            if let Some(batch) = self.coalescer.next_completed_batch() {
+                self.metrics.record_output(batch.num_rows());
+                return Some((Ok(batch), self));
+            }
+            if self.done {
+                return None;
+            }
+            match self.input.next().await {
+                Some(Ok(batch)) => {
+                    if let Err(e) = self.push(batch) {
+                        self.done = true;
+                        return Some((Err(e), self));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some((Err(e), self));
+                }
+                None => {
+                    self.done = true;
+                    if let Err(e) = self.coalescer.finish_buffered_batch() {
+                        return Some((Err(e.into()), self));
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        let _timer = self.metrics.elapsed_compute().timer();
+        let keys = self.on.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let mask = self.built.set.mask(keys.as_ref())?;
+        self.coalescer.push_batch_with_filter(batch, &mask)?;
+        Ok(())
+    }
+}
+
 impl KeyFilterExec {
+    /// The keys' set being built: started (the keys executed, as a collect-left join
+    /// executes its build side) by the first partition to run on this node, shared by
+    /// the rest, and kept however many of them are dropped before it is done.
+    fn keys_set(&self, context: &Arc<TaskContext>) -> Result<Building> {
+        let mut slot = self
+            .set
+            .lock()
+            .map_err(|_| DataFusionError::Internal("key filter lock poisoned".into()))?;
+        if let Some(building) = slot.as_ref() {
+            return Ok(building.clone());
+        }
+        let mut batches = self.keys.execute(0, Arc::clone(context))?;
+        let reservation = MemoryConsumer::new("KeyFilterExec").register(context.memory_pool());
+        let building = async move {
+            let mut values = Vec::new();
+            while let Some(batch) = batches.next().await {
+                let batch = batch?;
+                reservation.try_grow(batch.num_rows() * size_of::<i64>())?;
+                key_values(batch.column(0).as_ref(), &mut values)?;
+            }
+            let set = KeySet::build(values);
+            reservation.try_resize(set.size())?;
+            Ok(Arc::new(Built {
+                set,
+                _reservation: reservation,
+            }))
+        }
+        .map(|r: Result<Arc<Built>>| r.map_err(Arc::new))
+        .boxed()
+        .shared();
+        *slot = Some(building.clone());
+        Ok(building)
+    }
+
     /// The collect-left right semi join that keeps the same rows.
     fn as_join(&self) -> Result<HashJoinExec> {
         let name = self.keys.schema().field(0).name().clone();

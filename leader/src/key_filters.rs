@@ -38,6 +38,8 @@ fn key_filter(join: &HashJoinExec) -> Result<Option<KeyFilterExec>> {
         && *join.partition_mode() == PartitionMode::CollectLeft
         && join.filter().is_none()
         && join.projection.is_none()
+        // A LIMIT DataFusion folded into the join holds only there.
+        && join.fetch().is_none()
         && !join.null_aware
         && join.null_equality() == NullEquality::NullEqualsNothing;
     if !plain {

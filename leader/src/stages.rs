@@ -162,8 +162,10 @@ pub fn distribute(
     };
     let (plan, place) = cutter.place(plan)?;
     let plan = cutter.gather(plan, place)?;
-    let plan = crate::key_taps::attach(plan, &cutter.taps)?;
-    crate::key_filters::rewrite(plan)
+    // Key filters first: a tapped exchange's producers (rebuilt by `attach`) then carry
+    // them, as every reader of its taps does.
+    let plan = crate::key_filters::rewrite(plan)?;
+    crate::key_taps::attach(plan, &cutter.taps)
 }
 
 impl Cutter<'_> {
@@ -513,7 +515,8 @@ pub(crate) fn reads_local_copies(plan: &Arc<dyn ExecutionPlan>) -> bool {
         let local = slice_local(plan.as_ref())
             || plan
                 .downcast_ref::<HashJoinExec>()
-                .is_some_and(|j| *j.partition_mode() == PartitionMode::CollectLeft);
+                .is_some_and(|j| *j.partition_mode() == PartitionMode::CollectLeft)
+            || plan.is::<KeyFilterExec>();
         !children.is_empty() && local && children.into_iter().all(walk)
     }
     plan.output_partitioning().partition_count() == 1 && walk(plan)
