@@ -402,26 +402,55 @@ impl KeyFilterExec {
 
     /// The collect-left right semi join that keeps the same rows.
     fn as_join(&self) -> Result<HashJoinExec> {
-        let name = self.keys.schema().field(0).name().clone();
-        let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, 0));
-        HashJoinExec::try_new(
+        semi_join_by_keys(
             Arc::clone(&self.keys),
             Arc::clone(&self.input),
-            vec![(key, Arc::clone(&self.on))],
-            None,
-            &JoinType::RightSemi,
-            None,
-            PartitionMode::CollectLeft,
-            NullEquality::NullEqualsNothing,
-            false,
+            std::slice::from_ref(&self.on),
         )
     }
+}
+
+/// `probe` filtered by the keys `keys` brings (its columns, in the order of `probe_keys`):
+/// a collect-left right semi join, so `keys` is built once per node and `probe` streams.
+pub fn semi_join_by_keys(
+    keys: Arc<dyn ExecutionPlan>,
+    probe: Arc<dyn ExecutionPlan>,
+    probe_keys: &[Arc<dyn PhysicalExpr>],
+) -> Result<HashJoinExec> {
+    let schema = keys.schema();
+    let on = probe_keys
+        .iter()
+        .enumerate()
+        .map(|(i, probe_key)| {
+            let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema.field(i).name(), i));
+            (key, Arc::clone(probe_key))
+        })
+        .collect();
+    HashJoinExec::try_new(
+        keys,
+        probe,
+        on,
+        None,
+        &JoinType::RightSemi,
+        None,
+        PartitionMode::CollectLeft,
+        NullEquality::NullEqualsNothing,
+        false,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{Int32Array, Int64Array};
+
+    fn kept(set: &KeySet, probe: &dyn Array) -> Vec<bool> {
+        set.mask(probe)
+            .unwrap()
+            .iter()
+            .map(|b| b.unwrap())
+            .collect()
+    }
 
     #[test]
     fn a_bitmap_and_a_hash_set_keep_the_same_rows() {
@@ -445,13 +474,7 @@ mod tests {
             true, false, false, true, true, false, false, true, false, false,
         ];
         for set in [bitmap, hash] {
-            let got: Vec<bool> = set
-                .mask(&probe)
-                .unwrap()
-                .iter()
-                .map(|b| b.unwrap())
-                .collect();
-            assert_eq!(got, want);
+            assert_eq!(kept(&set, &probe), want);
         }
     }
 
@@ -460,13 +483,7 @@ mod tests {
         let set = KeySet::build(vec![i64::MIN, 7, i64::MAX]);
         assert!(matches!(set, KeySet::Hash(_)));
         let probe = Int32Array::from(vec![Some(7), Some(8), None]);
-        let got: Vec<bool> = set
-            .mask(&probe)
-            .unwrap()
-            .iter()
-            .map(|b| b.unwrap())
-            .collect();
-        assert_eq!(got, vec![true, false, false]);
+        assert_eq!(kept(&set, &probe), vec![true, false, false]);
         let empty = KeySet::build(vec![]);
         assert!(!empty.mask(&probe).unwrap().iter().any(|b| b.unwrap()));
     }

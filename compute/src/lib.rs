@@ -45,7 +45,7 @@ pub use codec::BlueshiftCodec;
 pub use config::{ComputeConfig, ComputeNodeOpts};
 pub use error::{Error, Result};
 pub use exchange::{ExchangeExec, ExchangeRegistry, ExchangeSpec, GatherExec, KeysExec, home_node};
-pub use key_filter::{KeyFilterExec, filterable};
+pub use key_filter::{KeyFilterExec, filterable, semi_join_by_keys};
 pub use peers::Peers;
 pub use protocol::{
     DeleteRowsRequest, ErrorDetails, GcRequest, GcResponse, HealthRequest, HealthResponse,

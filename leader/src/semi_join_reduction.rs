@@ -167,33 +167,13 @@ impl ReduceProbeSides {
     }
 }
 
-/// `probe` filtered by the keys `keys` brings (its columns, in the order of `probe_keys`):
-/// a collect-left right semi join, so `keys` is built once per node and `probe` streams.
+/// `probe` filtered by the keys `keys` brings (its columns, in the order of `probe_keys`).
 pub(crate) fn filtered_by_keys(
     keys: Arc<dyn ExecutionPlan>,
     probe: Arc<dyn ExecutionPlan>,
     probe_keys: &[Arc<dyn PhysicalExpr>],
 ) -> Result<HashJoinExec> {
-    let schema = keys.schema();
-    let on = probe_keys
-        .iter()
-        .enumerate()
-        .map(|(i, probe_key)| {
-            let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema.field(i).name(), i));
-            (key, Arc::clone(probe_key))
-        })
-        .collect();
-    HashJoinExec::try_new(
-        keys,
-        probe,
-        on,
-        None,
-        &JoinType::RightSemi,
-        None,
-        PartitionMode::CollectLeft,
-        NullEquality::NullEqualsNothing,
-        false,
-    )
+    blueshift_compute::semi_join_by_keys(keys, probe, probe_keys)
 }
 
 /// A plan to run a second time, and the key expressions over its rows.
