@@ -35,7 +35,7 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 
-use crate::stages::{join_label, merge_join_label, sides_label};
+use crate::stages::{merge_join_label, sides_label};
 
 /// The `XN` lines of `plan` (the leader's root of a distributed plan).
 pub fn xn_lines(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
@@ -169,6 +169,25 @@ fn join_details<'a>(
     details
 }
 
+/// A hash join step (or a key filter, the semi join it stands for): its title with
+/// Redshift's placement label, its details, and its probe side over its build side.
+fn hash_step<'a>(
+    join_type: &JoinType,
+    build: &'a Arc<dyn ExecutionPlan>,
+    probe: &'a Arc<dyn ExecutionPlan>,
+    mut details: Vec<String>,
+    on_slices: bool,
+) -> (String, Vec<String>, Vec<Child<'a>>) {
+    let kind = join_kind("Hash", join_type);
+    let title = if on_slices {
+        format!("{kind} {}", sides_label(build, probe, on_slices))
+    } else {
+        details.push("On the leader".into());
+        kind
+    };
+    (title, details, vec![Child::Plan(probe), Child::Hash(build)])
+}
+
 /// A step's title, detail lines and children.
 fn describe(
     plan: &Arc<dyn ExecutionPlan>,
@@ -180,43 +199,28 @@ fn describe(
         return (format!("Seq Scan on {table}"), vec![], vec![]);
     }
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
-        let kind = join_kind("Hash", join.join_type());
-        let title = if on_slices {
-            format!("{kind} {}", join_label(join, on_slices))
-        } else {
-            kind
-        };
         // A hash join's build side (left) is Redshift's inner side.
         let pairs = join.on().iter().map(|(build, probe)| (probe, build));
-        let mut details = join_details("Hash", pairs, join.filter());
-        if !on_slices {
-            details.push("On the leader".into());
-        }
-        return (
-            title,
+        let details = join_details("Hash", pairs, join.filter());
+        return hash_step(
+            join.join_type(),
+            join.left(),
+            join.right(),
             details,
-            vec![Child::Plan(join.right()), Child::Hash(join.left())],
+            on_slices,
         );
     }
     if let Some(filter) = plan.downcast_ref::<KeyFilterExec>() {
         // The semi join it stands for: the keys are its build (inner) side.
-        let kind = join_kind("Hash", &JoinType::RightSemi);
-        let title = if on_slices {
-            let label = sides_label(filter.keys(), filter.input(), on_slices);
-            format!("{kind} {label}")
-        } else {
-            kind
-        };
         let key_name = filter.keys().schema().field(0).name().clone();
         let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&key_name, 0));
-        let mut details = join_details("Hash", std::iter::once((filter.on(), &key)), None);
-        if !on_slices {
-            details.push("On the leader".into());
-        }
-        return (
-            title,
+        let details = join_details("Hash", std::iter::once((filter.on(), &key)), None);
+        return hash_step(
+            &JoinType::RightSemi,
+            filter.keys(),
+            filter.input(),
             details,
-            vec![Child::Plan(filter.input()), Child::Hash(filter.keys())],
+            on_slices,
         );
     }
     if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
